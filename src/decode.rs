@@ -1,0 +1,143 @@
+//! Bytes → text. Japanese trees still hold Shift_JIS and EUC-JP files next to UTF-8 ones, so
+//! the encoding is detected per file: UTF-8 (BOM stripped) first, UTF-16 by BOM, else
+//! chardetng's guess. A file that is binary or does not decode cleanly is refused with a
+//! reason, never indexed as mojibake.
+
+use std::fmt;
+
+/// Why a file was not indexed. Shown to the user and kept in `stats`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    TooLarge { size: u64, limit: u64 },
+    Binary,
+    Undecodable { encoding: &'static str },
+    Unreadable(String),
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::TooLarge { size, limit } => {
+                write!(
+                    f,
+                    "file is {size} bytes, over the {limit}-byte limit (--max-file-size)"
+                )
+            }
+            SkipReason::Binary => write!(f, "binary content (NUL bytes)"),
+            SkipReason::Undecodable { encoding } => {
+                write!(
+                    f,
+                    "not valid text (best guess {encoding}, with decoding errors)"
+                )
+            }
+            SkipReason::Unreadable(e) => write!(f, "cannot read: {e}"),
+        }
+    }
+}
+
+/// Decoded text and the encoding it was read as.
+#[derive(Debug)]
+pub struct Decoded {
+    pub text: String,
+    pub encoding: &'static str,
+}
+
+/// Decodes a whole file's bytes.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, SkipReason> {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return utf8(rest);
+    }
+    for (bom, encoding) in [
+        (&b"\xFF\xFE"[..], encoding_rs::UTF_16LE),
+        (&b"\xFE\xFF"[..], encoding_rs::UTF_16BE),
+    ] {
+        if bytes.starts_with(bom) {
+            let (text, had_errors) = encoding.decode_without_bom_handling(&bytes[2..]);
+            if had_errors {
+                return Err(SkipReason::Undecodable {
+                    encoding: encoding.name(),
+                });
+            }
+            return Ok(Decoded {
+                text: text.into_owned(),
+                encoding: encoding.name(),
+            });
+        }
+    }
+    if bytes.contains(&0) {
+        return Err(SkipReason::Binary);
+    }
+    if let Ok(decoded) = utf8(bytes) {
+        return Ok(decoded);
+    }
+    let mut detector = chardetng::EncodingDetector::new();
+    detector.feed(bytes, true);
+    // The "jp" hint tilts close calls toward Japanese legacy encodings.
+    let encoding = detector.guess(Some(b"jp"), true);
+    let (text, _, had_errors) = encoding.decode(bytes);
+    if had_errors {
+        return Err(SkipReason::Undecodable {
+            encoding: encoding.name(),
+        });
+    }
+    Ok(Decoded {
+        text: text.into_owned(),
+        encoding: encoding.name(),
+    })
+}
+
+fn utf8(bytes: &[u8]) -> Result<Decoded, SkipReason> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(Decoded {
+            text: s.to_owned(),
+            encoding: "UTF-8",
+        }),
+        Err(_) => Err(SkipReason::Undecodable { encoding: "UTF-8" }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JA: &str = "# 見出し\n\n日本語の本文です。検索できるはずです。ソフトウェアの設定について説明します。\n";
+
+    #[test]
+    fn utf8_with_and_without_bom() {
+        assert_eq!(
+            decode(JA.as_bytes()).map(|d| d.text).ok().as_deref(),
+            Some(JA)
+        );
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend_from_slice(JA.as_bytes());
+        assert_eq!(decode(&bom).map(|d| d.text).ok().as_deref(), Some(JA));
+    }
+
+    #[test]
+    fn shift_jis_and_euc_jp() {
+        for enc in [encoding_rs::SHIFT_JIS, encoding_rs::EUC_JP] {
+            let (bytes, _, _) = enc.encode(JA);
+            let decoded = decode(&bytes).expect("decodes");
+            assert_eq!(decoded.text, JA, "{}", enc.name());
+            assert_eq!(decoded.encoding, enc.name());
+        }
+    }
+
+    #[test]
+    fn utf16_with_bom() {
+        let mut le = vec![0xFF, 0xFE];
+        le.extend(JA.encode_utf16().flat_map(|u| u.to_le_bytes()));
+        assert_eq!(decode(&le).map(|d| d.text).ok().as_deref(), Some(JA));
+        let mut be = vec![0xFE, 0xFF];
+        be.extend(JA.encode_utf16().flat_map(|u| u.to_be_bytes()));
+        assert_eq!(decode(&be).map(|d| d.text).ok().as_deref(), Some(JA));
+    }
+
+    #[test]
+    fn binary_is_refused() {
+        assert_eq!(
+            decode(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap_err(),
+            SkipReason::Binary
+        );
+    }
+}

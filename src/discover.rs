@@ -1,0 +1,234 @@
+//! Finding the Markdown files of a tree, the way ripgrep does: `.gitignore`, `.ignore` and
+//! hidden files honoured, by the `ignore` crate. Files are streamed to a callback so the walk
+//! never holds the whole file list.
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use anyhow::{Context, Result};
+use ignore::overrides::OverrideBuilder;
+use ignore::WalkBuilder;
+
+/// Default globs; `--glob` adds more (a leading `!` excludes).
+pub const DEFAULT_GLOBS: [&str; 2] = ["*.md", "*.markdown"];
+
+#[derive(Debug, Clone)]
+pub struct WalkOptions {
+    pub root: PathBuf,
+    /// Extra include (`*.mdx`, added to the defaults) or exclude (`!drafts/**`) globs.
+    pub globs: Vec<String>,
+    /// Directories never entered (the index itself when it lives inside the tree).
+    pub exclude_dirs: Vec<PathBuf>,
+    pub follow_links: bool,
+}
+
+/// A Markdown file found by the walk.
+#[derive(Debug, Clone)]
+pub struct FoundFile {
+    /// Relative to the root, '/'-separated: the key of the file in the index.
+    pub rel_path: String,
+    pub abs_path: PathBuf,
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch (0 when unknown).
+    pub mtime_ns: i64,
+}
+
+/// A problem met while walking (unreadable directory, symlink loop…): reported, not fatal.
+#[derive(Debug, Clone)]
+pub struct WalkWarning {
+    pub path: Option<PathBuf>,
+    pub message: String,
+}
+
+/// Walks the tree and calls `on_file` for every matching file in a stable order. Returns the
+/// warnings met on the way. `on_file` returning `false` stops the walk.
+pub fn walk(
+    opts: &WalkOptions,
+    mut on_file: impl FnMut(FoundFile) -> bool,
+) -> Result<Vec<WalkWarning>> {
+    let root = opts
+        .root
+        .canonicalize()
+        .with_context(|| format!("cannot open root {}", opts.root.display()))?;
+    let mut overrides = OverrideBuilder::new(&root);
+    // Include globs add to the Markdown defaults; `!` globs exclude.
+    for g in DEFAULT_GLOBS {
+        overrides.add(g).with_context(|| format!("bad glob {g}"))?;
+    }
+    for g in &opts.globs {
+        overrides
+            .add(g)
+            .with_context(|| format!("bad --glob {g:?}"))?;
+    }
+    let overrides = overrides.build().context("building glob set")?;
+
+    let excluded: Vec<PathBuf> = opts
+        .exclude_dirs
+        .iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .collect();
+    let mut builder = WalkBuilder::new(&root);
+    builder
+        .overrides(overrides)
+        .follow_links(opts.follow_links)
+        .require_git(false)
+        .sort_by_file_path(|a, b| a.cmp(b));
+    if !excluded.is_empty() {
+        builder.filter_entry(move |entry| {
+            !(entry.file_type().is_some_and(|t| t.is_dir())
+                && excluded.iter().any(|x| entry.path() == x.as_path()))
+        });
+    }
+
+    let mut warnings = Vec::new();
+    for result in builder.build() {
+        let entry = match result {
+            Ok(entry) => entry,
+            Err(err) => {
+                warnings.push(WalkWarning {
+                    path: error_path(&err),
+                    message: err.to_string(),
+                });
+                continue;
+            }
+        };
+        if !entry
+            .file_type()
+            .is_some_and(|t| t.is_file() || (t.is_symlink() && opts.follow_links))
+        {
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => continue,
+            Err(err) => {
+                warnings.push(WalkWarning {
+                    path: Some(entry.path().to_path_buf()),
+                    message: err.to_string(),
+                });
+                continue;
+            }
+        };
+        let Some(rel_path) = relative_key(&root, entry.path()) else {
+            warnings.push(WalkWarning {
+                path: Some(entry.path().to_path_buf()),
+                message: "path is not valid UTF-8; skipped".into(),
+            });
+            continue;
+        };
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let file = FoundFile {
+            rel_path,
+            abs_path: entry.path().to_path_buf(),
+            size: meta.len(),
+            mtime_ns,
+        };
+        if !on_file(file) {
+            break;
+        }
+    }
+    Ok(warnings)
+}
+
+fn error_path(err: &ignore::Error) -> Option<PathBuf> {
+    match err {
+        ignore::Error::WithPath { path, .. } => Some(path.clone()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
+        ignore::Error::Loop { child, .. } => Some(child.clone()),
+        _ => None,
+    }
+}
+
+/// `root/a/b.md` → `a/b.md`, '/'-separated on every platform.
+pub fn relative_key(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn collect(opts: &WalkOptions) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(opts, |f| {
+            out.push(f.rel_path);
+            true
+        })
+        .expect("walk");
+        out
+    }
+
+    fn opts(root: &Path) -> WalkOptions {
+        WalkOptions {
+            root: root.to_path_buf(),
+            globs: vec![],
+            exclude_dirs: vec![],
+            follow_links: false,
+        }
+    }
+
+    #[test]
+    fn honours_gitignore_hidden_globs_and_excluded_dirs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        for p in [
+            "a.md",
+            "b.markdown",
+            "c.txt",
+            "sub/d.md",
+            "ignored/e.md",
+            ".hidden/f.md",
+            "db/g.md",
+        ] {
+            let path = root.join(p);
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            fs::write(path, "# x\n").expect("write");
+        }
+        fs::write(root.join(".gitignore"), "ignored/\n").expect("write");
+        let mut o = opts(root);
+        o.exclude_dirs = vec![root.join("db")];
+        assert_eq!(collect(&o), vec!["a.md", "b.markdown", "sub/d.md"]);
+
+        o.globs = vec!["!sub/**".into()];
+        assert_eq!(collect(&o), vec!["a.md", "b.markdown"]);
+        o.globs = vec!["*.txt".into()];
+        assert_eq!(collect(&o), vec!["a.md", "b.markdown", "c.txt", "sub/d.md"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn survives_symlink_loops() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir_all(root.join("a")).expect("mkdir");
+        fs::write(root.join("a/x.md"), "# x\n").expect("write");
+        std::os::unix::fs::symlink(root, root.join("a/loop")).expect("symlink");
+        let mut o = opts(root);
+        assert_eq!(collect(&o), vec!["a/x.md"]);
+        o.follow_links = true;
+        let mut warnings = Vec::new();
+        let mut files = Vec::new();
+        warnings.extend(
+            walk(&o, |f| {
+                files.push(f.rel_path);
+                true
+            })
+            .expect("walk"),
+        );
+        assert_eq!(files, vec!["a/x.md"]);
+        assert!(
+            warnings.iter().any(|w| w.message.contains("loop")),
+            "{warnings:?}"
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! Text → vectors, in process, with candle.
+//!
+//! An [`Embedder`] is a tokenizer plus an encoder (ModernBERT for the Ruri v3 family, BERT
+//! for BERT/XLM-R checkpoints such as multilingual-e5), chosen by `config.json`'s
+//! `model_type`. Output: masked mean pooling over the last hidden state, L2-normalised.
+//! Documents and queries get the model's prefixes (Ruri: `検索文書: ` / `検索クエリ: `).
+
+pub mod modernbert;
+pub mod resolve;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert;
+use serde::{Deserialize, Serialize};
+use tokenizers::{Tokenizer, TruncationParams};
+
+/// What made a set of vectors; stored with the vectors so they are never mixed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Hub id or directory name, as the user named it.
+    pub id: String,
+    /// Content fingerprint of the weights (size and header hash of model.safetensors).
+    pub fingerprint: String,
+    pub model_type: String,
+    pub dim: usize,
+    pub query_prefix: String,
+    pub doc_prefix: String,
+    pub max_tokens: usize,
+}
+
+impl ModelInfo {
+    /// The key vectors are stored under: two models (or prefixes, or truncations) never share it.
+    pub fn key(&self) -> String {
+        let text = format!(
+            "{}\n{}\n{}\n{}\n{}",
+            self.fingerprint, self.dim, self.query_prefix, self.doc_prefix, self.max_tokens
+        );
+        crate::store::content_hash(text.as_bytes())
+    }
+}
+
+/// Overrides for what the model directory says.
+#[derive(Debug, Clone, Default)]
+pub struct EmbedOptions {
+    pub query_prefix: Option<String>,
+    pub doc_prefix: Option<String>,
+    /// Truncate inputs to this many tokens (default 512, at most the model's maximum).
+    pub max_tokens: Option<usize>,
+    /// Padded tokens per forward batch; batches are formed from length-sorted inputs.
+    pub batch_tokens: usize,
+}
+
+enum Encoder {
+    ModernBert(modernbert::ModernBert),
+    Bert(bert::BertModel),
+}
+
+pub struct Embedder {
+    encoder: Encoder,
+    tokenizer: Tokenizer,
+    info: ModelInfo,
+    batch_tokens: usize,
+    device: Device,
+}
+
+#[derive(Deserialize)]
+struct ModelType {
+    model_type: Option<String>,
+    max_position_embeddings: Option<usize>,
+}
+
+/// The model files sagasu needs, in a directory.
+pub const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+impl Embedder {
+    /// Loads a model directory. Every problem names the file: a broken model fails here,
+    /// before anything is written.
+    pub fn load(dir: &Path, id: &str, opts: &EmbedOptions) -> Result<Embedder> {
+        for f in MODEL_FILES {
+            if !dir.join(f).is_file() {
+                bail!("model directory {} has no {f}", dir.display());
+            }
+        }
+        let config_path = dir.join("config.json");
+        let config_text = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("cannot read {}", config_path.display()))?;
+        let kind: ModelType = serde_json::from_str(&config_text)
+            .with_context(|| format!("{}: not a model config", config_path.display()))?;
+        let model_type = kind.model_type.unwrap_or_default();
+        let model_max = kind.max_position_embeddings.unwrap_or(512);
+        let max_tokens = opts.max_tokens.unwrap_or(512).clamp(8, model_max);
+
+        let tok_path = dir.join("tokenizer.json");
+        let mut tokenizer = Tokenizer::from_file(&tok_path)
+            .map_err(|e| anyhow!("{}: cannot load tokenizer: {e}", tok_path.display()))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
+            .map_err(|e| anyhow!("{}: {e}", tok_path.display()))?;
+        tokenizer.with_padding(None);
+
+        let weights = dir.join("model.safetensors");
+        let device = Device::Cpu;
+        // SAFETY: the file is memory-mapped read-only; sagasu never writes model files.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
+            .with_context(|| format!("{}: cannot read safetensors", weights.display()))?;
+        let tensor_error = |e: candle_core::Error| {
+            anyhow!(
+                "{}: {e} (tensor names or shapes do not match {})",
+                weights.display(),
+                config_path.display()
+            )
+        };
+        let (encoder, dim) = match model_type.as_str() {
+            "modernbert" => {
+                let cfg: modernbert::Config =
+                    serde_json::from_str(&config_text).with_context(|| {
+                        format!("{}: not a ModernBERT config", config_path.display())
+                    })?;
+                let dim = cfg.hidden_size;
+                (
+                    Encoder::ModernBert(
+                        modernbert::ModernBert::load(vb, &cfg, max_tokens).map_err(tensor_error)?,
+                    ),
+                    dim,
+                )
+            }
+            "bert" | "xlm-roberta" => {
+                if model_type == "xlm-roberta" {
+                    bail!("{}: model_type xlm-roberta needs BertModel weight names; convert it or use a bert checkpoint", config_path.display());
+                }
+                let cfg: bert::Config = serde_json::from_str(&config_text)
+                    .with_context(|| format!("{}: not a BERT config", config_path.display()))?;
+                let dim = cfg.hidden_size;
+                (
+                    Encoder::Bert(bert::BertModel::load(vb, &cfg).map_err(tensor_error)?),
+                    dim,
+                )
+            }
+            other => bail!(
+                "{}: model_type {other:?} is not supported (supported: modernbert, bert)",
+                config_path.display()
+            ),
+        };
+        let (query_prefix, doc_prefix) = prefixes(dir, id)?;
+        let info = ModelInfo {
+            id: id.to_string(),
+            fingerprint: fingerprint(&weights)?,
+            model_type,
+            dim,
+            query_prefix: opts.query_prefix.clone().unwrap_or(query_prefix),
+            doc_prefix: opts.doc_prefix.clone().unwrap_or(doc_prefix),
+            max_tokens,
+        };
+        Ok(Embedder {
+            encoder,
+            tokenizer,
+            info,
+            batch_tokens: opts.batch_tokens.max(max_tokens),
+            device,
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Embeds documents (with the document prefix). Output order = input order.
+    pub fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let prefixed: Vec<String> = texts
+            .iter()
+            .map(|t| format!("{}{t}", self.info.doc_prefix))
+            .collect();
+        self.embed_raw(&prefixed)
+    }
+
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        let v = self.embed_raw(&[format!("{}{query}", self.info.query_prefix)])?;
+        v.into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("no embedding returned"))
+    }
+
+    /// Tokenizes, sorts by length, runs batches under the token budget, restores order.
+    pub fn embed_raw(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| anyhow!("tokenizing: {e}"))?;
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); encodings.len()];
+        let mut start = 0;
+        while start < order.len() {
+            // Longest in the batch is the last one (sorted): grow while padded size fits.
+            let mut end = start + 1;
+            while end < order.len() {
+                let longest = encodings[order[end]].get_ids().len().max(1);
+                if longest * (end + 1 - start) > self.batch_tokens {
+                    break;
+                }
+                end += 1;
+            }
+            let batch: Vec<usize> = order[start..end].to_vec();
+            let vectors = self.encode_ids(
+                &batch
+                    .iter()
+                    .map(|&i| encodings[i].get_ids())
+                    .collect::<Vec<_>>(),
+            )?;
+            for (i, v) in batch.into_iter().zip(vectors) {
+                out[i] = v;
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+
+    /// Runs the encoder on one padded batch of token ids and pools: the hot path, public for
+    /// the speed benchmark.
+    pub fn encode_ids(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let b = ids.len();
+        let seq = ids.iter().map(|x| x.len()).max().unwrap_or(1).max(1);
+        let mut flat_ids = vec![0u32; b * seq];
+        let mut flat_mask = vec![0u32; b * seq];
+        for (r, row) in ids.iter().enumerate() {
+            flat_ids[r * seq..r * seq + row.len()].copy_from_slice(row);
+            flat_mask[r * seq..r * seq + row.len()]
+                .iter_mut()
+                .for_each(|m| *m = 1);
+        }
+        let ids_t = Tensor::from_vec(flat_ids, (b, seq), &self.device)?;
+        let mask_t = Tensor::from_vec(flat_mask, (b, seq), &self.device)?;
+        let hidden = match &self.encoder {
+            Encoder::ModernBert(m) => m.forward(&ids_t, &mask_t)?,
+            Encoder::Bert(m) => m.forward(&ids_t, &ids_t.zeros_like()?, Some(&mask_t))?,
+        };
+        let pooled = mean_pool(&hidden, &mask_t)?;
+        Ok(pooled.to_vec2::<f32>()?)
+    }
+}
+
+/// Masked mean over the sequence, then L2 normalisation: (batch, seq, h) → (batch, h).
+pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let summed = hidden.broadcast_mul(&m)?.sum(1)?;
+    let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?;
+    let mean = summed.broadcast_div(&counts)?;
+    let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+    mean.broadcast_div(&norm)
+}
+
+/// (query, document) prefixes: the model's `config_sentence_transformers.json` prompts when
+/// present, else the known family's, else none.
+fn prefixes(dir: &Path, id: &str) -> Result<(String, String)> {
+    let path = dir.join("config_sentence_transformers.json");
+    if path.is_file() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not valid JSON", path.display()))?;
+        if let Some(prompts) = v.get("prompts").and_then(|p| p.as_object()) {
+            let get = |k: &str| prompts.get(k).and_then(|x| x.as_str()).map(str::to_string);
+            let q = get("query");
+            let d = get("document").or_else(|| get("passage"));
+            if q.is_some() || d.is_some() {
+                return Ok((q.unwrap_or_default(), d.unwrap_or_default()));
+            }
+        }
+    }
+    let name = format!("{id} {}", dir.display()).to_lowercase();
+    Ok(if name.contains("ruri") {
+        ("検索クエリ: ".into(), "検索文書: ".into())
+    } else if name.contains("e5") {
+        ("query: ".into(), "passage: ".into())
+    } else {
+        (String::new(), String::new())
+    })
+}
+
+/// Size plus a hash of the safetensors header (names, shapes, offsets) and the first and last
+/// MiB of data: cheap for a 500 MB file, and changes whenever the weights do in practice.
+fn fingerprint(path: &PathBuf) -> Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = f.metadata()?.len();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&len.to_le_bytes());
+    let mut buf = vec![0u8; (1 << 20).min(len as usize)];
+    f.read_exact(&mut buf)?;
+    hasher.update(&buf);
+    if len > buf.len() as u64 {
+        f.seek(SeekFrom::End(-(buf.len() as i64)))?;
+        f.read_exact(&mut buf)?;
+        hasher.update(&buf);
+    }
+    Ok(hasher.finalize().to_hex()[..32].to_string())
+}

@@ -1,0 +1,259 @@
+//! Known-item evaluation: each query names the file (and optionally the section) it should
+//! find. Reports hits@1/5/10 and MRR@10 at document level, and at section level where the
+//! queries say which section.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::embed::Embedder;
+use crate::search::{search, SearchOptions, SearchResult};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvalQuery {
+    pub query: String,
+    #[serde(default)]
+    pub query_core: Option<String>,
+    pub path: String,
+    #[serde(default)]
+    pub heading: Option<String>,
+    /// 1-based line inside the expected section (0 or absent: not given).
+    #[serde(default)]
+    pub line: Option<u32>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// Which queries of a file to run.
+#[derive(Debug, Clone, Default)]
+pub struct QuerySelection {
+    /// Only lines whose `type` is this.
+    pub kind: Option<String>,
+    /// Use `query_core` instead of `query` where present.
+    pub use_core: bool,
+    /// At most this many (the first ones).
+    pub limit: Option<usize>,
+}
+
+pub fn read_queries(path: &Path, sel: &QuerySelection) -> Result<Vec<EvalQuery>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut q: EvalQuery = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{}:{}: not a query line (needs \"query\" and \"path\")",
+                path.display(),
+                i + 1
+            )
+        })?;
+        if sel
+            .kind
+            .as_ref()
+            .is_some_and(|k| q.kind.as_ref() != Some(k))
+        {
+            continue;
+        }
+        if sel.use_core {
+            if let Some(core) = q.query_core.take().filter(|c| !c.trim().is_empty()) {
+                q.query = core;
+            }
+        }
+        out.push(q);
+        if sel.limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+    }
+    if out.is_empty() {
+        bail!("{}: no queries selected", path.display());
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Metrics {
+    pub queries: usize,
+    pub hits_at_1: f64,
+    pub hits_at_5: f64,
+    pub hits_at_10: f64,
+    pub mrr_at_10: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub queries: usize,
+    pub hits_at_1: f64,
+    pub hits_at_5: f64,
+    pub hits_at_10: f64,
+    pub mrr_at_10: f64,
+    /// Queries that returned nothing at all.
+    pub empty: usize,
+    /// Section-level figures, over the queries that name a section.
+    pub section: Option<Metrics>,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p95: f64,
+}
+
+#[derive(Default)]
+struct Tally {
+    n: usize,
+    at1: usize,
+    at5: usize,
+    at10: usize,
+    rr: f64,
+}
+
+impl Tally {
+    fn add(&mut self, rank: Option<usize>) {
+        self.n += 1;
+        if let Some(r) = rank {
+            self.at1 += usize::from(r <= 1);
+            self.at5 += usize::from(r <= 5);
+            self.at10 += usize::from(r <= 10);
+            if r <= 10 {
+                self.rr += 1.0 / r as f64;
+            }
+        }
+    }
+    fn metrics(&self) -> Metrics {
+        let n = self.n.max(1) as f64;
+        Metrics {
+            queries: self.n,
+            hits_at_1: self.at1 as f64 / n,
+            hits_at_5: self.at5 as f64 / n,
+            hits_at_10: self.at10 as f64 / n,
+            mrr_at_10: self.rr / n,
+        }
+    }
+}
+
+/// Rank (1-based) of the expected document among the distinct paths of the results.
+pub fn document_rank(results: &[SearchResult], path: &str) -> Option<usize> {
+    let mut seen: Vec<&str> = Vec::new();
+    for r in results {
+        if !seen.contains(&r.path.as_str()) {
+            seen.push(&r.path);
+            if r.path == path {
+                return Some(seen.len());
+            }
+        }
+    }
+    None
+}
+
+/// Rank (1-based) of the first result that is the expected section.
+pub fn section_rank(results: &[SearchResult], q: &EvalQuery) -> Option<usize> {
+    results
+        .iter()
+        .position(|r| {
+            r.path == q.path
+                && match (q.line.filter(|l| *l > 0), q.heading.as_deref()) {
+                    (Some(line), _) => r.start_line <= line && line <= r.end_line,
+                    (None, Some(h)) => r.heading_path.last().map(String::as_str) == Some(h),
+                    (None, None) => false,
+                }
+        })
+        .map(|i| i + 1)
+}
+
+pub async fn evaluate(
+    store: &Store,
+    embedder: Option<&Embedder>,
+    queries: &[EvalQuery],
+    opts: &SearchOptions,
+) -> Result<EvalReport> {
+    let mut doc = Tally::default();
+    let mut sec = Tally::default();
+    let mut empty = 0;
+    let mut latencies = Vec::with_capacity(queries.len());
+    for q in queries {
+        let t = Instant::now();
+        let results = search(store, embedder, &q.query, opts)
+            .await
+            .with_context(|| format!("query {:?}", q.query))?;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        empty += usize::from(results.is_empty());
+        doc.add(document_rank(&results, &q.path));
+        if q.heading.is_some() || q.line.is_some_and(|l| l > 0) {
+            sec.add(section_rank(&results, q));
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let m = doc.metrics();
+    Ok(EvalReport {
+        queries: m.queries,
+        hits_at_1: m.hits_at_1,
+        hits_at_5: m.hits_at_5,
+        hits_at_10: m.hits_at_10,
+        mrr_at_10: m.mrr_at_10,
+        empty,
+        section: (sec.n > 0).then(|| sec.metrics()),
+        latency_ms_p50: pct(0.5),
+        latency_ms_p95: pct(0.95),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(path: &str, start: u32, end: u32, heading: &str) -> SearchResult {
+        SearchResult {
+            path: path.into(),
+            heading_path: vec![heading.into()],
+            start_line: start,
+            end_line: end,
+            score: 1.0,
+            snippet: String::new(),
+            id: String::new(),
+        }
+    }
+
+    #[test]
+    fn ranks_are_by_distinct_document_and_by_section() {
+        let results = vec![
+            r("a.md", 1, 5, "x"),
+            r("a.md", 6, 9, "y"),
+            r("b.md", 1, 3, "z"),
+        ];
+        assert_eq!(document_rank(&results, "b.md"), Some(2));
+        assert_eq!(document_rank(&results, "c.md"), None);
+        let q = EvalQuery {
+            query: String::new(),
+            query_core: None,
+            path: "a.md".into(),
+            heading: Some("y".into()),
+            line: Some(7),
+            kind: None,
+        };
+        assert_eq!(section_rank(&results, &q), Some(2));
+        let q2 = EvalQuery { line: None, ..q };
+        assert_eq!(section_rank(&results, &q2), Some(2));
+    }
+
+    #[test]
+    fn tally_metrics() {
+        let mut t = Tally::default();
+        t.add(Some(1));
+        t.add(Some(4));
+        t.add(None);
+        t.add(Some(11));
+        let m = t.metrics();
+        assert_eq!(m.queries, 4);
+        assert!((m.hits_at_1 - 0.25).abs() < 1e-9);
+        assert!((m.hits_at_5 - 0.5).abs() < 1e-9);
+        assert!((m.mrr_at_10 - (1.0 + 0.25) / 4.0).abs() < 1e-9);
+    }
+}

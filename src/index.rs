@@ -1,0 +1,522 @@
+//! The indexing pipeline: walk → read/split → write, stages joined by bounded channels.
+//!
+//! ```text
+//!  walker thread ──files──▶ N reader threads ──parsed files──▶ writer (this thread)
+//!   (sorted walk,            (read, decode, hash,               (batches of whole files,
+//!    size+mtime check)        split into sections)               one commit per batch)
+//! ```
+//! Channels are bounded, so a slow writer slows the readers and the walk: memory holds at
+//! most a channel's worth of files plus one batch, whatever the size of the tree.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use crossbeam_channel::bounded;
+
+use futures::TryStreamExt;
+
+use crate::decode::{decode, SkipReason};
+use crate::discover::{walk, FoundFile, WalkOptions};
+use crate::embed::resolve::{how_to_get_model, resolve};
+use crate::embed::{EmbedOptions, Embedder};
+use crate::markdown::{split, SplitOptions};
+use crate::progress::Progress;
+use crate::store::{
+    content_hash, FileRows, FileState, RunSummary, SkippedFile, Store, StoreLimits,
+};
+
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    pub root: PathBuf,
+    pub db_dir: PathBuf,
+    pub globs: Vec<String>,
+    pub follow_links: bool,
+    /// Files larger than this are skipped with a warning.
+    pub max_file_bytes: u64,
+    pub split: SplitOptions,
+    /// Reader threads, and the thread budget handed to LanceDB's index builds.
+    pub threads: usize,
+    /// A batch is committed when it reaches this many sections…
+    pub batch_rows: usize,
+    /// …or this many bytes of text.
+    pub batch_bytes: usize,
+    /// Compact even when the fragment count is below the threshold.
+    pub force_compact: bool,
+    pub store: StoreLimits,
+    /// Which model embeds the sections; `None`: keyword index only (`--no-embed`).
+    pub embed: Option<EmbedConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmbedConfig {
+    /// A model directory or a hub id.
+    pub model: String,
+    pub options: EmbedOptions,
+    /// Whether a missing model may be downloaded.
+    pub download: bool,
+    /// Texts per embedding call and vectors per commit.
+    pub texts_per_call: usize,
+    pub vectors_per_commit: usize,
+}
+
+impl EmbedConfig {
+    pub fn new(model: &str) -> Self {
+        EmbedConfig {
+            model: model.to_string(),
+            options: EmbedOptions {
+                batch_tokens: 16 * 512,
+                ..Default::default()
+            },
+            download: std::env::var_os("HF_HUB_OFFLINE").is_none_or(|v| v.is_empty() || v == "0"),
+            texts_per_call: 256,
+            vectors_per_commit: 8192,
+        }
+    }
+}
+
+impl IndexOptions {
+    pub fn new(root: PathBuf, db_dir: PathBuf) -> Self {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        IndexOptions {
+            root,
+            db_dir,
+            globs: Vec::new(),
+            follow_links: false,
+            max_file_bytes: 8 << 20,
+            split: SplitOptions::default(),
+            threads,
+            batch_rows: 50_000,
+            batch_bytes: 64 << 20,
+            force_compact: false,
+            store: StoreLimits {
+                threads,
+                ..StoreLimits::default()
+            },
+            embed: None,
+        }
+    }
+}
+
+/// What a reader made of one file.
+enum Outcome {
+    /// Same content as indexed: nothing to write.
+    Unchanged(String),
+    /// New or changed: replace whatever the index holds for this path.
+    Parsed { rows: FileRows, had_rows: bool },
+    /// Not indexed. `keep_old`: a passing read error keeps the rows already indexed.
+    Skipped {
+        path: String,
+        reason: SkipReason,
+        keep_old: bool,
+    },
+}
+
+/// Holds the index's writer lock for the life of a run: one writer per index at a time.
+pub struct WriterLock {
+    _file: File,
+}
+
+impl WriterLock {
+    pub fn acquire(db_dir: &std::path::Path) -> Result<WriterLock> {
+        std::fs::create_dir_all(db_dir)
+            .with_context(|| format!("cannot create {}", db_dir.display()))?;
+        let path = db_dir.join("writer.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriterLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(anyhow!(
+                "another sagasu process is writing to {} (lock {}); wait for it to finish",
+                db_dir.display(),
+                path.display()
+            )),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+}
+
+/// Runs one incremental index of `opts.root` into `opts.db_dir`.
+pub fn run_index(
+    opts: &IndexOptions,
+    runtime: &tokio::runtime::Runtime,
+    progress: &Progress,
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let root = opts
+        .root
+        .canonicalize()
+        .with_context(|| format!("cannot open root {}", opts.root.display()))?;
+    // The model loads first: a broken model directory fails before anything is written.
+    let embedder = match &opts.embed {
+        Some(cfg) => load_embedder(cfg, runtime, progress)?,
+        None => None,
+    };
+    let _lock = WriterLock::acquire(&opts.db_dir)?;
+    let mut store = runtime.block_on(Store::open(&opts.db_dir, true, opts.store))?;
+    let mut meta = store.read_meta()?;
+    if let Some(old_root) = &meta.root {
+        if old_root != &root {
+            progress.warn(&format!(
+                "note: {} indexed {} before; it now indexes {}",
+                opts.db_dir.display(),
+                old_root.display(),
+                root.display()
+            ));
+        }
+    }
+    meta.root = Some(root.clone());
+    // Record the root before the first commit, so a killed first run is still a valid index.
+    store.write_meta(&meta)?;
+    let manifest = Arc::new(runtime.block_on(store.manifest())?);
+
+    let (file_tx, file_rx) = bounded::<(FoundFile, Option<FileState>)>(256);
+    let (out_tx, out_rx) = bounded::<Outcome>(64);
+
+    let walk_opts = WalkOptions {
+        root: root.clone(),
+        globs: opts.globs.clone(),
+        exclude_dirs: vec![opts.db_dir.clone()],
+        follow_links: opts.follow_links,
+    };
+    let mut summary = RunSummary::default();
+    let mut skipped: Vec<SkippedFile> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::with_capacity(manifest.len());
+    let mut pending: Vec<FileRows> = Vec::new();
+    let mut pending_deletes: Vec<String> = Vec::new();
+    let (mut pending_rows, mut pending_bytes) = (0usize, 0usize);
+
+    let result: Result<Vec<crate::discover::WalkWarning>> = std::thread::scope(|scope| {
+        let walker = {
+            let manifest = Arc::clone(&manifest);
+            let out_tx = out_tx.clone();
+            let walk_opts = &walk_opts;
+            std::thread::Builder::new()
+                .name("sagasu-walk".into())
+                .spawn_scoped(scope, move || {
+                    walk(walk_opts, |file| {
+                        progress.found_file();
+                        let old = manifest.get(&file.rel_path);
+                        if let Some(state) = old {
+                            if !state.inconsistent
+                                && state.file_size == file.size
+                                && state.mtime_ns == file.mtime_ns
+                            {
+                                return out_tx.send(Outcome::Unchanged(file.rel_path)).is_ok();
+                            }
+                        }
+                        file_tx.send((file, old.cloned())).is_ok()
+                    })
+                })
+                .context("starting the walker thread")?
+        };
+        for i in 0..opts.threads.max(1) {
+            let file_rx = file_rx.clone();
+            let out_tx = out_tx.clone();
+            let split_opts = opts.split;
+            let max = opts.max_file_bytes;
+            std::thread::Builder::new()
+                .name(format!("sagasu-read-{i}"))
+                .spawn_scoped(scope, move || {
+                    for (file, old) in file_rx {
+                        if out_tx.send(read_file(file, old, max, split_opts)).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .context("starting a reader thread")?;
+        }
+        drop(out_tx);
+        drop(file_rx);
+
+        for outcome in out_rx.iter() {
+            summary.files_seen += 1;
+            match outcome {
+                Outcome::Unchanged(path) => {
+                    summary.files_unchanged += 1;
+                    seen.insert(path);
+                    progress.file_done(0);
+                }
+                Outcome::Skipped {
+                    path,
+                    reason,
+                    keep_old,
+                } => {
+                    summary.files_skipped += 1;
+                    progress.warn(&format!("skipped {path}: {reason}"));
+                    if keep_old {
+                        seen.insert(path.clone());
+                    }
+                    skipped.push(SkippedFile {
+                        path,
+                        reason: reason.to_string(),
+                    });
+                    progress.file_done(0);
+                }
+                Outcome::Parsed { rows, had_rows } => {
+                    summary.files_indexed += 1;
+                    seen.insert(rows.path.clone());
+                    if had_rows {
+                        pending_deletes.push(rows.path.clone());
+                    }
+                    pending_rows += rows.sections.len();
+                    pending_bytes += rows.approx_bytes();
+                    progress.file_done(rows.sections.len() as u64);
+                    pending.push(rows);
+                    if pending_rows >= opts.batch_rows || pending_bytes >= opts.batch_bytes {
+                        summary.sections_written += runtime.block_on(flush(
+                            &mut store,
+                            &mut pending,
+                            &mut pending_deletes,
+                        ))? as u64;
+                        (pending_rows, pending_bytes) = (0, 0);
+                    }
+                }
+            }
+        }
+        walker
+            .join()
+            .map_err(|_| anyhow!("the walker thread panicked"))?
+    });
+    let warnings = result?;
+    for w in &warnings {
+        let path = w
+            .path
+            .as_ref()
+            .map(|p| format!("{}: ", p.display()))
+            .unwrap_or_default();
+        progress.warn(&format!("walk: {path}{}", w.message));
+    }
+    summary.sections_written +=
+        runtime.block_on(flush(&mut store, &mut pending, &mut pending_deletes))? as u64;
+
+    let mut removed: Vec<String> = manifest
+        .keys()
+        .filter(|p| !seen.contains(*p))
+        .cloned()
+        .collect();
+    removed.sort();
+    summary.files_removed = removed.len() as u64;
+    if !removed.is_empty() {
+        runtime.block_on(store.delete_paths(&removed))?;
+    }
+    progress.set_message("optimizing");
+    runtime.block_on(store.maintain(opts.force_compact))?;
+    // Keyword search is complete from here on; vectors follow.
+    if let Some((embedder, dir)) = &embedder {
+        let info = embedder.info().clone();
+        let reset = meta.model.as_ref().is_some_and(|m| m.key() != info.key());
+        if reset {
+            progress.warn(&format!(
+                "the model changed ({}): re-embedding every section",
+                info.id
+            ));
+        }
+        runtime.block_on(store.prepare_vectors(info.dim, reset))?;
+        meta.model = Some(info);
+        meta.model_dir = Some(dir.clone());
+        store.write_meta(&meta)?;
+        let cfg = opts
+            .embed
+            .as_ref()
+            .ok_or_else(|| anyhow!("embedding without a config"))?;
+        summary.vectors_written =
+            runtime.block_on(fill_vectors(&mut store, embedder, cfg, progress))?;
+        if summary.files_removed > 0 || summary.files_indexed > 0 {
+            let keep = runtime.block_on(store.section_hashes(None))?;
+            runtime.block_on(store.delete_orphan_vectors(&keep))?;
+        }
+        if store.commits > 0 {
+            runtime.block_on(store.maintain_vectors())?;
+        }
+    }
+
+    summary.commits = store.commits;
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.finished_at = now_rfc3339();
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    meta.skipped = skipped;
+    meta.last_run = Some(summary.clone());
+    store.write_meta(&meta)?;
+    Ok(summary)
+}
+
+/// Resolves and loads the model. `Ok(None)`: no model to be had (not broken, just absent):
+/// the run goes on keyword-only after saying how to get one.
+fn load_embedder(
+    cfg: &EmbedConfig,
+    runtime: &tokio::runtime::Runtime,
+    progress: &Progress,
+) -> Result<Option<(Embedder, PathBuf)>> {
+    let dir = match resolve(&cfg.model, cfg.download, runtime) {
+        Ok(dir) => dir,
+        Err(e) if !std::path::Path::new(&cfg.model).exists() => {
+            progress.warn(&how_to_get_model(&cfg.model, &format!("{e:#}")));
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let embedder = Embedder::load(&dir, &cfg.model, &cfg.options)?;
+    Ok(Some((embedder, dir)))
+}
+
+/// Embeds every section text that has no vector yet, once per distinct text, committing
+/// every `vectors_per_commit` vectors: a killed run resumes where its last commit ended.
+async fn fill_vectors(
+    store: &mut Store,
+    embedder: &Embedder,
+    cfg: &EmbedConfig,
+    progress: &Progress,
+) -> Result<u64> {
+    let mut have = store.vector_hashes().await?;
+    let mut stream = store.section_texts().await?;
+    let mut todo: Vec<(String, String)> = Vec::new();
+    let (mut done_hashes, mut done_vectors): (Vec<String>, Vec<Vec<f32>>) =
+        (Vec::new(), Vec::new());
+    let mut written = 0u64;
+    let started = Instant::now();
+    loop {
+        let batch = stream.try_next().await.context("reading section texts")?;
+        let finished = batch.is_none();
+        if let Some(batch) = &batch {
+            let hashes = text_col(batch, "text_hash")?;
+            let texts = text_col(batch, "text")?;
+            for i in 0..batch.num_rows() {
+                if have.insert(hashes.value(i).to_string()) {
+                    todo.push((hashes.value(i).to_string(), texts.value(i).to_string()));
+                }
+            }
+        }
+        while todo.len() >= cfg.texts_per_call || (finished && !todo.is_empty()) {
+            let n = todo.len().min(cfg.texts_per_call);
+            let chunk: Vec<(String, String)> = todo.drain(..n).collect();
+            let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
+            let vectors = embedder.embed_documents(&texts)?;
+            done_hashes.extend(chunk.into_iter().map(|(h, _)| h));
+            done_vectors.extend(vectors);
+            let rate = (written as usize + done_hashes.len()) as f64
+                / started.elapsed().as_secs_f64().max(1e-3);
+            progress.set_message(&format!(
+                "embedding: {} vectors ({rate:.0}/s)",
+                written as usize + done_hashes.len()
+            ));
+            if done_hashes.len() >= cfg.vectors_per_commit {
+                store.add_vectors(&done_hashes, &done_vectors).await?;
+                written += done_hashes.len() as u64;
+                done_hashes.clear();
+                done_vectors.clear();
+            }
+        }
+        if finished {
+            break;
+        }
+    }
+    store.add_vectors(&done_hashes, &done_vectors).await?;
+    written += done_hashes.len() as u64;
+    Ok(written)
+}
+
+fn text_col<'a>(
+    batch: &'a arrow_array::RecordBatch,
+    name: &str,
+) -> Result<&'a arrow_array::StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<arrow_array::StringArray>())
+        .ok_or_else(|| anyhow!("column {name} missing or not text"))
+}
+
+/// Deletes the old rows of changed files, then adds the new rows: a kill between the two
+/// leaves those files absent, and the next run adds them back.
+async fn flush(
+    store: &mut Store,
+    pending: &mut Vec<FileRows>,
+    deletes: &mut Vec<String>,
+) -> Result<usize> {
+    if !deletes.is_empty() {
+        store.delete_paths(deletes).await?;
+        deletes.clear();
+    }
+    let rows = if pending.is_empty() {
+        0
+    } else {
+        store.add(pending).await?
+    };
+    pending.clear();
+    Ok(rows)
+}
+
+fn read_file(
+    file: FoundFile,
+    old: Option<FileState>,
+    max_bytes: u64,
+    split_opts: SplitOptions,
+) -> Outcome {
+    let had_rows = old.is_some();
+    let path = file.rel_path;
+    if file.size > max_bytes {
+        return Outcome::Skipped {
+            path,
+            reason: SkipReason::TooLarge {
+                size: file.size,
+                limit: max_bytes,
+            },
+            keep_old: false,
+        };
+    }
+    let bytes = match std::fs::read(&file.abs_path) {
+        Ok(b) => b,
+        Err(e) => {
+            return Outcome::Skipped {
+                path,
+                reason: SkipReason::Unreadable(e.to_string()),
+                keep_old: true,
+            }
+        }
+    };
+    let file_hash = content_hash(&bytes);
+    if let Some(old) = &old {
+        if !old.inconsistent && old.file_hash == file_hash {
+            return Outcome::Unchanged(path);
+        }
+    }
+    let text = match decode(&bytes) {
+        Ok(d) => d.text,
+        Err(reason) => {
+            return Outcome::Skipped {
+                path,
+                reason,
+                keep_old: false,
+            }
+        }
+    };
+    drop(bytes);
+    let doc = split(&text, split_opts);
+    Outcome::Parsed {
+        rows: FileRows {
+            path,
+            file_hash,
+            file_size: file.size,
+            mtime_ns: file.mtime_ns,
+            front_matter: doc.front_matter,
+            sections: doc.sections,
+        },
+        had_rows,
+    }
+}
+
+/// Current UTC time as RFC 3339.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,522 @@
+//! The `sagasu` command line: a thin shell over the library.
+//!
+//! Exit codes, as grep and ripgrep: 0 success (search: something found), 1 search found
+//! nothing, 2 error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use sagasu::embed::resolve::DEFAULT_MODEL;
+use sagasu::embed::{EmbedOptions, Embedder};
+use sagasu::eval::{evaluate, read_queries, QuerySelection};
+use sagasu::index::{run_index, EmbedConfig, IndexOptions};
+use sagasu::progress::Progress;
+use sagasu::search::{search, Mode, SearchOptions, SearchResult};
+use sagasu::store::{read_meta, Store, StoreLimits};
+use sagasu::{find_index_dir, limit_thread_pools, runtime, INDEX_DIR_NAME};
+
+#[derive(Parser)]
+#[command(
+    name = "sagasu",
+    version,
+    about = "探す — fast keyword and semantic search over Markdown trees, Japanese first"
+)]
+#[command(
+    long_about = "Index a Markdown tree once (`sagasu index DIR`), then search it from anywhere inside \
+                  the tree (`sagasu search QUERY`). The index lives in DIR/.sagasu and is updated \
+                  incrementally: re-running `index` reads only new and changed files."
+)]
+struct Cli {
+    /// Threads for every pool (readers, LanceDB, index builds). Default: the number of cores.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index (or re-index incrementally) the Markdown files under ROOT.
+    Index(IndexArgs),
+    /// Search the index: ranked sections with path, heading path, lines and a snippet.
+    Search(SearchArgs),
+    /// Show what the index holds: documents, sections, fragments, versions, indexes.
+    Stats(StatsArgs),
+    /// Measure search quality on known-item queries (JSONL with "query" and "path").
+    Eval(EvalArgs),
+    /// Compact the table, prune old versions and bring indexes up to date.
+    Optimize(DbArg),
+    /// Time the encoder on random token ids (for bench/embed_speed.py).
+    #[command(hide = true)]
+    BenchEmbed(BenchEmbedArgs),
+}
+
+#[derive(Args)]
+struct BenchEmbedArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 128)]
+    len: usize,
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DbArg {
+    /// Index directory. Default: the nearest .sagasu from the current directory upwards.
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct IndexArgs {
+    /// The tree to index.
+    root: PathBuf,
+    /// Index directory. Default: ROOT/.sagasu
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Extra glob to include (e.g. '*.mdx') or, with a leading '!', exclude (e.g. '!drafts/**').
+    /// Repeatable. Markdown (*.md, *.markdown) is always included.
+    #[arg(long = "glob", short = 'g')]
+    globs: Vec<String>,
+    /// Follow symbolic links (loops are detected and reported).
+    #[arg(long)]
+    follow: bool,
+    /// Skip files larger than this many bytes.
+    #[arg(long, default_value_t = 8 << 20)]
+    max_file_size: u64,
+    /// Cut sections longer than this many characters at paragraph, then sentence, boundaries.
+    #[arg(long, default_value_t = 1200)]
+    max_section_chars: usize,
+    /// Commit after this many sections (commits grow with data, never with file count).
+    #[arg(long, default_value_t = 50_000)]
+    batch_rows: usize,
+    /// Embedding model: a directory (config.json, tokenizer.json, model.safetensors) or a
+    /// Hugging Face hub id, looked up in the local cache, then downloaded.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    model: String,
+    /// Keyword index only: no embedding model is loaded.
+    #[arg(long)]
+    no_embed: bool,
+    /// Override the model's query prefix (Ruri: "検索クエリ: ").
+    #[arg(long)]
+    query_prefix: Option<String>,
+    /// Override the model's document prefix (Ruri: "検索文書: ").
+    #[arg(long)]
+    doc_prefix: Option<String>,
+    /// Truncate each section to this many tokens before embedding (at most the model's maximum).
+    #[arg(long, default_value_t = 512)]
+    max_tokens: usize,
+    /// No progress bar and no warnings.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print the run summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    query: String,
+    #[command(flatten)]
+    db: DbArg,
+    /// text (keyword, BM25), vector or hybrid. Default: the best the index supports.
+    #[arg(long)]
+    mode: Option<Mode>,
+    /// Number of results.
+    #[arg(short, default_value_t = 10)]
+    k: usize,
+    /// Only sections of files whose path (relative to the root) starts with this.
+    #[arg(long)]
+    path_prefix: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct StatsArgs {
+    #[command(flatten)]
+    db: DbArg,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// JSONL file, one {"query", "path", "heading"?, "line"?} per line.
+    queries: PathBuf,
+    #[command(flatten)]
+    db: DbArg,
+    #[arg(long)]
+    mode: Option<Mode>,
+    #[arg(short, default_value_t = 10)]
+    k: usize,
+    /// Only queries whose "type" is this (e.g. section_sentence).
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Use each line's "query_core" instead of "query" where present.
+    #[arg(long)]
+    core: bool,
+    /// Only the first N selected queries.
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let threads = cli.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    limit_thread_pools(threads);
+    match run(cli.command, threads) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command, threads: usize) -> Result<ExitCode> {
+    let rt = runtime(threads)?;
+    let limits = StoreLimits {
+        threads,
+        ..StoreLimits::default()
+    };
+    match command {
+        Command::Index(args) => {
+            let db = args
+                .db
+                .clone()
+                .unwrap_or_else(|| args.root.join(INDEX_DIR_NAME));
+            let mut opts = IndexOptions::new(args.root.clone(), db.clone());
+            opts.globs = args.globs;
+            opts.follow_links = args.follow;
+            opts.max_file_bytes = args.max_file_size;
+            opts.split.max_section_chars = args.max_section_chars;
+            opts.batch_rows = args.batch_rows.max(1);
+            opts.threads = threads;
+            opts.store = limits;
+            if !args.no_embed {
+                let mut cfg = EmbedConfig::new(&args.model);
+                cfg.options.query_prefix = args.query_prefix;
+                cfg.options.doc_prefix = args.doc_prefix;
+                cfg.options.max_tokens = Some(args.max_tokens);
+                opts.embed = Some(cfg);
+            }
+            let progress = Progress::new(!args.quiet && !args.json, args.quiet);
+            let summary = run_index(&opts, &rt, &progress);
+            progress.finish();
+            let summary = summary?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                eprintln!(
+                    "indexed {} in {:.1}s: {} files read, {} unchanged, {} removed, {} skipped; {} sections written in {} commits",
+                    args.root.display(),
+                    summary.seconds,
+                    summary.files_indexed,
+                    summary.files_unchanged,
+                    summary.files_removed,
+                    summary.files_skipped,
+                    summary.sections_written,
+                    summary.commits
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search(args) => {
+            let db = resolve_db(args.db.db.as_deref())?;
+            let store = rt.block_on(Store::open(&db, false, limits))?;
+            let embedder = search_embedder(&db, &store, args.mode)?;
+            let opts = SearchOptions {
+                k: args.k,
+                mode: args.mode,
+                path_prefix: args.path_prefix,
+            };
+            let results = rt.block_on(search(&store, embedder.as_ref(), &args.query, &opts))?;
+            let mut out = std::io::stdout().lock();
+            if args.json {
+                serde_json::to_writer(&mut out, &json!({ "results": results }))?;
+                writeln!(out)?;
+            } else {
+                print_results(&mut out, &results)?;
+            }
+            Ok(if results.is_empty() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Stats(args) => {
+            let db = resolve_db(args.db.db.as_deref())?;
+            let store = rt.block_on(Store::open(&db, false, limits))?;
+            let stats = rt.block_on(store.table_stats())?;
+            let vectors = rt.block_on(store.vector_count())?;
+            let meta = read_meta(&db)?;
+            let bytes = dir_size(&db);
+            let mut warnings = Vec::new();
+            if stats.fragments > 16 {
+                warnings.push(format!(
+                    "{} fragments (bound 16): run `sagasu optimize`",
+                    stats.fragments
+                ));
+            }
+            if stats.versions > 5 {
+                warnings.push(format!(
+                    "{} versions (bound 5): run `sagasu optimize`",
+                    stats.versions
+                ));
+            }
+            let value = json!({
+                "db": db,
+                "root": meta.root,
+                "documents": stats.documents,
+                "sections": stats.sections,
+                "fragments": stats.fragments,
+                "versions": stats.versions,
+                "bytes_on_disk": bytes,
+                "indexes": stats.indexes,
+                "vectors": vectors,
+                "model": meta.model,
+                "skipped": meta.skipped,
+                "last_run": meta.last_run,
+                "warnings": warnings,
+            });
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                println!("index      {}", db.display());
+                if let Some(root) = &meta.root {
+                    println!("root       {}", root.display());
+                }
+                println!("documents  {}", stats.documents);
+                println!("sections   {}", stats.sections);
+                println!("fragments  {}", stats.fragments);
+                println!("versions   {}", stats.versions);
+                println!("on disk    {:.1} MiB", bytes as f64 / (1 << 20) as f64);
+                match &meta.model {
+                    Some(m) => println!(
+                        "vectors    {vectors} ({} texts of {} sections embedded) by {} ({} dims)",
+                        vectors, stats.sections, m.id, m.dim
+                    ),
+                    None => println!("vectors    none (keyword search only)"),
+                }
+                for i in &stats.indexes {
+                    println!(
+                        "index      {} on {} ({}): {} rows indexed, {} not yet",
+                        i.name,
+                        i.columns.join(","),
+                        i.index_type,
+                        i.indexed_rows.unwrap_or(0),
+                        i.unindexed_rows.unwrap_or(0)
+                    );
+                }
+                if let Some(run) = &meta.last_run {
+                    println!(
+                        "last run   {} ({:.1}s, {} files read, {} removed)",
+                        run.finished_at, run.seconds, run.files_indexed, run.files_removed
+                    );
+                }
+                println!("skipped    {}", meta.skipped.len());
+                for s in &meta.skipped {
+                    println!("  {}: {}", s.path, s.reason);
+                }
+                for w in &warnings {
+                    println!("warning: {w}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(args) => {
+            let db = resolve_db(args.db.db.as_deref())?;
+            let store = rt.block_on(Store::open(&db, false, limits))?;
+            let sel = QuerySelection {
+                kind: args.kind,
+                use_core: args.core,
+                limit: args.limit,
+            };
+            let queries = read_queries(&args.queries, &sel)?;
+            let embedder = search_embedder(&db, &store, args.mode)?;
+            let opts = SearchOptions {
+                k: args.k,
+                mode: args.mode,
+                path_prefix: None,
+            };
+            let report = rt.block_on(evaluate(&store, embedder.as_ref(), &queries, &opts))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} queries: hits@1 {:.3}  hits@5 {:.3}  hits@10 {:.3}  MRR@10 {:.3}  (empty {}; p50 {:.1} ms, p95 {:.1} ms)",
+                    report.queries,
+                    report.hits_at_1,
+                    report.hits_at_5,
+                    report.hits_at_10,
+                    report.mrr_at_10,
+                    report.empty,
+                    report.latency_ms_p50,
+                    report.latency_ms_p95
+                );
+                if let Some(s) = &report.section {
+                    println!(
+                        "section level ({} queries): hits@1 {:.3}  hits@5 {:.3}  hits@10 {:.3}  MRR@10 {:.3}",
+                        s.queries, s.hits_at_1, s.hits_at_5, s.hits_at_10, s.mrr_at_10
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchEmbed(args) => {
+            let opts = EmbedOptions {
+                max_tokens: Some(args.len),
+                batch_tokens: args.batch * args.len,
+                ..Default::default()
+            };
+            let e = Embedder::load(&args.model, "bench", &opts)?;
+            // Deterministic pseudo-random ids in the vocabulary's upper range (no specials).
+            let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+            let rows: Vec<Vec<u32>> = (0..args.batch)
+                .map(|_| {
+                    (0..args.len)
+                        .map(|_| {
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            5 + (seed % 1000) as u32
+                        })
+                        .collect()
+                })
+                .collect();
+            let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+            e.encode_ids(&refs)?; // warm-up
+            let mut times = Vec::new();
+            for _ in 0..args.reps.max(1) {
+                let t = std::time::Instant::now();
+                e.encode_ids(&refs)?;
+                times.push(t.elapsed().as_secs_f64());
+            }
+            let best = times.iter().copied().fold(f64::MAX, f64::min);
+            let tokens_per_s = (args.batch * args.len) as f64 / best;
+            if args.json {
+                println!(
+                    "{}",
+                    json!({ "best_s": best, "times_s": times, "tokens_per_s": tokens_per_s })
+                );
+            } else {
+                println!(
+                    "{}x{}: best {best:.3} s/batch, {tokens_per_s:.0} tokens/s",
+                    args.batch, args.len
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Optimize(args) => {
+            let db = resolve_db(args.db.as_deref())?;
+            let _lock = sagasu::index::WriterLock::acquire(&db)?;
+            let mut store = rt.block_on(Store::open(&db, false, limits))?;
+            rt.block_on(store.maintain(true))?;
+            let stats = rt.block_on(store.table_stats())?;
+            eprintln!(
+                "optimized {}: {} fragments, {} versions",
+                db.display(),
+                stats.fragments,
+                stats.versions
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The model that made the index's vectors, when the search can use it. Text mode never loads
+/// it; the default mode falls back to text (with a note) when it cannot be loaded.
+fn search_embedder(db: &Path, store: &Store, mode: Option<Mode>) -> Result<Option<Embedder>> {
+    if mode == Some(Mode::Text) || !store.has_vectors() {
+        return Ok(None);
+    }
+    let meta = read_meta(db)?;
+    let (Some(info), Some(dir)) = (meta.model, meta.model_dir) else {
+        return Ok(None);
+    };
+    let opts = EmbedOptions {
+        query_prefix: Some(info.query_prefix.clone()),
+        doc_prefix: Some(info.doc_prefix.clone()),
+        max_tokens: Some(info.max_tokens),
+        batch_tokens: 8192,
+    };
+    let loaded = Embedder::load(&dir, &info.id, &opts).and_then(|e| {
+        if e.info().key() != info.key() {
+            anyhow::bail!(
+                "the model at {} is not the one that made this index's vectors ({} dims, fingerprint {}); re-run `sagasu index`",
+                dir.display(),
+                info.dim,
+                info.fingerprint
+            );
+        }
+        Ok(e)
+    });
+    match (loaded, mode) {
+        (Ok(e), _) => Ok(Some(e)),
+        (Err(e), None) => {
+            eprintln!("note: keyword search only: {e:#}");
+            Ok(None)
+        }
+        (Err(e), Some(_)) => Err(e),
+    }
+}
+
+fn resolve_db(db: Option<&Path>) -> Result<PathBuf> {
+    match db {
+        Some(d) => Ok(d.to_path_buf()),
+        None => find_index_dir(&std::env::current_dir().context("no current directory")?),
+    }
+}
+
+fn print_results(out: &mut impl Write, results: &[SearchResult]) -> Result<()> {
+    for r in results {
+        let heading = if r.heading_path.is_empty() {
+            String::new()
+        } else {
+            format!("  {}", r.heading_path.join(" > "))
+        };
+        writeln!(
+            out,
+            "{}:{}-{}{}  [{:.2}]",
+            r.path, r.start_line, r.end_line, heading, r.score
+        )?;
+        writeln!(out, "    {}", r.snippet)?;
+    }
+    Ok(())
+}
+
+/// Bytes of all files under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}

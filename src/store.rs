@@ -1,0 +1,995 @@
+//! The on-disk index: one LanceDB database directory holding the `sections` table, plus a
+//! small JSON file of run metadata (`sagasu.json`).
+//!
+//! Everything that touches LanceDB lives here, so the write pattern is decided in one place:
+//! rows arrive in large batches (one commit per batch, never per file), deletions are batched
+//! too, and after a run the table is compacted, old versions pruned and the full-text index
+//! refreshed. See ARCHITECTURE.md for the layout and why.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use arrow_array::builder::{
+    Int64Builder, ListBuilder, StringBuilder, UInt32Builder, UInt64Builder, UInt8Builder,
+};
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float32Array, Int64Array, ListArray, RecordBatch,
+    StringArray, UInt32Array, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use futures::TryStreamExt;
+use lancedb::index::scalar::{
+    FtsIndexBuilder, FtsQuery, FullTextSearchQuery, MatchQuery, Operator,
+};
+use lancedb::index::Index;
+use lancedb::query::{ExecutableQuery, QueryBase, Select};
+use lancedb::table::{CompactionOptions, OptimizeAction, OptimizeOptions};
+use lancedb::{Connection, Table};
+use serde::{Deserialize, Serialize};
+
+use crate::markdown::{FrontMatter, Section};
+
+pub const SECTIONS_TABLE: &str = "sections";
+pub const VECTORS_TABLE: &str = "vectors";
+pub const FTS_INDEX: &str = "text_idx";
+/// ICU word segmentation: dictionary-based for Japanese, no download, honours AND/OR.
+/// Measured against n-grams on a Japanese corpus in ../shared/notes/stack-facts.md.
+pub const FTS_TOKENIZER: &str = "icu";
+pub const META_FILE: &str = "sagasu.json";
+/// Below this many vectors, exact search is fast enough and exact; above it, IVF_PQ with refinement.
+pub const ANN_MIN_ROWS: usize = 50_000;
+pub const VECTOR_INDEX: &str = "vector_idx";
+/// Above this many fragments a run compacts; keeps the table at ≤ 16 fragments.
+pub const COMPACT_ABOVE_FRAGMENTS: usize = 8;
+
+/// The one Arrow schema of the `sections` table.
+pub fn sections_schema() -> SchemaRef {
+    let list = |name: &str| Field::new_list(name, Field::new("item", DataType::Utf8, true), false);
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("ordinal", DataType::UInt32, false),
+        list("heading_path"),
+        Field::new("level", DataType::UInt8, false),
+        Field::new("start_line", DataType::UInt32, false),
+        Field::new("end_line", DataType::UInt32, false),
+        Field::new("title", DataType::Utf8, true),
+        Field::new("description", DataType::Utf8, true),
+        list("tags"),
+        Field::new("text", DataType::Utf8, false),
+        Field::new("text_hash", DataType::Utf8, false),
+        Field::new("file_hash", DataType::Utf8, false),
+        Field::new("file_size", DataType::UInt64, false),
+        Field::new("mtime_ns", DataType::Int64, false),
+    ]))
+}
+
+/// The `vectors` table: one row per distinct section text, keyed by its hash. Kept apart from
+/// `sections` so that adding vectors never rewrites text rows and keyword search works before
+/// any vector exists (ARCHITECTURE.md).
+pub fn vectors_schema(dim: usize) -> SchemaRef {
+    let item = Arc::new(Field::new("item", DataType::Float32, true));
+    Arc::new(Schema::new(vec![
+        Field::new("text_hash", DataType::Utf8, false),
+        Field::new("vector", DataType::FixedSizeList(item, dim as i32), false),
+    ]))
+}
+
+/// A file's sections, ready to be written.
+#[derive(Debug, Clone)]
+pub struct FileRows {
+    pub path: String,
+    pub file_hash: String,
+    pub file_size: u64,
+    pub mtime_ns: i64,
+    pub front_matter: FrontMatter,
+    pub sections: Vec<Section>,
+}
+
+impl FileRows {
+    /// Rough in-memory size, for batch and memory budgets.
+    pub fn approx_bytes(&self) -> usize {
+        self.sections
+            .iter()
+            .map(|s| s.text.len() + 64 + self.path.len())
+            .sum::<usize>()
+            + 128
+    }
+}
+
+/// Hex of a 128-bit BLAKE3 digest: content hashes for files and section texts.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let hash = blake3::hash(bytes);
+    hash.as_bytes()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Builds one RecordBatch from whole files (a file is never split across batches, so a
+/// committed batch always holds complete files: the basis of crash safety).
+pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
+    let n: usize = files.iter().map(|f| f.sections.len()).sum();
+    let mut id = StringBuilder::with_capacity(n, n * 32);
+    let mut path = StringBuilder::with_capacity(n, n * 32);
+    let mut ordinal = UInt32Builder::with_capacity(n);
+    let mut heading_path = ListBuilder::new(StringBuilder::new());
+    let mut level = UInt8Builder::with_capacity(n);
+    let mut start_line = UInt32Builder::with_capacity(n);
+    let mut end_line = UInt32Builder::with_capacity(n);
+    let mut title = StringBuilder::new();
+    let mut description = StringBuilder::new();
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    let mut text = StringBuilder::new();
+    let mut text_hash = StringBuilder::new();
+    let mut file_hash = StringBuilder::new();
+    let mut file_size = UInt64Builder::with_capacity(n);
+    let mut mtime_ns = Int64Builder::with_capacity(n);
+    for file in files {
+        for (i, s) in file.sections.iter().enumerate() {
+            let i = u32::try_from(i).context("too many sections in one file")?;
+            id.append_value(format!("{}#{i}", file.path));
+            path.append_value(&file.path);
+            ordinal.append_value(i);
+            for h in &s.heading_path {
+                heading_path.values().append_value(h);
+            }
+            heading_path.append(true);
+            level.append_value(s.level);
+            start_line.append_value(s.start_line);
+            end_line.append_value(s.end_line);
+            title.append_option(file.front_matter.title.as_deref());
+            description.append_option(file.front_matter.description.as_deref());
+            for t in &file.front_matter.tags {
+                tags.values().append_value(t);
+            }
+            tags.append(true);
+            text.append_value(&s.text);
+            text_hash.append_value(content_hash(s.text.as_bytes()));
+            file_hash.append_value(&file.file_hash);
+            file_size.append_value(file.file_size);
+            mtime_ns.append_value(file.mtime_ns);
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(path.finish()),
+        Arc::new(ordinal.finish()),
+        Arc::new(heading_path.finish()),
+        Arc::new(level.finish()),
+        Arc::new(start_line.finish()),
+        Arc::new(end_line.finish()),
+        Arc::new(title.finish()),
+        Arc::new(description.finish()),
+        Arc::new(tags.finish()),
+        Arc::new(text.finish()),
+        Arc::new(text_hash.finish()),
+        Arc::new(file_hash.finish()),
+        Arc::new(file_size.finish()),
+        Arc::new(mtime_ns.finish()),
+    ];
+    RecordBatch::try_new(sections_schema(), columns).context("building a batch of sections")
+}
+
+/// What the index knows about a file, to decide whether to re-read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileState {
+    pub file_hash: String,
+    pub file_size: u64,
+    pub mtime_ns: i64,
+    /// Rows of this path disagree (left by an older crash or a bug): re-index it from scratch.
+    pub inconsistent: bool,
+}
+
+/// Resource limits for the store, passed in rather than global.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    /// Threads for index builds (FTS workers, compaction).
+    pub threads: usize,
+    /// LanceDB's index and metadata caches, bytes each.
+    pub cache_bytes: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        StoreLimits {
+            threads: 2,
+            cache_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Run metadata kept next to the table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Meta {
+    /// Absolute path of the indexed tree.
+    pub root: Option<PathBuf>,
+    pub last_run: Option<RunSummary>,
+    /// Files left out by the last run, with the reason.
+    #[serde(default)]
+    pub skipped: Vec<SkippedFile>,
+    /// The model that made the vectors in the `vectors` table, and where it was loaded from.
+    #[serde(default)]
+    pub model: Option<crate::embed::ModelInfo>,
+    #[serde(default)]
+    pub model_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// RFC 3339 time the run finished.
+    pub finished_at: String,
+    pub seconds: f64,
+    pub files_seen: u64,
+    pub files_indexed: u64,
+    pub files_unchanged: u64,
+    pub files_removed: u64,
+    pub files_skipped: u64,
+    pub sections_written: u64,
+    #[serde(default)]
+    pub vectors_written: u64,
+    pub commits: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: String,
+}
+
+/// One search hit as read from the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionHit {
+    pub id: String,
+    pub path: String,
+    pub heading_path: Vec<String>,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub text: String,
+    pub text_hash: String,
+    pub score: f32,
+}
+
+pub struct Store {
+    dir: PathBuf,
+    conn: Connection,
+    table: Option<Table>,
+    vectors: Option<Table>,
+    limits: StoreLimits,
+    /// Commits made through this handle (adds, deletes, maintenance).
+    pub commits: u64,
+}
+
+impl Store {
+    /// Opens the index at `dir`; with `create`, makes the directory and an empty table.
+    pub async fn open(dir: &Path, create: bool, limits: StoreLimits) -> Result<Store> {
+        if create {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create index directory {}", dir.display()))?;
+            // The index never shows in `git status` of the tree it lives in.
+            let gitignore = dir.join(".gitignore");
+            if !gitignore.exists() {
+                std::fs::write(&gitignore, "*\n")
+                    .with_context(|| format!("cannot write {}", gitignore.display()))?;
+            }
+        } else if !dir.join(META_FILE).exists() {
+            bail!(
+                "{} is not a sagasu index (no {META_FILE}); run `sagasu index ROOT` first",
+                dir.display()
+            );
+        }
+        let uri = dir
+            .to_str()
+            .ok_or_else(|| anyhow!("index path {} is not UTF-8", dir.display()))?;
+        let session = Arc::new(lance::session::Session::new(
+            limits.cache_bytes,
+            limits.cache_bytes,
+            Default::default(),
+        ));
+        let conn = lancedb::connect(uri)
+            .session(session)
+            .execute()
+            .await
+            .with_context(|| format!("cannot open LanceDB at {}", dir.display()))?;
+        let names = conn
+            .table_names()
+            .execute()
+            .await
+            .context("listing tables")?;
+        let table = if names.iter().any(|n| n == SECTIONS_TABLE) {
+            Some(
+                conn.open_table(SECTIONS_TABLE)
+                    .execute()
+                    .await
+                    .context("opening the sections table")?,
+            )
+        } else {
+            None
+        };
+        let vectors = if names.iter().any(|n| n == VECTORS_TABLE) {
+            Some(
+                conn.open_table(VECTORS_TABLE)
+                    .execute()
+                    .await
+                    .context("opening the vectors table")?,
+            )
+        } else {
+            None
+        };
+        let mut store = Store {
+            dir: dir.to_path_buf(),
+            conn,
+            table,
+            vectors,
+            limits,
+            commits: 0,
+        };
+        if create && store.table.is_none() {
+            let t = store
+                .conn
+                .create_empty_table(SECTIONS_TABLE, sections_schema())
+                .execute()
+                .await
+                .context("creating the sections table")?;
+            store.table = Some(t);
+            store.commits += 1;
+        }
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn table(&self) -> Result<&Table> {
+        self.table.as_ref().ok_or_else(|| {
+            anyhow!(
+                "the index at {} has no sections table yet",
+                self.dir.display()
+            )
+        })
+    }
+
+    pub fn read_meta(&self) -> Result<Meta> {
+        read_meta(&self.dir)
+    }
+
+    /// Writes the metadata atomically (temp file + rename), so a kill never leaves half a file.
+    pub fn write_meta(&self, meta: &Meta) -> Result<()> {
+        let path = self.dir.join(META_FILE);
+        let tmp = self.dir.join(format!("{META_FILE}.tmp"));
+        let json = serde_json::to_vec_pretty(meta)?;
+        std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Every indexed file with its size, mtime and hash, read from the first row of each file.
+    pub async fn manifest(&self) -> Result<HashMap<String, FileState>> {
+        let mut out: HashMap<String, FileState> = HashMap::new();
+        let Some(table) = &self.table else {
+            return Ok(out);
+        };
+        let mut stream = table
+            .query()
+            .only_if("ordinal = 0")
+            .select(Select::columns(&[
+                "path",
+                "file_hash",
+                "file_size",
+                "mtime_ns",
+            ]))
+            .execute()
+            .await
+            .context("reading the file manifest")?;
+        while let Some(batch) = stream
+            .try_next()
+            .await
+            .context("reading the file manifest")?
+        {
+            let path = string_col(&batch, "path")?;
+            let hash = string_col(&batch, "file_hash")?;
+            let size = col::<UInt64Array>(&batch, "file_size")?;
+            let mtime = col::<Int64Array>(&batch, "mtime_ns")?;
+            for i in 0..batch.num_rows() {
+                let state = FileState {
+                    file_hash: hash.value(i).to_string(),
+                    file_size: size.value(i),
+                    mtime_ns: mtime.value(i),
+                    inconsistent: false,
+                };
+                out.entry(path.value(i).to_string())
+                    .and_modify(|s| s.inconsistent = true)
+                    .or_insert(state);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Appends whole files in one commit.
+    pub async fn add(&mut self, files: &[FileRows]) -> Result<usize> {
+        let batch = rows_to_batch(files)?;
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(0);
+        }
+        self.table()?
+            .add(batch)
+            .execute()
+            .await
+            .context("writing a batch of sections")?;
+        self.commits += 1;
+        Ok(rows)
+    }
+
+    /// Deletes every row of the given paths, in commits of at most 1,000 paths.
+    pub async fn delete_paths(&mut self, paths: &[String]) -> Result<()> {
+        for chunk in paths.chunks(1000) {
+            let list: Vec<String> = chunk.iter().map(|p| sql_string(p)).collect();
+            let predicate = format!("path IN ({})", list.join(", "));
+            self.table()?
+                .delete(predicate.as_str())
+                .await
+                .context("deleting stale sections")?;
+            self.commits += 1;
+        }
+        Ok(())
+    }
+
+    /// After a run: compact when there are too many fragments, make the full-text index cover
+    /// every row, drop old versions. Cheap when nothing needs doing, so a no-op run commits nothing.
+    pub async fn maintain(&mut self, force_compact: bool) -> Result<()> {
+        let table = self.table()?.clone();
+        let fragments = table
+            .stats()
+            .await
+            .context("reading table stats")?
+            .fragment_stats
+            .num_fragments;
+        let mut changed = false;
+        if force_compact || fragments > COMPACT_ABOVE_FRAGMENTS {
+            let options = CompactionOptions {
+                num_threads: Some(self.limits.threads),
+                ..Default::default()
+            };
+            table
+                .optimize(OptimizeAction::Compact {
+                    options,
+                    remap_options: None,
+                })
+                .await
+                .context("compacting the table")?;
+            changed = true;
+        }
+        let rows = table.count_rows(None).await.context("counting rows")?;
+        if rows > 0 {
+            match table
+                .index_stats(FTS_INDEX)
+                .await
+                .context("reading index stats")?
+            {
+                None => {
+                    let params = FtsIndexBuilder::default()
+                        .base_tokenizer(FTS_TOKENIZER.to_string())
+                        .num_workers(self.limits.threads.max(1));
+                    table
+                        .create_index(&["text"], Index::FTS(params))
+                        .name(FTS_INDEX.to_string())
+                        .replace(true)
+                        .execute()
+                        .await
+                        .context("building the full-text index")?;
+                    changed = true;
+                }
+                Some(stats) if stats.num_unindexed_rows > 0 => {
+                    table
+                        .optimize(OptimizeAction::Index(OptimizeOptions::default()))
+                        .await
+                        .context("updating the full-text index")?;
+                    changed = true;
+                }
+                Some(_) => {}
+            }
+        }
+        if changed || self.commits > 0 {
+            self.prune().await?;
+        }
+        Ok(())
+    }
+
+    /// Removes every version but the latest, and the files only they used.
+    pub async fn prune(&mut self) -> Result<()> {
+        self.table()?
+            .optimize(OptimizeAction::Prune {
+                older_than: Some(chrono_zero()),
+                delete_unverified: Some(true),
+                error_if_tagged_old_versions: Some(false),
+            })
+            .await
+            .context("pruning old versions")?;
+        Ok(())
+    }
+
+    /// Full-text search. `and` requires every query word; the caller falls back to OR.
+    pub async fn search_text(
+        &self,
+        query: &str,
+        and: bool,
+        filter: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SectionHit>> {
+        let table = self.table()?;
+        let operator = if and { Operator::And } else { Operator::Or };
+        let fts = FullTextSearchQuery::new_query(FtsQuery::Match(
+            MatchQuery::new(query.to_string())
+                .with_operator(operator)
+                .with_column(Some("text".into())),
+        ));
+        let mut q = table
+            .query()
+            .full_text_search(fts)
+            .select(Select::columns(&[
+                "id",
+                "path",
+                "heading_path",
+                "start_line",
+                "end_line",
+                "text",
+                "text_hash",
+            ]))
+            .limit(limit);
+        if let Some(f) = filter {
+            q = q.only_if(f);
+        }
+        let batches: Vec<RecordBatch> = q
+            .execute()
+            .await
+            .context("running the full-text query")?
+            .try_collect()
+            .await
+            .context("reading full-text results")?;
+        let mut hits = Vec::new();
+        for batch in &batches {
+            hits.extend(hits_from_batch(batch)?);
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(hits)
+    }
+
+    pub fn has_vectors(&self) -> bool {
+        self.vectors.is_some()
+    }
+
+    /// Makes the vectors table hold vectors of `dim` dimensions, dropping one made for another
+    /// model (`reset`): vectors of two models are never mixed.
+    pub async fn prepare_vectors(&mut self, dim: usize, reset: bool) -> Result<()> {
+        if reset && self.vectors.is_some() {
+            self.conn
+                .drop_table(VECTORS_TABLE, &[])
+                .await
+                .context("dropping vectors of the previous model")?;
+            self.vectors = None;
+        }
+        if self.vectors.is_none() {
+            let t = self
+                .conn
+                .create_empty_table(VECTORS_TABLE, vectors_schema(dim))
+                .execute()
+                .await
+                .context("creating the vectors table")?;
+            self.vectors = Some(t);
+            self.commits += 1;
+        }
+        Ok(())
+    }
+
+    /// Hashes of every text that has a vector.
+    pub async fn vector_hashes(&self) -> Result<HashSet<String>> {
+        let mut out = HashSet::new();
+        let Some(t) = &self.vectors else {
+            return Ok(out);
+        };
+        let mut stream = t
+            .query()
+            .select(Select::columns(&["text_hash"]))
+            .execute()
+            .await
+            .context("reading vector keys")?;
+        while let Some(batch) = stream.try_next().await.context("reading vector keys")? {
+            let h = string_col(&batch, "text_hash")?;
+            out.extend((0..batch.num_rows()).map(|i| h.value(i).to_string()));
+        }
+        Ok(out)
+    }
+
+    /// Streams (text_hash, text) of every section, for the embedder to pick the missing ones.
+    pub async fn section_texts(&self) -> Result<lancedb::arrow::SendableRecordBatchStream> {
+        self.table()?
+            .query()
+            .select(Select::columns(&["text_hash", "text"]))
+            .execute()
+            .await
+            .context("reading section texts")
+    }
+
+    /// Appends vectors in one commit.
+    pub async fn add_vectors(&mut self, hashes: &[String], vectors: &[Vec<f32>]) -> Result<()> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let dim = vectors.first().map(Vec::len).unwrap_or(0);
+        let table = self
+            .vectors
+            .as_ref()
+            .ok_or_else(|| anyhow!("no vectors table"))?;
+        let flat: Vec<f32> = vectors.iter().flat_map(|v| v.iter().copied()).collect();
+        let item = Arc::new(Field::new("item", DataType::Float32, true));
+        let list =
+            FixedSizeListArray::try_new(item, dim as i32, Arc::new(Float32Array::from(flat)), None)
+                .context("building the vector column")?;
+        let batch = RecordBatch::try_new(
+            vectors_schema(dim),
+            vec![
+                Arc::new(StringArray::from_iter_values(hashes)),
+                Arc::new(list),
+            ],
+        )
+        .context("building a batch of vectors")?;
+        table
+            .add(batch)
+            .execute()
+            .await
+            .context("writing vectors")?;
+        self.commits += 1;
+        Ok(())
+    }
+
+    /// Deletes vectors whose text no longer appears in any section.
+    pub async fn delete_orphan_vectors(&mut self, keep: &HashSet<String>) -> Result<usize> {
+        let have = self.vector_hashes().await?;
+        let orphans: Vec<String> = have.into_iter().filter(|h| !keep.contains(h)).collect();
+        let Some(t) = &self.vectors else { return Ok(0) };
+        for chunk in orphans.chunks(1000) {
+            let list: Vec<String> = chunk.iter().map(|h| sql_string(h)).collect();
+            t.delete(format!("text_hash IN ({})", list.join(", ")).as_str())
+                .await
+                .context("deleting stale vectors")?;
+            self.commits += 1;
+        }
+        Ok(orphans.len())
+    }
+
+    /// Distinct text hashes of the sections (optionally under a filter).
+    pub async fn section_hashes(&self, filter: Option<&str>) -> Result<HashSet<String>> {
+        let mut out = HashSet::new();
+        let Some(t) = &self.table else { return Ok(out) };
+        let mut q = t.query().select(Select::columns(&["text_hash"]));
+        if let Some(f) = filter {
+            q = q.only_if(f);
+        }
+        let mut stream = q.execute().await.context("reading section hashes")?;
+        while let Some(batch) = stream.try_next().await.context("reading section hashes")? {
+            let h = string_col(&batch, "text_hash")?;
+            out.extend((0..batch.num_rows()).map(|i| h.value(i).to_string()));
+        }
+        Ok(out)
+    }
+
+    /// Nearest texts to `query` by cosine distance: (text_hash, distance), best first.
+    pub async fn search_vectors(
+        &self,
+        query: &[f32],
+        limit: usize,
+        filter: Option<&str>,
+    ) -> Result<Vec<(String, f32)>> {
+        let t = self
+            .vectors
+            .as_ref()
+            .ok_or_else(|| anyhow!("this index has no vectors"))?;
+        let mut q = t
+            .query()
+            .nearest_to(query)
+            .context("vector query")?
+            .distance_type(lancedb::DistanceType::Cosine)
+            .refine_factor(4)
+            .nprobes(32)
+            .context("vector query")?
+            .select(Select::columns(&["text_hash"]))
+            .limit(limit);
+        if let Some(f) = filter {
+            q = q.only_if(f);
+        }
+        let batches: Vec<RecordBatch> = q
+            .execute()
+            .await
+            .context("running the vector query")?
+            .try_collect()
+            .await
+            .context("reading vector results")?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let h = string_col(b, "text_hash")?;
+            let d = col::<Float32Array>(b, "_distance")?;
+            out.extend((0..b.num_rows()).map(|i| (h.value(i).to_string(), d.value(i))));
+        }
+        out.sort_by(|a, b| a.1.total_cmp(&b.1));
+        Ok(out)
+    }
+
+    /// Sections whose text has one of these hashes (optionally under a filter).
+    pub async fn sections_by_hash(
+        &self,
+        hashes: &[String],
+        filter: Option<&str>,
+    ) -> Result<Vec<SectionHit>> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = hashes.iter().map(|h| sql_string(h)).collect();
+        let mut predicate = format!("text_hash IN ({})", list.join(", "));
+        if let Some(f) = filter {
+            predicate = format!("({predicate}) AND ({f})");
+        }
+        let batches: Vec<RecordBatch> = self
+            .table()?
+            .query()
+            .only_if(predicate)
+            .select(Select::columns(&[
+                "id",
+                "path",
+                "heading_path",
+                "start_line",
+                "end_line",
+                "text",
+                "text_hash",
+            ]))
+            .execute()
+            .await
+            .context("reading sections by hash")?
+            .try_collect()
+            .await
+            .context("reading sections by hash")?;
+        let mut hits = Vec::new();
+        for b in &batches {
+            hits.extend(hits_from_batch(b)?);
+        }
+        Ok(hits)
+    }
+
+    /// Vectors stored, for `stats`.
+    pub async fn vector_count(&self) -> Result<u64> {
+        match &self.vectors {
+            Some(t) => Ok(t.count_rows(None).await.context("counting vectors")? as u64),
+            None => Ok(0),
+        }
+    }
+
+    /// Builds an ANN index on the vectors once there are enough of them for it to pay off
+    /// (exact search below that), or folds new vectors into an existing one.
+    pub async fn maintain_vectors(&mut self) -> Result<()> {
+        let Some(t) = self.vectors.clone() else {
+            return Ok(());
+        };
+        let rows = t.count_rows(None).await.context("counting vectors")?;
+        let fragments = t
+            .stats()
+            .await
+            .context("reading vector stats")?
+            .fragment_stats
+            .num_fragments;
+        if fragments > COMPACT_ABOVE_FRAGMENTS {
+            let options = CompactionOptions {
+                num_threads: Some(self.limits.threads),
+                ..Default::default()
+            };
+            t.optimize(OptimizeAction::Compact {
+                options,
+                remap_options: None,
+            })
+            .await
+            .context("compacting vectors")?;
+        }
+        if rows >= ANN_MIN_ROWS {
+            match t
+                .index_stats(VECTOR_INDEX)
+                .await
+                .context("reading vector index stats")?
+            {
+                None => {
+                    let partitions = ((rows as f64).sqrt() as u32).clamp(16, 1024);
+                    let builder = lancedb::index::vector::IvfPqIndexBuilder::default()
+                        .distance_type(lancedb::DistanceType::Cosine)
+                        .num_partitions(partitions);
+                    t.create_index(&["vector"], Index::IvfPq(builder))
+                        .name(VECTOR_INDEX.to_string())
+                        .replace(true)
+                        .execute()
+                        .await
+                        .context("building the vector index")?;
+                }
+                Some(s) if s.num_unindexed_rows > 0 => {
+                    t.optimize(OptimizeAction::Index(OptimizeOptions::default()))
+                        .await
+                        .context("updating the vector index")?;
+                }
+                Some(_) => {}
+            }
+        }
+        t.optimize(OptimizeAction::Prune {
+            older_than: Some(chrono_zero()),
+            delete_unverified: Some(true),
+            error_if_tagged_old_versions: Some(false),
+        })
+        .await
+        .context("pruning old vector versions")?;
+        Ok(())
+    }
+
+    /// Numbers for `stats`.
+    pub async fn table_stats(&self) -> Result<TableStats> {
+        let Some(table) = &self.table else {
+            return Ok(TableStats::default());
+        };
+        let stats = table.stats().await.context("reading table stats")?;
+        let sections = table.count_rows(None).await.context("counting rows")? as u64;
+        let documents = table
+            .count_rows(Some("ordinal = 0".into()))
+            .await
+            .context("counting documents")? as u64;
+        // Versions are few (every run prunes), so listing them is cheap here; never on a hot path.
+        let versions = table
+            .list_versions()
+            .await
+            .context("listing versions")?
+            .len() as u64;
+        let mut indexes = Vec::new();
+        for index in table.list_indices().await.context("listing indexes")? {
+            let s = table
+                .index_stats(&index.name)
+                .await
+                .context("reading index stats")?;
+            indexes.push(IndexInfo {
+                name: index.name.clone(),
+                columns: index.columns.clone(),
+                index_type: format!("{:?}", index.index_type),
+                indexed_rows: s.as_ref().map(|s| s.num_indexed_rows as u64),
+                unindexed_rows: s.as_ref().map(|s| s.num_unindexed_rows as u64),
+            });
+        }
+        Ok(TableStats {
+            documents,
+            sections,
+            fragments: stats.fragment_stats.num_fragments as u64,
+            versions,
+            indexes,
+        })
+    }
+
+    /// All rows of the table as (path, ordinal, start, end, text hash): for tests and checks.
+    pub async fn dump_rows(&self) -> Result<Vec<(String, u32, u32, u32, String)>> {
+        let Some(table) = &self.table else {
+            return Ok(Vec::new());
+        };
+        let batches: Vec<RecordBatch> = table
+            .query()
+            .select(Select::columns(&[
+                "path",
+                "ordinal",
+                "start_line",
+                "end_line",
+                "text_hash",
+            ]))
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let path = string_col(b, "path")?;
+            let ord = col::<UInt32Array>(b, "ordinal")?;
+            let start = col::<UInt32Array>(b, "start_line")?;
+            let end = col::<UInt32Array>(b, "end_line")?;
+            let hash = string_col(b, "text_hash")?;
+            for i in 0..b.num_rows() {
+                out.push((
+                    path.value(i).into(),
+                    ord.value(i),
+                    start.value(i),
+                    end.value(i),
+                    hash.value(i).into(),
+                ));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableStats {
+    pub documents: u64,
+    pub sections: u64,
+    pub fragments: u64,
+    pub versions: u64,
+    pub indexes: Vec<IndexInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexInfo {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub index_type: String,
+    pub indexed_rows: Option<u64>,
+    pub unindexed_rows: Option<u64>,
+}
+
+pub fn read_meta(dir: &Path) -> Result<Meta> {
+    let path = dir.join(META_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not valid JSON", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Meta::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// A SQL string literal.
+pub fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn chrono_zero() -> lancedb::table::Duration {
+    lancedb::table::Duration::zero()
+}
+
+fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| anyhow!("column {name} missing from result"))?
+        .as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| anyhow!("column {name} has an unexpected type"))
+}
+
+fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    col::<StringArray>(batch, name)
+}
+
+fn hits_from_batch(batch: &RecordBatch) -> Result<Vec<SectionHit>> {
+    let id = string_col(batch, "id")?;
+    let path = string_col(batch, "path")?;
+    let headings = col::<ListArray>(batch, "heading_path")?;
+    let start = col::<UInt32Array>(batch, "start_line")?;
+    let end = col::<UInt32Array>(batch, "end_line")?;
+    let text = string_col(batch, "text")?;
+    let text_hash = batch
+        .column_by_name("text_hash")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+    let score = batch
+        .column_by_name("_score")
+        .and_then(|c| c.as_any().downcast_ref::<Float32Array>());
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let list = headings.value(i);
+        let list = list
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| anyhow!("heading_path has an unexpected type"))?;
+        out.push(SectionHit {
+            id: id.value(i).to_string(),
+            path: path.value(i).to_string(),
+            heading_path: (0..list.len()).map(|j| list.value(j).to_string()).collect(),
+            start_line: start.value(i),
+            end_line: end.value(i),
+            text: text.value(i).to_string(),
+            text_hash: text_hash
+                .map(|h| h.value(i).to_string())
+                .unwrap_or_default(),
+            score: score.map(|s| s.value(i)).unwrap_or(0.0),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,488 @@
+//! End-to-end tests: real directories in temp dirs, the real binary, the real LanceDB.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The binary, offline, with an empty Hugging Face cache: the default model is never found,
+/// so indexing is keyword-only unless a test passes `--model DIR`.
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sagasu"));
+    c.arg("--threads").arg("2");
+    c.env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", "/nonexistent/sagasu-test-hf-home")
+        .env_remove("HF_HUB_CACHE");
+    c
+}
+
+fn tiny_model(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run sagasu")
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "sagasu failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+fn write(root: &Path, rel: &str, text: impl AsRef<[u8]>) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    fs::write(p, text).expect("write");
+}
+
+fn index_json(root: &Path, extra: &[&str]) -> Value {
+    let out = ok(bin().arg("index").arg(root).arg("--json").args(extra));
+    serde_json::from_str(&out).expect("index --json")
+}
+
+fn search_json(dir: &Path, query: &str, extra: &[&str]) -> Vec<Value> {
+    let out = run(bin()
+        .current_dir(dir)
+        .arg("search")
+        .arg(query)
+        .arg("--json")
+        .args(extra));
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{:?}",
+        out
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("search --json");
+    v["results"].as_array().expect("results").clone()
+}
+
+fn paths(results: &[Value]) -> Vec<String> {
+    results
+        .iter()
+        .map(|r| r["path"].as_str().expect("path").to_string())
+        .collect()
+}
+
+fn stats(dir: &Path) -> Value {
+    serde_json::from_str(&ok(bin().current_dir(dir).arg("stats").arg("--json")))
+        .expect("stats --json")
+}
+
+#[test]
+fn index_search_edit_delete_reindex() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(
+        root,
+        "guide/setup.md",
+        "---\ntitle: セットアップ\ndescription: 開発環境の準備について説明します。\n---\n# セットアップ\n\n最初に必要なものを確認します。\n\n## 前提条件\n\nRust と protobuf-compiler が必要です。\n\n## インストール\n\nリポジトリを複製してビルドします。\n",
+    );
+    write(
+        root,
+        "guide/retry.md",
+        "# 再試行\n\nリトライの上限回数は設定ファイルで決めます。既定では三回です。\n",
+    );
+    write(
+        root,
+        "notes/other.md",
+        "# 雑記\n\n関係のない文章です。天気の話をします。\n",
+    );
+    write(root, "README.txt", "not markdown: 上限回数\n");
+
+    let first = index_json(root, &[]);
+    assert_eq!(first["files_indexed"], 3);
+    assert!(root.join(".sagasu/.gitignore").is_file());
+
+    // Search from a subdirectory finds the index upwards.
+    let sub = root.join("guide");
+    let hits = search_json(&sub, "リトライの上限回数", &[]);
+    assert_eq!(paths(&hits)[0], "guide/retry.md");
+    let top = &hits[0];
+    assert_eq!(top["heading_path"], serde_json::json!(["再試行"]));
+    assert_eq!(top["start_line"], 1);
+    assert_eq!(top["end_line"], 3);
+    assert!(top["snippet"]
+        .as_str()
+        .expect("snippet")
+        .contains("上限回数"));
+    assert!(top["score"].as_f64().expect("score") > 0.0);
+
+    let hits = search_json(root, "protobuf-compiler", &[]);
+    assert_eq!(paths(&hits)[0], "guide/setup.md");
+    assert_eq!(
+        hits[0]["heading_path"],
+        serde_json::json!(["セットアップ", "前提条件"])
+    );
+    assert_eq!(
+        (hits[0]["start_line"].as_u64(), hits[0]["end_line"].as_u64()),
+        (Some(9), Some(11))
+    );
+
+    // Front-matter description is searchable.
+    assert_eq!(
+        paths(&search_json(root, "開発環境の準備", &[]))[0],
+        "guide/setup.md"
+    );
+
+    let s = stats(root);
+    assert_eq!(s["documents"], 3);
+    assert_eq!(s["sections"], 5);
+    assert!(s["fragments"].as_u64().expect("fragments") <= 16);
+    assert!(s["versions"].as_u64().expect("versions") <= 5);
+
+    // A no-op re-run reads nothing and commits nothing.
+    let again = index_json(root, &[]);
+    assert_eq!(again["files_unchanged"], 3);
+    assert_eq!(again["files_indexed"], 0);
+    assert_eq!(again["commits"], 0);
+
+    // Edit one file, delete another, add a third.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(
+        root,
+        "guide/retry.md",
+        "# 再試行\n\nバックオフは指数関数的に伸ばします。\n",
+    );
+    fs::remove_file(root.join("notes/other.md")).expect("rm");
+    write(root, "notes/new.md", "# 新規\n\n追加された文書です。\n");
+    let third = index_json(root, &[]);
+    assert_eq!(third["files_indexed"], 2);
+    assert_eq!(third["files_removed"], 1);
+    assert_eq!(third["files_unchanged"], 1);
+
+    assert!(search_json(root, "リトライの上限回数", &[])
+        .iter()
+        .all(|r| r["path"] != "guide/retry.md"
+            || !r["snippet"].as_str().unwrap_or("").contains("上限")));
+    assert_eq!(
+        paths(&search_json(root, "バックオフ", &[]))[0],
+        "guide/retry.md"
+    );
+    assert!(
+        search_json(root, "天気", &[]).is_empty(),
+        "deleted file is gone"
+    );
+    assert_eq!(
+        paths(&search_json(root, "追加された文書", &[]))[0],
+        "notes/new.md"
+    );
+    let s = stats(root);
+    assert_eq!(s["documents"], 3);
+    assert_eq!(s["sections"], 5);
+    assert!(s["versions"].as_u64().expect("versions") <= 5);
+}
+
+#[test]
+fn path_prefix_filters_before_ranking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    // Many strong matches outside the prefix, few weak ones inside it.
+    for i in 0..30 {
+        write(
+            root,
+            &format!("a/doc{i:02}.md"),
+            format!("# 検索\n\n検索 検索 検索 索引の話 {i}。\n"),
+        );
+    }
+    for i in 0..4 {
+        write(
+            root,
+            &format!("b/doc{i}.md"),
+            format!("# 別\n\n長い文章の中に一度だけ検索という語が出る文書 {i} です。\n"),
+        );
+    }
+    index_json(root, &[]);
+    let hits = search_json(root, "検索", &["--path-prefix", "b/", "-k", "3"]);
+    assert_eq!(
+        hits.len(),
+        3,
+        "k results whenever k matching sections exist"
+    );
+    assert!(paths(&hits).iter().all(|p| p.starts_with("b/")));
+    let hits = search_json(root, "検索", &["--path-prefix", "b/", "-k", "10"]);
+    assert_eq!(hits.len(), 4);
+}
+
+#[test]
+fn bad_files_are_reported_and_the_rest_is_indexed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(root, "good.md", "# 良い\n\n普通の文書です。\n");
+    write(root, "binary.md", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0");
+    write(
+        root,
+        "big.md",
+        "# 大きい\n\n".to_string() + &"あ".repeat(4000),
+    );
+    let (sjis, _, _) =
+        encoding_rs::SHIFT_JIS.encode("# 古い文書\n\nシフトJISで書かれた設定の説明です。\n");
+    write(root, "legacy.md", &*sjis);
+
+    let out = run(bin()
+        .arg("index")
+        .arg(root)
+        .arg("--max-file-size")
+        .arg("5000"));
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("binary.md") && stderr.contains("binary"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("big.md") && stderr.contains("limit"),
+        "{stderr}"
+    );
+
+    let s = stats(root);
+    assert_eq!(s["documents"], 2);
+    let skipped: Vec<&str> = s["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|x| x["path"].as_str().expect("p"))
+        .collect();
+    assert_eq!(skipped, vec!["big.md", "binary.md"]);
+    assert_eq!(paths(&search_json(root, "シフトJIS", &[]))[0], "legacy.md");
+    assert_eq!(paths(&search_json(root, "普通の文書", &[]))[0], "good.md");
+}
+
+#[test]
+fn errors_are_clear() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(bin().current_dir(dir.path()).arg("search").arg("x"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no sagasu index found"));
+
+    let out = run(bin().arg("index").arg(dir.path().join("missing")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+
+    write(dir.path(), "a.md", "# a\n\nx\n");
+    index_json(dir.path(), &[]);
+    let out = run(bin()
+        .current_dir(dir.path())
+        .arg("search")
+        .arg("x")
+        .arg("-k")
+        .arg("0"));
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(bin()
+        .current_dir(dir.path())
+        .arg("search")
+        .arg("存在しない語彙"));
+    assert_eq!(out.status.code(), Some(1), "no results: exit 1");
+
+    // A second writer is refused with a clear message while the first holds the lock.
+    let db = dir.path().join(".sagasu");
+    let _lock = sagasu::index::WriterLock::acquire(&db).expect("lock");
+    let out = run(bin().arg("index").arg(dir.path()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another sagasu process"));
+}
+
+/// A tree big enough that indexing it with small batches takes many commits.
+fn make_tree(root: &Path, files: usize) {
+    for i in 0..files {
+        let mut text = format!("---\ntitle: 文書{i}\n---\n# 文書 {i}\n\n導入の段落 {i} です。\n");
+        for j in 0..6 {
+            text.push_str(&format!(
+                "\n## 節 {j}\n\n文書{i}の節{j}の本文。検索語 語{i}x{j} を含みます。\n"
+            ));
+        }
+        write(root, &format!("d{}/f{i:04}.md", i % 7), text);
+    }
+}
+
+fn dump(db: &Path) -> Vec<(String, u32, u32, u32, String)> {
+    let rt = sagasu::runtime(2).expect("runtime");
+    rt.block_on(async {
+        let store = sagasu::store::Store::open(db, false, Default::default())
+            .await
+            .expect("open");
+        store.dump_rows().await.expect("dump")
+    })
+}
+
+#[test]
+fn sigkill_at_any_moment_then_rerun_gives_the_same_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    make_tree(&root, 600);
+    let reference_db: PathBuf = dir.path().join("reference");
+    ok(bin()
+        .arg("index")
+        .arg(&root)
+        .arg("--db")
+        .arg(&reference_db)
+        .arg("-q"));
+    let expected = dump(&reference_db);
+    assert_eq!(expected.len(), 600 * 7);
+
+    let db = dir.path().join("killed");
+    let mut kills = 0;
+    for delay_ms in [150u64, 400, 700, 1000, 1500, 2500] {
+        let mut child = bin()
+            .arg("index")
+            .arg(&root)
+            .arg("--db")
+            .arg(&db)
+            .arg("-q")
+            .arg("--batch-rows")
+            .arg("70")
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+            kills += 1;
+        }
+        child.wait().expect("reap");
+        // Edit the tree between kills so a resumed run also has changed files to replace.
+        if delay_ms == 700 {
+            write(&root, "d0/f0000.md", "# 変更\n\n書き換えた本文。\n");
+            write(&root, "d1/f0001.md", "# 変更\n\n二つ目の書き換え。\n");
+            ok(bin()
+                .arg("index")
+                .arg(&root)
+                .arg("--db")
+                .arg(&reference_db)
+                .arg("-q"));
+        }
+    }
+    assert!(kills >= 2, "the runs were killed mid-way ({kills} kills)");
+    ok(bin().arg("index").arg(&root).arg("--db").arg(&db).arg("-q"));
+    let expected = dump(&reference_db);
+    let got = dump(&db);
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "no duplicated or missing sections"
+    );
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn no_model_means_keyword_search_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "a.md", "# 見出し\n\n本文です。\n");
+    let out = run(bin().arg("index").arg(dir.path()));
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no embedding model available"), "{stderr}");
+    assert!(
+        stderr.contains("--model DIR"),
+        "says how to get one: {stderr}"
+    );
+    assert_eq!(paths(&search_json(dir.path(), "本文", &[]))[0], "a.md");
+    let out = run(bin()
+        .current_dir(dir.path())
+        .arg("search")
+        .arg("本文")
+        .arg("--mode")
+        .arg("vector"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs embeddings"));
+}
+
+#[test]
+fn vectors_are_made_once_and_hybrid_search_uses_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let model = tiny_model("tiny-modernbert");
+    write(
+        root,
+        "a.md",
+        "# 再試行\n\nリトライの上限回数は三回です。\n\n## 同じ\n\n共通の段落です。\n",
+    );
+    write(
+        root,
+        "b.md",
+        "# 首都\n\n東京は日本の首都です。\n\n## 同じ\n\n共通の段落です。\n",
+    );
+    let first = index_json(root, &["--model", &model]);
+    // "共通の段落です" appears twice: 4 sections, 3 distinct texts... but the heading line is
+    // part of the text, and both sections are headed "同じ", so the texts are identical.
+    assert_eq!(first["sections_written"], 4);
+    assert_eq!(
+        first["vectors_written"], 3,
+        "identical sections are embedded once"
+    );
+    let s = stats(root);
+    assert_eq!(s["vectors"], 3);
+    assert_eq!(s["model"]["model_type"], "modernbert");
+
+    let hits = search_json(root, "東京", &["--mode", "vector", "-k", "4"]);
+    assert_eq!(hits.len(), 4);
+    assert!(hits
+        .windows(2)
+        .all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()));
+    let hybrid = search_json(root, "東京は日本の首都", &[]);
+    assert_eq!(
+        paths(&hybrid)[0],
+        "b.md",
+        "hybrid (the default with vectors) keeps the keyword match on top"
+    );
+    let filtered = search_json(root, "東京", &["--mode", "vector", "--path-prefix", "a.md"]);
+    assert!(!filtered.is_empty() && paths(&filtered).iter().all(|p| p == "a.md"));
+
+    // A no-op run embeds nothing; an edit embeds only the new text.
+    assert_eq!(index_json(root, &["--model", &model])["vectors_written"], 0);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(
+        root,
+        "a.md",
+        "# 再試行\n\nバックオフは指数関数的です。\n\n## 同じ\n\n共通の段落です。\n",
+    );
+    let edit = index_json(root, &["--model", &model]);
+    assert_eq!(edit["vectors_written"], 1);
+    assert_eq!(
+        stats(root)["vectors"],
+        3,
+        "the replaced text's vector is gone"
+    );
+
+    // Another model: everything is re-embedded, never mixed.
+    let other = index_json(root, &["--model", &tiny_model("tiny-bert")]);
+    assert_eq!(other["vectors_written"], 3);
+    assert_eq!(stats(root)["model"]["model_type"], "bert");
+}
+
+#[test]
+fn a_broken_model_fails_before_any_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "tree/a.md", "# a\n\nx\n");
+    let broken = dir.path().join("model");
+    fs::create_dir_all(&broken).expect("mkdir");
+    fs::write(
+        broken.join("config.json"),
+        "{\"model_type\": \"modernbert\"}",
+    )
+    .expect("write");
+    let out = run(bin()
+        .arg("index")
+        .arg(dir.path().join("tree"))
+        .arg("--model")
+        .arg(&broken));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tokenizer.json"),
+        "{out:?}"
+    );
+    assert!(
+        !dir.path().join("tree/.sagasu").exists(),
+        "nothing was written"
+    );
+}
