@@ -21,19 +21,26 @@ tree="$work/cpp-docs-ja"
 files=$(find "$tree" -name '*.md' | wc -l)
 
 echo "== full index ($files files)"
-python3 bench/measure.py --csv "$work/index.csv" -- "$sagasu" index "$tree" -q --json > "$work/run.json"
+python3 bench/measure.py --csv "$work/index.csv" -- "$sagasu" index "$tree" -q --no-embed --json > "$work/run.json"
 python3 - "$work/run.json" "$files" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); n = int(sys.argv[2])
 print(f"sagasu: {r['seconds']:.2f} s, {n / r['seconds']:.0f} files/s, {r['sections_written']} sections, {r['commits']} commits")
 PY
-"$sagasu" stats --db "$tree/.sagasu" --json | python3 -c '
-import json, sys; s = json.load(sys.stdin)
-print(f"documents {s[\"documents\"]}, sections {s[\"sections\"]}, fragments {s[\"fragments\"]}, versions {s[\"versions\"]}, on disk {s[\"bytes_on_disk\"]/2**20:.1f} MiB")'
+"$sagasu" stats --db "$tree/.sagasu" --json > "$work/stats.json"
+python3 - "$work/stats.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(f"documents {s['documents']}, sections {s['sections']}, fragments {s['fragments']}, versions {s['versions']}, on disk {s['bytes_on_disk']/2**20:.1f} MiB")
+PY
 
 echo "== no-op re-run"
-python3 bench/measure.py -- "$sagasu" index "$tree" -q --json | python3 -c '
-import json, sys; r = json.load(sys.stdin); print(f"{r[\"seconds\"]:.2f} s, {r[\"files_unchanged\"]} unchanged, {r[\"commits\"]} commits")'
+python3 bench/measure.py -- "$sagasu" index "$tree" -q --no-embed --json > "$work/noop.json"
+python3 - "$work/noop.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"sagasu: {r['seconds']:.2f} s, {r['files_unchanged']} unchanged, {r['commits']} commits")
+PY
 
 python3 - "$work/all.jsonl" "$work" "$every" <<'PY'
 import json, sys

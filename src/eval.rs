@@ -1,6 +1,7 @@
 //! Known-item evaluation: each query names the file (and optionally the section) it should
-//! find. Reports hits@1/5/10 and MRR@10 at document level, and at section level where the
-//! queries say which section.
+//! find. Reports hits@1/5/10 and MRR@10 at document level (rank among the distinct documents
+//! of the ranking), and at section level (rank among the first k sections) where the queries
+//! say which section.
 
 use std::path::Path;
 use std::time::Instant;
@@ -162,6 +163,9 @@ pub fn section_rank(results: &[SearchResult], q: &EvalQuery) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// Sections fetched per distinct document asked for, for document-level ranks.
+const DOC_DEPTH: usize = 5;
+
 pub async fn evaluate(
     store: &Store,
     embedder: Option<&Embedder>,
@@ -172,16 +176,20 @@ pub async fn evaluate(
     let mut sec = Tally::default();
     let mut empty = 0;
     let mut latencies = Vec::with_capacity(queries.len());
+    // Document ranks count distinct documents, so a document with many matching sections
+    // does not crowd the others out of the top k: fetch deeper than k for them.
+    let deep = SearchOptions { k: (opts.k * DOC_DEPTH).min(crate::search::MAX_K), ..opts.clone() };
     for q in queries {
         let t = Instant::now();
-        let results = search(store, embedder, &q.query, opts)
+        let results = search(store, embedder, &q.query, &deep)
             .await
             .with_context(|| format!("query {:?}", q.query))?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         empty += usize::from(results.is_empty());
-        doc.add(document_rank(&results, &q.path));
+        doc.add(document_rank(&results, &q.path).filter(|&r| r <= opts.k));
         if q.heading.is_some() || q.line.is_some_and(|l| l > 0) {
-            sec.add(section_rank(&results, q));
+            let top = &results[..results.len().min(opts.k)];
+            sec.add(section_rank(top, q));
         }
     }
     latencies.sort_by(f64::total_cmp);

@@ -91,8 +91,8 @@ impl IndexOptions {
             max_file_bytes: 8 << 20,
             split: SplitOptions::default(),
             threads,
-            batch_rows: 50_000,
-            batch_bytes: 64 << 20,
+            batch_rows: 20_000,
+            batch_bytes: 32 << 20,
             force_compact: false,
             store: StoreLimits {
                 threads,

@@ -98,7 +98,7 @@ struct IndexArgs {
     #[arg(long, default_value_t = 1200)]
     max_section_chars: usize,
     /// Commit after this many sections (commits grow with data, never with file count).
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 20_000)]
     batch_rows: usize,
     /// Embedding model: a directory (config.json, tokenizer.json, model.safetensors) or a
     /// Hugging Face hub id, looked up in the local cache, then downloaded.
@@ -174,6 +174,7 @@ struct EvalArgs {
 }
 
 fn main() -> ExitCode {
+    bound_malloc_arenas();
     let cli = Cli::parse();
     let threads = cli.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -186,6 +187,19 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// glibc gives each thread that allocates its own arena (up to 8 per core) and returns little
+/// of it: on cpp-docs-ja that was 251 MiB peak RSS against 211 MiB with two arenas, for ~10%
+/// more wall time. `MALLOC_ARENA_MAX` in the environment still wins.
+fn bound_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
 }

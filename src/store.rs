@@ -190,6 +190,8 @@ pub struct StoreLimits {
     pub threads: usize,
     /// LanceDB's index and metadata caches, bytes each.
     pub cache_bytes: usize,
+    /// Memory the full-text index build may use before it spills to disk.
+    pub index_memory_mb: u64,
 }
 
 impl Default for StoreLimits {
@@ -197,6 +199,7 @@ impl Default for StoreLimits {
         StoreLimits {
             threads: 2,
             cache_bytes: 64 << 20,
+            index_memory_mb: 64,
         }
     }
 }
@@ -474,7 +477,8 @@ impl Store {
                 None => {
                     let params = FtsIndexBuilder::default()
                         .base_tokenizer(FTS_TOKENIZER.to_string())
-                        .num_workers(self.limits.threads.max(1));
+                        .num_workers(self.limits.threads.max(1))
+                        .memory_limit_mb(self.limits.index_memory_mb);
                     table
                         .create_index(&["text"], Index::FTS(params))
                         .name(FTS_INDEX.to_string())

@@ -333,6 +333,7 @@ fn sigkill_at_any_moment_then_rerun_gives_the_same_index() {
 
     let db = dir.path().join("killed");
     let mut kills = 0;
+    let mut partial = false;
     for delay_ms in [150u64, 400, 700, 1000, 1500, 2500] {
         let mut child = bin()
             .arg("index")
@@ -348,6 +349,11 @@ fn sigkill_at_any_moment_then_rerun_gives_the_same_index() {
         if child.try_wait().expect("wait").is_none() {
             child.kill().expect("SIGKILL");
             kills += 1;
+            child.wait().expect("reap");
+            if db.join("sagasu.json").exists() {
+                let rows = dump(&db).len();
+                partial |= rows > 0 && rows < expected.len();
+            }
         }
         child.wait().expect("reap");
         // Edit the tree between kills so a resumed run also has changed files to replace.
@@ -363,6 +369,7 @@ fn sigkill_at_any_moment_then_rerun_gives_the_same_index() {
         }
     }
     assert!(kills >= 2, "the runs were killed mid-way ({kills} kills)");
+    assert!(partial, "at least one kill left a partly written index behind");
     ok(bin().arg("index").arg(&root).arg("--db").arg(&db).arg("-q"));
     let expected = dump(&reference_db);
     let got = dump(&db);
