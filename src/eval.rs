@@ -178,7 +178,10 @@ pub async fn evaluate(
     let mut latencies = Vec::with_capacity(queries.len());
     // Document ranks count distinct documents, so a document with many matching sections
     // does not crowd the others out of the top k: fetch deeper than k for them.
-    let deep = SearchOptions { k: (opts.k * DOC_DEPTH).min(crate::search::MAX_K), ..opts.clone() };
+    let deep = SearchOptions {
+        k: (opts.k * DOC_DEPTH).min(crate::search::MAX_K),
+        ..opts.clone()
+    };
     for q in queries {
         let t = Instant::now();
         let results = search(store, embedder, &q.query, &deep)

@@ -535,15 +535,7 @@ impl Store {
         let mut q = table
             .query()
             .full_text_search(fts)
-            .select(Select::columns(&[
-                "id",
-                "path",
-                "heading_path",
-                "start_line",
-                "end_line",
-                "text",
-                "text_hash",
-            ]))
+            .select(Select::columns(&HIT_COLUMNS))
             .limit(limit);
         if let Some(f) = filter {
             q = q.only_if(f);
@@ -592,21 +584,10 @@ impl Store {
 
     /// Hashes of every text that has a vector.
     pub async fn vector_hashes(&self) -> Result<HashSet<String>> {
-        let mut out = HashSet::new();
-        let Some(t) = &self.vectors else {
-            return Ok(out);
-        };
-        let mut stream = t
-            .query()
-            .select(Select::columns(&["text_hash"]))
-            .execute()
-            .await
-            .context("reading vector keys")?;
-        while let Some(batch) = stream.try_next().await.context("reading vector keys")? {
-            let h = string_col(&batch, "text_hash")?;
-            out.extend((0..batch.num_rows()).map(|i| h.value(i).to_string()));
+        match &self.vectors {
+            Some(t) => text_hashes(t, None).await.context("reading vector keys"),
+            None => Ok(HashSet::new()),
         }
-        Ok(out)
     }
 
     /// Streams (text_hash, text) of every section, for the embedder to pick the missing ones.
@@ -668,18 +649,12 @@ impl Store {
 
     /// Distinct text hashes of the sections (optionally under a filter).
     pub async fn section_hashes(&self, filter: Option<&str>) -> Result<HashSet<String>> {
-        let mut out = HashSet::new();
-        let Some(t) = &self.table else { return Ok(out) };
-        let mut q = t.query().select(Select::columns(&["text_hash"]));
-        if let Some(f) = filter {
-            q = q.only_if(f);
+        match &self.table {
+            Some(t) => text_hashes(t, filter)
+                .await
+                .context("reading section hashes"),
+            None => Ok(HashSet::new()),
         }
-        let mut stream = q.execute().await.context("reading section hashes")?;
-        while let Some(batch) = stream.try_next().await.context("reading section hashes")? {
-            let h = string_col(&batch, "text_hash")?;
-            out.extend((0..batch.num_rows()).map(|i| h.value(i).to_string()));
-        }
-        Ok(out)
     }
 
     /// Nearest texts to `query` by cosine distance: (text_hash, distance), best first.
@@ -741,15 +716,7 @@ impl Store {
             .table()?
             .query()
             .only_if(predicate)
-            .select(Select::columns(&[
-                "id",
-                "path",
-                "heading_path",
-                "start_line",
-                "end_line",
-                "text",
-                "text_hash",
-            ]))
+            .select(Select::columns(&HIT_COLUMNS))
             .execute()
             .await
             .context("reading sections by hash")?
@@ -939,6 +906,32 @@ pub fn read_meta(dir: &Path) -> Result<Meta> {
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }
+
+/// The distinct `text_hash` values of a table's rows (optionally under a filter), streamed.
+async fn text_hashes(table: &Table, filter: Option<&str>) -> Result<HashSet<String>> {
+    let mut q = table.query().select(Select::columns(&["text_hash"]));
+    if let Some(f) = filter {
+        q = q.only_if(f);
+    }
+    let mut out = HashSet::new();
+    let mut stream = q.execute().await?;
+    while let Some(batch) = stream.try_next().await? {
+        let h = string_col(&batch, "text_hash")?;
+        out.extend((0..batch.num_rows()).map(|i| h.value(i).to_string()));
+    }
+    Ok(out)
+}
+
+/// The columns a search hit is read from.
+const HIT_COLUMNS: [&str; 7] = [
+    "id",
+    "path",
+    "heading_path",
+    "start_line",
+    "end_line",
+    "text",
+    "text_hash",
+];
 
 /// A SQL string literal.
 pub fn sql_string(s: &str) -> String {

@@ -369,7 +369,10 @@ fn sigkill_at_any_moment_then_rerun_gives_the_same_index() {
         }
     }
     assert!(kills >= 2, "the runs were killed mid-way ({kills} kills)");
-    assert!(partial, "at least one kill left a partly written index behind");
+    assert!(
+        partial,
+        "at least one kill left a partly written index behind"
+    );
     ok(bin().arg("index").arg(&root).arg("--db").arg(&db).arg("-q"));
     let expected = dump(&reference_db);
     let got = dump(&db);

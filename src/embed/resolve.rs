@@ -10,6 +10,9 @@ use super::MODEL_FILES;
 /// The model used when none is named.
 pub const DEFAULT_MODEL: &str = "cl-nagoya/ruri-v3-30m";
 
+/// How long the first (small) file of a download may take before the hub counts as unreachable.
+const FIRST_FILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Optional files fetched with a model when present.
 const OPTIONAL_FILES: [&str; 1] = ["config_sentence_transformers.json"];
 
@@ -86,14 +89,19 @@ async fn download_model(id: &str, cache: &Path) -> Result<PathBuf> {
         .map_err(|e| anyhow!("cannot start the hub client: {e}"))?;
     let repo = client.model(owner, name);
     let mut dir: Option<PathBuf> = None;
-    for f in MODEL_FILES {
+    for (i, f) in MODEL_FILES.iter().enumerate() {
         eprintln!("downloading {id}/{f} …");
-        let path = repo
-            .download_file()
-            .filename(f)
-            .send()
-            .await
-            .map_err(|e| anyhow!("cannot download {id}/{f}: {e}"))?;
+        let request = repo.download_file().filename(*f).send();
+        // The first file is small: if it does not come within the timeout the hub is out of
+        // reach (a firewall that drops packets would otherwise hang the run).
+        let result = if i == 0 {
+            tokio::time::timeout(FIRST_FILE_TIMEOUT, request)
+                .await
+                .map_err(|_| anyhow!("no answer from the hub within {FIRST_FILE_TIMEOUT:?}"))?
+        } else {
+            request.await
+        };
+        let path = result.map_err(|e| anyhow!("cannot download {id}/{f}: {e}"))?;
         dir = path.parent().map(Path::to_path_buf);
     }
     for f in OPTIONAL_FILES {
