@@ -221,7 +221,8 @@ fn is_block_end(tag: &TagEnd) -> bool {
             | TagEnd::FootnoteDefinition
             | TagEnd::DefinitionListTitle
             | TagEnd::DefinitionListDefinition
-    ) || matches!(tag, TagEnd::TableCell)
+            | TagEnd::TableCell
+    )
 }
 
 fn push_break(text: &mut String) {

@@ -35,11 +35,6 @@ impl Progress {
         }
     }
 
-    /// Never draws; for tests and library use.
-    pub fn hidden() -> Progress {
-        Progress::new(false, true)
-    }
-
     pub fn found_file(&self) {
         if let Some(bar) = &self.bar {
             bar.inc_length(1);

@@ -342,10 +342,6 @@ impl Store {
         Ok(store)
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn table(&self) -> Result<&Table> {
         self.table.as_ref().ok_or_else(|| {
             anyhow!(

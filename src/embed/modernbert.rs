@@ -223,10 +223,6 @@ impl ModernBert {
         })
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// `ids`, `mask`: (batch, seq) u32, mask 1 for real tokens. Returns (batch, seq, hidden).
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (_, seq) = ids.dims2()?;
