@@ -1,7 +1,7 @@
 //! The indexing pipeline: walk → read/split → write, stages joined by bounded channels.
 //!
 //! ```text
-//!  walker thread ──files──▶ N reader threads ──parsed files──▶ writer (this thread)
+//!  walker thread ──files──▶ N readers (rayon) ──parsed files──▶ writer (this thread)
 //!   (sorted walk,            (read, decode, hash,               (batches of whole files,
 //!    size+mtime check)        split into sections)               one commit per batch)
 //! ```
@@ -10,12 +10,13 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use crossbeam_channel::bounded;
+use tokio::runtime::Handle;
 
 use futures::TryStreamExt;
 
@@ -26,7 +27,8 @@ use crate::embed::{EmbedOptions, Embedder};
 use crate::markdown::{split, SplitOptions};
 use crate::progress::Progress;
 use crate::store::{
-    content_hash, FileRows, FileState, RunSummary, SkippedFile, Store, StoreLimits,
+    content_hash, hash_key, FileRows, FileState, IndexSettings, RunSummary, SkippedFile, Store,
+    StoreLimits,
 };
 
 #[derive(Debug, Clone)]
@@ -38,7 +40,7 @@ pub struct IndexOptions {
     /// Files larger than this are skipped with a warning.
     pub max_file_bytes: u64,
     pub split: SplitOptions,
-    /// Reader threads, and the thread budget handed to LanceDB's index builds.
+    /// Reader tasks (at most the rayon pool's threads).
     pub threads: usize,
     /// A batch is committed when it reaches this many sections…
     pub batch_rows: usize,
@@ -55,6 +57,8 @@ pub struct IndexOptions {
 pub struct EmbedConfig {
     /// A model directory or a hub id.
     pub model: String,
+    /// The name recorded for the model (default: `model`).
+    pub id: String,
     pub options: EmbedOptions,
     /// Whether a missing model may be downloaded.
     pub download: bool,
@@ -67,6 +71,7 @@ impl EmbedConfig {
     pub fn new(model: &str) -> Self {
         EmbedConfig {
             model: model.to_string(),
+            id: model.to_string(),
             options: EmbedOptions {
                 batch_tokens: 16 * 512,
                 ..Default::default()
@@ -100,6 +105,49 @@ impl IndexOptions {
             },
             embed: None,
         }
+    }
+}
+
+impl IndexOptions {
+    /// The settings a later run (`serve`, `watch`) repeats.
+    pub fn settings(&self) -> IndexSettings {
+        IndexSettings {
+            globs: self.globs.clone(),
+            follow_links: self.follow_links,
+            max_file_bytes: self.max_file_bytes,
+            max_section_chars: self.split.max_section_chars,
+            embed: self.embed.is_some(),
+        }
+    }
+
+    /// Options that re-run the last index of `db_dir` as it was run: same root, settings and
+    /// model (loaded from where it was found, never downloaded).
+    pub fn from_index(db_dir: &Path, threads: usize, store: StoreLimits) -> Result<IndexOptions> {
+        let meta = crate::store::read_meta(db_dir)?;
+        let root = meta.root.clone().ok_or_else(|| {
+            anyhow!(
+                "{} records no indexed root; run `sagasu index ROOT` first",
+                db_dir.display()
+            )
+        })?;
+        let mut opts = IndexOptions::new(root, db_dir.to_path_buf());
+        opts.threads = threads;
+        opts.store = store;
+        let settings = meta.settings.clone().unwrap_or_else(|| opts.settings());
+        opts.globs = settings.globs;
+        opts.follow_links = settings.follow_links;
+        opts.max_file_bytes = settings.max_file_bytes;
+        opts.split.max_section_chars = settings.max_section_chars;
+        if let (true, Some(info), Some(dir)) = (settings.embed, &meta.model, &meta.model_dir) {
+            let mut cfg = EmbedConfig::new(&dir.to_string_lossy());
+            cfg.download = false;
+            cfg.id = info.id.clone();
+            cfg.options.query_prefix = Some(info.query_prefix.clone());
+            cfg.options.doc_prefix = Some(info.doc_prefix.clone());
+            cfg.options.max_tokens = Some(info.max_tokens);
+            opts.embed = Some(cfg);
+        }
+        Ok(opts)
     }
 }
 
@@ -148,9 +196,42 @@ impl WriterLock {
 }
 
 /// Runs one incremental index of `opts.root` into `opts.db_dir`.
-pub fn run_index(
+pub fn run_index(opts: &IndexOptions, runtime: &Handle, progress: &Progress) -> Result<RunSummary> {
+    Indexer::new(opts.clone(), runtime, progress)?.run(runtime, progress)
+}
+
+/// Index runs that share one loaded model: `watch` and `serve` keep one and run it on every
+/// change, instead of loading the model each time.
+pub struct Indexer {
+    opts: IndexOptions,
+    /// The model and the directory it was loaded from; `None`: keyword index only.
+    model: Option<(Embedder, PathBuf)>,
+}
+
+impl Indexer {
+    /// Loads the model first: a broken model directory fails here, before anything is written.
+    pub fn new(opts: IndexOptions, runtime: &Handle, progress: &Progress) -> Result<Indexer> {
+        let model = match &opts.embed {
+            Some(cfg) => load_embedder(cfg, runtime, progress)?,
+            None => None,
+        };
+        Ok(Indexer { opts, model })
+    }
+
+    pub fn options(&self) -> &IndexOptions {
+        &self.opts
+    }
+
+    /// One incremental run: reads new and changed files, removes deleted ones, fills vectors.
+    pub fn run(&self, runtime: &Handle, progress: &Progress) -> Result<RunSummary> {
+        run_once(&self.opts, self.model.as_ref(), runtime, progress)
+    }
+}
+
+fn run_once(
     opts: &IndexOptions,
-    runtime: &tokio::runtime::Runtime,
+    embedder: Option<&(Embedder, PathBuf)>,
+    runtime: &Handle,
     progress: &Progress,
 ) -> Result<RunSummary> {
     let started = Instant::now();
@@ -158,11 +239,6 @@ pub fn run_index(
         .root
         .canonicalize()
         .with_context(|| format!("cannot open root {}", opts.root.display()))?;
-    // The model loads first: a broken model directory fails before anything is written.
-    let embedder = match &opts.embed {
-        Some(cfg) => load_embedder(cfg, runtime, progress)?,
-        None => None,
-    };
     let _lock = WriterLock::acquire(&opts.db_dir)?;
     let mut store = runtime.block_on(Store::open(&opts.db_dir, true, opts.store))?;
     let mut meta = store.read_meta()?;
@@ -177,6 +253,7 @@ pub fn run_index(
         }
     }
     meta.root = Some(root.clone());
+    meta.settings = Some(opts.settings());
     // Record the root before the first commit, so a killed first run is still a valid index.
     store.write_meta(&meta)?;
     let manifest = Arc::new(runtime.block_on(store.manifest())?);
@@ -221,70 +298,75 @@ pub fn run_index(
                 })
                 .context("starting the walker thread")?
         };
-        for i in 0..opts.threads.max(1) {
-            let file_rx = file_rx.clone();
-            let out_tx = out_tx.clone();
-            let split_opts = opts.split;
-            let max = opts.max_file_bytes;
-            std::thread::Builder::new()
-                .name(format!("sagasu-read-{i}"))
-                .spawn_scoped(scope, move || {
+        // Readers run on the rayon pool, which later runs the encoder: one pool for the CPU
+        // stages, never two alive at once (see `ThreadBudget`).
+        let readers = opts.threads.clamp(1, rayon::current_num_threads());
+        let consumed: Result<()> = rayon::in_place_scope(|pool| {
+            // Owned here, so an early error return drops it and unblocks the readers.
+            let out_rx = out_rx;
+            for _ in 0..readers {
+                let file_rx = file_rx.clone();
+                let out_tx = out_tx.clone();
+                let split_opts = opts.split;
+                let max = opts.max_file_bytes;
+                pool.spawn(move |_| {
                     for (file, old) in file_rx {
                         if out_tx.send(read_file(file, old, max, split_opts)).is_err() {
                             break;
                         }
                     }
-                })
-                .context("starting a reader thread")?;
-        }
-        drop(out_tx);
-        drop(file_rx);
-
-        for outcome in out_rx.iter() {
-            summary.files_seen += 1;
-            match outcome {
-                Outcome::Unchanged(path) => {
-                    summary.files_unchanged += 1;
-                    seen.insert(path);
-                    progress.file_done(0);
-                }
-                Outcome::Skipped {
-                    path,
-                    reason,
-                    keep_old,
-                } => {
-                    summary.files_skipped += 1;
-                    progress.warn(&format!("skipped {path}: {reason}"));
-                    if keep_old {
-                        seen.insert(path.clone());
+                });
+            }
+            drop(out_tx);
+            drop(file_rx);
+            for outcome in out_rx.iter() {
+                summary.files_seen += 1;
+                match outcome {
+                    Outcome::Unchanged(path) => {
+                        summary.files_unchanged += 1;
+                        seen.insert(path);
+                        progress.file_done(0);
                     }
-                    skipped.push(SkippedFile {
+                    Outcome::Skipped {
                         path,
-                        reason: reason.to_string(),
-                    });
-                    progress.file_done(0);
-                }
-                Outcome::Parsed { rows, had_rows } => {
-                    summary.files_indexed += 1;
-                    seen.insert(rows.path.clone());
-                    if had_rows {
-                        pending_deletes.push(rows.path.clone());
+                        reason,
+                        keep_old,
+                    } => {
+                        summary.files_skipped += 1;
+                        progress.warn(&format!("skipped {path}: {reason}"));
+                        if keep_old {
+                            seen.insert(path.clone());
+                        }
+                        skipped.push(SkippedFile {
+                            path,
+                            reason: reason.to_string(),
+                        });
+                        progress.file_done(0);
                     }
-                    pending_rows += rows.sections.len();
-                    pending_bytes += rows.approx_bytes();
-                    progress.file_done(rows.sections.len() as u64);
-                    pending.push(rows);
-                    if pending_rows >= opts.batch_rows || pending_bytes >= opts.batch_bytes {
-                        summary.sections_written += runtime.block_on(flush(
-                            &mut store,
-                            &mut pending,
-                            &mut pending_deletes,
-                        ))? as u64;
-                        (pending_rows, pending_bytes) = (0, 0);
+                    Outcome::Parsed { rows, had_rows } => {
+                        summary.files_indexed += 1;
+                        seen.insert(rows.path.clone());
+                        if had_rows {
+                            pending_deletes.push(rows.path.clone());
+                        }
+                        pending_rows += rows.sections.len();
+                        pending_bytes += rows.approx_bytes();
+                        progress.file_done(rows.sections.len() as u64);
+                        pending.push(rows);
+                        if pending_rows >= opts.batch_rows || pending_bytes >= opts.batch_bytes {
+                            summary.sections_written += runtime.block_on(flush(
+                                &mut store,
+                                &mut pending,
+                                &mut pending_deletes,
+                            ))? as u64;
+                            (pending_rows, pending_bytes) = (0, 0);
+                        }
                     }
                 }
             }
-        }
+            Ok(())
+        });
+        consumed?;
         walker
             .join()
             .map_err(|_| anyhow!("the walker thread panicked"))?
@@ -314,7 +396,7 @@ pub fn run_index(
     progress.set_message("optimizing");
     runtime.block_on(store.maintain(opts.force_compact))?;
     // Keyword search is complete from here on; vectors follow.
-    if let Some((embedder, dir)) = &embedder {
+    if let Some((embedder, dir)) = embedder {
         let info = embedder.info().clone();
         let reset = meta.model.as_ref().is_some_and(|m| m.key() != info.key());
         if reset {
@@ -356,7 +438,7 @@ pub fn run_index(
 /// the run goes on keyword-only after saying how to get one.
 fn load_embedder(
     cfg: &EmbedConfig,
-    runtime: &tokio::runtime::Runtime,
+    runtime: &Handle,
     progress: &Progress,
 ) -> Result<Option<(Embedder, PathBuf)>> {
     let dir = match resolve(&cfg.model, cfg.download, runtime) {
@@ -367,7 +449,7 @@ fn load_embedder(
         }
         Err(e) => return Err(e),
     };
-    let embedder = Embedder::load(&dir, &cfg.model, &cfg.options)?;
+    let embedder = Embedder::load(&dir, &cfg.id, &cfg.options)?;
     Ok(Some((embedder, dir)))
 }
 
@@ -393,7 +475,7 @@ async fn fill_vectors(
             let hashes = text_col(batch, "text_hash")?;
             let texts = text_col(batch, "text")?;
             for i in 0..batch.num_rows() {
-                if have.insert(hashes.value(i).to_string()) {
+                if have.insert(hash_key(hashes.value(i))) {
                     todo.push((hashes.value(i).to_string(), texts.value(i).to_string()));
                 }
             }

@@ -3,17 +3,21 @@
 //! The pipeline reads top to bottom: [`discover`] finds files, [`decode`] turns bytes into
 //! text, [`markdown`] splits text into sections, [`embed`] turns text into vectors, [`store`]
 //! writes both to LanceDB in large batches, [`index`] runs those stages as a bounded pipeline,
-//! and [`search`] / [`eval`] read the index back. The CLI (`main.rs`) is a thin shell over these.
+//! and [`search`] / [`eval`] read the index back. [`engine`] is the reader API the CLI
+//! (`main.rs`) and the MCP server ([`mcp`]) share; [`watch`] keeps an index up to date.
 
 pub mod decode;
 pub mod discover;
 pub mod embed;
+pub mod engine;
 pub mod eval;
 pub mod index;
 pub mod markdown;
+pub mod mcp;
 pub mod progress;
 pub mod search;
 pub mod store;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 
@@ -40,25 +44,56 @@ pub fn find_index_dir(start: &Path) -> Result<PathBuf> {
     )
 }
 
+/// How `--threads N` is shared out so that the process never runs more than N + 6 threads.
+///
+/// Fixed: the main thread (the writer), the walker, the async runtime's worker and LanceDB's
+/// CPU runtime worker. Budgeted: `compute` rayon threads (file readers, then the encoder: never
+/// both at once), `lance` threads in LanceDB's CPU pool (encoding, index builds, compaction),
+/// and `blocking` threads for LanceDB's file I/O. compute + lance = N + 1 and blocking = 1:
+/// 4 + (N + 1) + 1 = N + 6, whatever N is.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadBudget {
+    pub threads: usize,
+    pub compute: usize,
+    pub lance: usize,
+    pub blocking: usize,
+}
+
+impl ThreadBudget {
+    pub fn new(threads: usize) -> ThreadBudget {
+        let n = threads.max(1);
+        let lance = (n / 2).max(1);
+        ThreadBudget {
+            threads: n,
+            compute: n + 1 - lance,
+            lance,
+            blocking: 1,
+        }
+    }
+
+    /// Caps the pools of LanceDB and rayon, which read their size from the environment.
+    /// Must run before any of them starts, i.e. first thing in `main`.
+    pub fn apply_to_env(&self) {
+        for (var, n) in [
+            ("LANCE_CPU_THREADS", self.lance),
+            ("LANCE_IO_THREADS", self.threads),
+            ("RAYON_NUM_THREADS", self.compute),
+        ] {
+            if std::env::var_os(var).is_none() {
+                std::env::set_var(var, n.to_string());
+            }
+        }
+    }
+}
+
 /// The async runtime every command uses: one worker thread (LanceDB's CPU work runs on its
-/// own pool) and a blocking pool capped by the thread budget (lance runs file I/O there; by
-/// default tokio would grow it to 512 threads).
-pub fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
+/// own pool) and `blocking` threads for file I/O (tokio's default would grow to 512).
+pub fn runtime(blocking: usize) -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .max_blocking_threads(threads.max(2))
+        .max_blocking_threads(blocking.max(1))
         .thread_name("sagasu-rt")
         .enable_all()
         .build()
         .context("starting the async runtime")
-}
-
-/// Caps the thread pools of LanceDB and rayon that read their size from the environment.
-/// Must run before any of them starts, i.e. first thing in `main`.
-pub fn limit_thread_pools(threads: usize) {
-    for var in ["LANCE_CPU_THREADS", "LANCE_IO_THREADS", "RAYON_NUM_THREADS"] {
-        if std::env::var_os(var).is_none() {
-            std::env::set_var(var, threads.max(1).to_string());
-        }
-    }
 }

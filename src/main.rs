@@ -13,12 +13,15 @@ use serde_json::json;
 
 use sagasu::embed::resolve::DEFAULT_MODEL;
 use sagasu::embed::{EmbedOptions, Embedder};
+use sagasu::engine::Engine;
 use sagasu::eval::{evaluate, read_queries, QuerySelection};
 use sagasu::index::{run_index, EmbedConfig, IndexOptions};
+use sagasu::mcp::serve_stdio;
 use sagasu::progress::Progress;
-use sagasu::search::{search, Mode, SearchOptions, SearchResult};
-use sagasu::store::{read_meta, Store, StoreLimits};
-use sagasu::{find_index_dir, limit_thread_pools, runtime, INDEX_DIR_NAME};
+use sagasu::search::{Mode, SearchOptions, SearchResult};
+use sagasu::store::{Store, StoreLimits};
+use sagasu::watch::{watch_tree, IndexWorker, WorkerOptions};
+use sagasu::{find_index_dir, runtime, ThreadBudget, INDEX_DIR_NAME};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +54,10 @@ enum Command {
     Eval(EvalArgs),
     /// Compact the table, prune old versions and bring indexes up to date.
     Optimize(DbArg),
+    /// Index ROOT, then keep the index up to date as files change (until interrupted).
+    Watch(IndexArgs),
+    /// Serve the index to MCP clients (coding agents) over stdio.
+    Serve(ServeArgs),
     /// Time the encoder on random token ids (for bench/embed_speed.py).
     #[command(hide = true)]
     BenchEmbed(BenchEmbedArgs),
@@ -68,6 +75,15 @@ struct BenchEmbedArgs {
     reps: usize,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Also watch the indexed root and re-index on changes.
+    #[arg(long)]
+    watch: bool,
 }
 
 #[derive(Args)]
@@ -181,8 +197,9 @@ fn main() -> ExitCode {
             .map(|n| n.get())
             .unwrap_or(2)
     });
-    limit_thread_pools(threads);
-    match run(cli.command, threads) {
+    let budget = ThreadBudget::new(threads);
+    budget.apply_to_env();
+    match run(cli.command, budget) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -204,35 +221,23 @@ fn bound_malloc_arenas() {
     }
 }
 
-fn run(command: Command, threads: usize) -> Result<ExitCode> {
-    let rt = runtime(threads)?;
+fn run(command: Command, budget: ThreadBudget) -> Result<ExitCode> {
+    // The MCP server's stdin reader holds a blocking thread for good: two more for file I/O.
+    let blocking = match &command {
+        Command::Serve(_) => budget.blocking + 2,
+        _ => budget.blocking,
+    };
+    let rt = runtime(blocking)?;
+    let threads = budget.compute;
     let limits = StoreLimits {
-        threads,
+        threads: budget.lance,
         ..StoreLimits::default()
     };
     match command {
         Command::Index(args) => {
-            let db = args
-                .db
-                .clone()
-                .unwrap_or_else(|| args.root.join(INDEX_DIR_NAME));
-            let mut opts = IndexOptions::new(args.root.clone(), db.clone());
-            opts.globs = args.globs;
-            opts.follow_links = args.follow;
-            opts.max_file_bytes = args.max_file_size;
-            opts.split.max_section_chars = args.max_section_chars;
-            opts.batch_rows = args.batch_rows.max(1);
-            opts.threads = threads;
-            opts.store = limits;
-            if !args.no_embed {
-                let mut cfg = EmbedConfig::new(&args.model);
-                cfg.options.query_prefix = args.query_prefix;
-                cfg.options.doc_prefix = args.doc_prefix;
-                cfg.options.max_tokens = Some(args.max_tokens);
-                opts.embed = Some(cfg);
-            }
+            let opts = index_options(&args, threads, limits);
             let progress = Progress::new(!args.quiet && !args.json, args.quiet);
-            let summary = run_index(&opts, &rt, &progress);
+            let summary = run_index(&opts, rt.handle(), &progress);
             progress.finish();
             let summary = summary?;
             if args.json {
@@ -254,14 +259,13 @@ fn run(command: Command, threads: usize) -> Result<ExitCode> {
         }
         Command::Search(args) => {
             let db = resolve_db(args.db.db.as_deref())?;
-            let store = rt.block_on(Store::open(&db, false, limits))?;
-            let embedder = search_embedder(&db, &store, args.mode)?;
+            let mut engine = open_engine(&rt, &db, limits, args.mode)?;
             let opts = SearchOptions {
                 k: args.k,
                 mode: args.mode,
                 path_prefix: args.path_prefix,
             };
-            let results = rt.block_on(search(&store, embedder.as_ref(), &args.query, &opts))?;
+            let results = rt.block_on(engine.search(&args.query, &opts))?;
             let mut out = std::io::stdout().lock();
             if args.json {
                 serde_json::to_writer(&mut out, &json!({ "results": results }))?;
@@ -277,55 +281,27 @@ fn run(command: Command, threads: usize) -> Result<ExitCode> {
         }
         Command::Stats(args) => {
             let db = resolve_db(args.db.db.as_deref())?;
-            let store = rt.block_on(Store::open(&db, false, limits))?;
-            let stats = rt.block_on(store.table_stats())?;
-            let vectors = rt.block_on(store.vector_count())?;
-            let meta = read_meta(&db)?;
-            let bytes = dir_size(&db);
-            let mut warnings = Vec::new();
-            if stats.fragments > 16 {
-                warnings.push(format!(
-                    "{} fragments (bound 16): run `sagasu optimize`",
-                    stats.fragments
-                ));
-            }
-            if stats.versions > 5 {
-                warnings.push(format!(
-                    "{} versions (bound 5): run `sagasu optimize`",
-                    stats.versions
-                ));
-            }
-            let value = json!({
-                "db": db,
-                "root": meta.root,
-                "documents": stats.documents,
-                "sections": stats.sections,
-                "fragments": stats.fragments,
-                "versions": stats.versions,
-                "bytes_on_disk": bytes,
-                "indexes": stats.indexes,
-                "vectors": vectors,
-                "model": meta.model,
-                "skipped": meta.skipped,
-                "last_run": meta.last_run,
-                "warnings": warnings,
-            });
+            let engine = rt.block_on(Engine::open(&db, limits, Some(Mode::Text)))?;
+            let stats = rt.block_on(engine.stats())?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&value)?);
+                println!("{}", serde_json::to_string_pretty(&stats)?);
             } else {
                 println!("index      {}", db.display());
-                if let Some(root) = &meta.root {
+                if let Some(root) = &stats.root {
                     println!("root       {}", root.display());
                 }
                 println!("documents  {}", stats.documents);
                 println!("sections   {}", stats.sections);
                 println!("fragments  {}", stats.fragments);
                 println!("versions   {}", stats.versions);
-                println!("on disk    {:.1} MiB", bytes as f64 / (1 << 20) as f64);
-                match &meta.model {
+                println!(
+                    "on disk    {:.1} MiB",
+                    stats.bytes_on_disk as f64 / (1 << 20) as f64
+                );
+                match &stats.model {
                     Some(m) => println!(
-                        "vectors    {vectors} ({} texts of {} sections embedded) by {} ({} dims)",
-                        vectors, stats.sections, m.id, m.dim
+                        "vectors    {} distinct section texts embedded by {} ({} dims)",
+                        stats.vectors, m.id, m.dim
                     ),
                     None => println!("vectors    none (keyword search only)"),
                 }
@@ -339,17 +315,17 @@ fn run(command: Command, threads: usize) -> Result<ExitCode> {
                         i.unindexed_rows.unwrap_or(0)
                     );
                 }
-                if let Some(run) = &meta.last_run {
+                if let Some(run) = &stats.last_run {
                     println!(
                         "last run   {} ({:.1}s, {} files read, {} removed)",
                         run.finished_at, run.seconds, run.files_indexed, run.files_removed
                     );
                 }
-                println!("skipped    {}", meta.skipped.len());
-                for s in &meta.skipped {
+                println!("skipped    {}", stats.skipped.len());
+                for s in &stats.skipped {
                     println!("  {}: {}", s.path, s.reason);
                 }
-                for w in &warnings {
+                for w in &stats.warnings {
                     println!("warning: {w}");
                 }
             }
@@ -357,20 +333,20 @@ fn run(command: Command, threads: usize) -> Result<ExitCode> {
         }
         Command::Eval(args) => {
             let db = resolve_db(args.db.db.as_deref())?;
-            let store = rt.block_on(Store::open(&db, false, limits))?;
+            let engine = open_engine(&rt, &db, limits, args.mode)?;
             let sel = QuerySelection {
                 kind: args.kind,
                 use_core: args.core,
                 limit: args.limit,
             };
             let queries = read_queries(&args.queries, &sel)?;
-            let embedder = search_embedder(&db, &store, args.mode)?;
             let opts = SearchOptions {
                 k: args.k,
                 mode: args.mode,
                 path_prefix: None,
             };
-            let report = rt.block_on(evaluate(&store, embedder.as_ref(), &queries, &opts))?;
+            let report =
+                rt.block_on(evaluate(engine.store(), engine.embedder(), &queries, &opts))?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -438,6 +414,52 @@ fn run(command: Command, threads: usize) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Watch(args) => {
+            let opts = index_options(&args, threads, limits);
+            let quiet = args.quiet;
+            let json = args.json;
+            let worker = IndexWorker::spawn(
+                opts.clone(),
+                rt.handle().clone(),
+                WorkerOptions::default(),
+                Box::new(move |r| report_run(r, quiet, json)),
+            )?;
+            let _watcher = watch_tree(&opts.root, &opts.db_dir, worker.requests())?;
+            worker.request();
+            if !quiet {
+                eprintln!(
+                    "watching {} (index {}); Ctrl-C stops",
+                    opts.root.display(),
+                    opts.db_dir.display()
+                );
+            }
+            worker.join();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            let db = resolve_db(args.db.db.as_deref())?;
+            let limits = StoreLimits {
+                fresh_reads: true,
+                ..limits
+            };
+            let engine = rt.block_on(Engine::open(&db, limits, None))?;
+            let opts = IndexOptions::from_index(&db, threads, limits)?;
+            let worker = IndexWorker::spawn(
+                opts.clone(),
+                rt.handle().clone(),
+                WorkerOptions::default(),
+                Box::new(|r| report_run(r, false, false)),
+            )?;
+            let _watcher = if args.watch {
+                let w = watch_tree(&opts.root, &db, worker.requests())?;
+                worker.request();
+                Some(w)
+            } else {
+                None
+            };
+            rt.block_on(serve_stdio(engine, worker))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Optimize(args) => {
             let db = resolve_db(args.db.as_deref())?;
             let _lock = sagasu::index::WriterLock::acquire(&db)?;
@@ -455,40 +477,65 @@ fn run(command: Command, threads: usize) -> Result<ExitCode> {
     }
 }
 
-/// The model that made the index's vectors, when the search can use it. Text mode never loads
-/// it; the default mode falls back to text (with a note) when it cannot be loaded.
-fn search_embedder(db: &Path, store: &Store, mode: Option<Mode>) -> Result<Option<Embedder>> {
-    if mode == Some(Mode::Text) || !store.has_vectors() {
-        return Ok(None);
+/// Opens the index for reading; a model that cannot be loaded is a note when no mode was
+/// asked for (keyword search goes on) and an error when vector or hybrid was.
+fn open_engine(
+    rt: &tokio::runtime::Runtime,
+    db: &Path,
+    limits: StoreLimits,
+    mode: Option<Mode>,
+) -> Result<Engine> {
+    let engine = rt.block_on(Engine::open(db, limits, mode))?;
+    if let Some(e) = engine.embedder_error() {
+        match mode {
+            None => eprintln!("note: keyword search only: {e}"),
+            Some(Mode::Text) => {}
+            Some(_) => anyhow::bail!("{e}"),
+        }
     }
-    let meta = read_meta(db)?;
-    let (Some(info), Some(dir)) = (meta.model, meta.model_dir) else {
-        return Ok(None);
-    };
-    let opts = EmbedOptions {
-        query_prefix: Some(info.query_prefix.clone()),
-        doc_prefix: Some(info.doc_prefix.clone()),
-        max_tokens: Some(info.max_tokens),
-        batch_tokens: 8192,
-    };
-    let loaded = Embedder::load(&dir, &info.id, &opts).and_then(|e| {
-        if e.info().key() != info.key() {
-            anyhow::bail!(
-                "the model at {} is not the one that made this index's vectors ({} dims, fingerprint {}); re-run `sagasu index`",
-                dir.display(),
-                info.dim,
-                info.fingerprint
-            );
-        }
-        Ok(e)
-    });
-    match (loaded, mode) {
-        (Ok(e), _) => Ok(Some(e)),
-        (Err(e), None) => {
-            eprintln!("note: keyword search only: {e:#}");
-            Ok(None)
-        }
-        (Err(e), Some(_)) => Err(e),
+    Ok(engine)
+}
+
+fn index_options(args: &IndexArgs, threads: usize, limits: StoreLimits) -> IndexOptions {
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| args.root.join(INDEX_DIR_NAME));
+    let mut opts = IndexOptions::new(args.root.clone(), db);
+    opts.globs = args.globs.clone();
+    opts.follow_links = args.follow;
+    opts.max_file_bytes = args.max_file_size;
+    opts.split.max_section_chars = args.max_section_chars;
+    opts.batch_rows = args.batch_rows.max(1);
+    opts.threads = threads;
+    opts.store = limits;
+    if !args.no_embed {
+        let mut cfg = EmbedConfig::new(&args.model);
+        cfg.options.query_prefix = args.query_prefix.clone();
+        cfg.options.doc_prefix = args.doc_prefix.clone();
+        cfg.options.max_tokens = Some(args.max_tokens);
+        opts.embed = Some(cfg);
+    }
+    opts
+}
+
+/// One line per watch run on stderr (JSON on stdout with `--json`).
+fn report_run(result: &Result<sagasu::store::RunSummary>, quiet: bool, json: bool) {
+    match result {
+        Ok(s) if json => println!("{}", serde_json::to_string(s).unwrap_or_default()),
+        Ok(s) if quiet || (s.files_indexed == 0 && s.files_removed == 0 && s.commits == 0) => {}
+        Ok(s) => eprintln!(
+            "{}: {} files read, {} removed, {} skipped; {} sections, {} vectors in {} commits ({:.2}s)",
+            s.finished_at,
+            s.files_indexed,
+            s.files_removed,
+            s.files_skipped,
+            s.sections_written,
+            s.vectors_written,
+            s.commits,
+            s.seconds
+        ),
+        Err(e) => eprintln!("error: {e:#}"),
     }
 }
 
@@ -514,23 +561,4 @@ fn print_results(out: &mut impl Write, results: &[SearchResult]) -> Result<()> {
         writeln!(out, "    {}", r.snippet)?;
     }
     Ok(())
-}
-
-/// Bytes of all files under `dir`.
-fn dir_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            match e.metadata() {
-                Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
 }

@@ -1,5 +1,6 @@
 //! What a person sees during a run: a progress bar on a terminal (files/s, sections, ETA,
-//! RSS, threads), nothing but warnings otherwise. Warnings always go to stderr.
+//! RSS, threads), nothing but warnings otherwise. Warnings always go to stderr. The counters
+//! are also readable as a [`Snapshot`], which is how `serve` reports a background run.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -9,7 +10,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub struct Progress {
     bar: Option<ProgressBar>,
+    files_found: AtomicU64,
+    files_done: AtomicU64,
     sections: AtomicU64,
+    message: Mutex<String>,
+    started: Instant,
     last_refresh: Mutex<Instant>,
     quiet: bool,
 }
@@ -29,19 +34,25 @@ impl Progress {
         });
         Progress {
             bar,
+            files_found: AtomicU64::new(0),
+            files_done: AtomicU64::new(0),
             sections: AtomicU64::new(0),
+            message: Mutex::new(String::new()),
+            started: Instant::now(),
             last_refresh: Mutex::new(Instant::now()),
             quiet,
         }
     }
 
     pub fn found_file(&self) {
+        self.files_found.fetch_add(1, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc_length(1);
         }
     }
 
     pub fn file_done(&self, sections: u64) {
+        self.files_done.fetch_add(1, Ordering::Relaxed);
         let total = self.sections.fetch_add(sections, Ordering::Relaxed) + sections;
         let Some(bar) = &self.bar else { return };
         bar.inc(1);
@@ -49,16 +60,20 @@ impl Progress {
         if last.elapsed() >= Duration::from_millis(250) {
             *last = Instant::now();
             let (rss, threads) = process_usage();
+            let rate = total as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!(
-                "{total} sections, RSS {} MiB, {threads} threads",
+                "{total} sections ({rate:.0}/s), RSS {} MiB, {threads} threads",
                 rss >> 20
             ));
         }
     }
 
+    /// The current phase; on the bar with RSS and threads.
     pub fn set_message(&self, msg: &str) {
+        *self.message.lock().unwrap_or_else(|e| e.into_inner()) = msg.to_string();
         if let Some(bar) = &self.bar {
-            bar.set_message(msg.to_string());
+            let (rss, threads) = process_usage();
+            bar.set_message(format!("{msg}, RSS {} MiB, {threads} threads", rss >> 20));
         }
     }
 
@@ -76,6 +91,31 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// The counters of a run at one moment.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Snapshot {
+    pub files_found: u64,
+    pub files_done: u64,
+    pub sections: u64,
+    /// The current phase after the walk ("optimizing", "embedding: …").
+    pub message: String,
+}
+
+impl Progress {
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            files_found: self.files_found.load(Ordering::Relaxed),
+            files_done: self.files_done.load(Ordering::Relaxed),
+            sections: self.sections.load(Ordering::Relaxed),
+            message: self
+                .message
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 }

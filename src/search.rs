@@ -9,16 +9,19 @@ use std::collections::HashSet;
 use std::str::FromStr;
 
 use anyhow::{bail, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::embed::Embedder;
-use crate::store::{sql_string, SectionHit, Store};
+use crate::store::{hash_hex, sql_string, SectionHit, Store};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// Keyword search (BM25 over ICU word segments).
     Text,
+    /// Semantic search by embedding similarity.
     Vector,
+    /// Keyword and semantic rankings fused by reciprocal rank.
     Hybrid,
 }
 
@@ -142,7 +145,7 @@ async fn vector_search(
                 return Ok(Vec::new());
             }
             if hashes.len() <= PREFILTER_MAX_HASHES {
-                let list: Vec<String> = hashes.iter().map(|h| sql_string(h)).collect();
+                let list: Vec<String> = hashes.iter().map(|h| sql_string(&hash_hex(*h))).collect();
                 (Some(format!("text_hash IN ({})", list.join(", "))), k)
             } else {
                 (None, k * 20)

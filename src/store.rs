@@ -108,6 +108,28 @@ pub fn content_hash(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// A section text hash as a number: the sets of hashes the indexer keeps in memory (one
+/// entry per distinct text: a million at 100k files) take 16 bytes per entry instead of a
+/// heap string.
+pub type HashKey = u128;
+
+/// The [`HashKey`] of a hash written by [`content_hash`].
+pub fn hash_key(hex: &str) -> HashKey {
+    u128::from_str_radix(hex, 16).unwrap_or_else(|_| {
+        // Not ours (written by hand?): still a stable key.
+        u128::from_le_bytes(
+            blake3::hash(hex.as_bytes()).as_bytes()[..16]
+                .try_into()
+                .unwrap_or([0; 16]),
+        )
+    })
+}
+
+/// The hex form of a [`HashKey`], as stored in the tables.
+pub fn hash_hex(key: HashKey) -> String {
+    format!("{key:032x}")
+}
+
 /// Builds one RecordBatch from whole files (a file is never split across batches, so a
 /// committed batch always holds complete files: the basis of crash safety).
 pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
@@ -192,6 +214,9 @@ pub struct StoreLimits {
     pub cache_bytes: usize,
     /// Memory the full-text index build may use before it spills to disk.
     pub index_memory_mb: u64,
+    /// Check for newer versions on every read. For long-lived readers (the MCP server) that
+    /// must see what a concurrent writer committed; a one-shot command reads the latest anyway.
+    pub fresh_reads: bool,
 }
 
 impl Default for StoreLimits {
@@ -200,6 +225,7 @@ impl Default for StoreLimits {
             threads: 2,
             cache_bytes: 64 << 20,
             index_memory_mb: 64,
+            fresh_reads: false,
         }
     }
 }
@@ -218,6 +244,20 @@ pub struct Meta {
     pub model: Option<crate::embed::ModelInfo>,
     #[serde(default)]
     pub model_dir: Option<PathBuf>,
+    /// How the tree was indexed, so that `serve` and `watch --db` re-run it the same way.
+    #[serde(default)]
+    pub settings: Option<IndexSettings>,
+}
+
+/// The walk and split settings of the last run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IndexSettings {
+    pub globs: Vec<String>,
+    pub follow_links: bool,
+    pub max_file_bytes: u64,
+    pub max_section_chars: usize,
+    /// Whether the run embedded (false: `--no-embed`).
+    pub embed: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -291,8 +331,11 @@ impl Store {
             limits.cache_bytes,
             Default::default(),
         ));
-        let conn = lancedb::connect(uri)
-            .session(session)
+        let mut connect = lancedb::connect(uri).session(session);
+        if limits.fresh_reads {
+            connect = connect.read_consistency_interval(std::time::Duration::ZERO);
+        }
+        let conn = connect
             .execute()
             .await
             .with_context(|| format!("cannot open LanceDB at {}", dir.display()))?;
@@ -551,6 +594,18 @@ impl Store {
         Ok(hits)
     }
 
+    /// Whether the index holds rows of `path`.
+    pub async fn has_document(&self, path: &str) -> Result<bool> {
+        let Some(table) = &self.table else {
+            return Ok(false);
+        };
+        let n = table
+            .count_rows(Some(format!("path = {}", sql_string(path))))
+            .await
+            .context("looking up a document")?;
+        Ok(n > 0)
+    }
+
     pub fn has_vectors(&self) -> bool {
         self.vectors.is_some()
     }
@@ -579,7 +634,7 @@ impl Store {
     }
 
     /// Hashes of every text that has a vector.
-    pub async fn vector_hashes(&self) -> Result<HashSet<String>> {
+    pub async fn vector_hashes(&self) -> Result<HashSet<HashKey>> {
         match &self.vectors {
             Some(t) => text_hashes(t, None).await.context("reading vector keys"),
             None => Ok(HashSet::new()),
@@ -629,12 +684,12 @@ impl Store {
     }
 
     /// Deletes vectors whose text no longer appears in any section.
-    pub async fn delete_orphan_vectors(&mut self, keep: &HashSet<String>) -> Result<usize> {
+    pub async fn delete_orphan_vectors(&mut self, keep: &HashSet<HashKey>) -> Result<usize> {
         let have = self.vector_hashes().await?;
-        let orphans: Vec<String> = have.into_iter().filter(|h| !keep.contains(h)).collect();
+        let orphans: Vec<HashKey> = have.into_iter().filter(|h| !keep.contains(h)).collect();
         let Some(t) = &self.vectors else { return Ok(0) };
         for chunk in orphans.chunks(1000) {
-            let list: Vec<String> = chunk.iter().map(|h| sql_string(h)).collect();
+            let list: Vec<String> = chunk.iter().map(|h| sql_string(&hash_hex(*h))).collect();
             t.delete(format!("text_hash IN ({})", list.join(", ")).as_str())
                 .await
                 .context("deleting stale vectors")?;
@@ -644,7 +699,7 @@ impl Store {
     }
 
     /// Distinct text hashes of the sections (optionally under a filter).
-    pub async fn section_hashes(&self, filter: Option<&str>) -> Result<HashSet<String>> {
+    pub async fn section_hashes(&self, filter: Option<&str>) -> Result<HashSet<HashKey>> {
         match &self.table {
             Some(t) => text_hashes(t, filter)
                 .await
@@ -904,7 +959,7 @@ pub fn read_meta(dir: &Path) -> Result<Meta> {
 }
 
 /// The distinct `text_hash` values of a table's rows (optionally under a filter), streamed.
-async fn text_hashes(table: &Table, filter: Option<&str>) -> Result<HashSet<String>> {
+async fn text_hashes(table: &Table, filter: Option<&str>) -> Result<HashSet<HashKey>> {
     let mut q = table.query().select(Select::columns(&["text_hash"]));
     if let Some(f) = filter {
         q = q.only_if(f);
@@ -913,7 +968,7 @@ async fn text_hashes(table: &Table, filter: Option<&str>) -> Result<HashSet<Stri
     let mut stream = q.execute().await?;
     while let Some(batch) = stream.try_next().await? {
         let h = string_col(&batch, "text_hash")?;
-        out.extend((0..batch.num_rows()).map(|i| h.value(i).to_string()));
+        out.extend((0..batch.num_rows()).map(|i| hash_key(h.value(i))));
     }
     Ok(out)
 }
@@ -985,4 +1040,24 @@ fn hits_from_batch(batch: &RecordBatch) -> Result<Vec<SectionHit>> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_keys_round_trip() {
+        for text in ["", "本文", "another text"] {
+            let hex = content_hash(text.as_bytes());
+            assert_eq!(hex.len(), 32);
+            assert_eq!(hash_hex(hash_key(&hex)), hex);
+        }
+        assert_ne!(hash_key("not hex"), hash_key("also not hex"));
+    }
+
+    #[test]
+    fn sql_strings_escape_quotes() {
+        assert_eq!(sql_string("it's"), "'it''s'");
+    }
 }

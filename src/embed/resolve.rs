@@ -56,7 +56,7 @@ pub fn how_to_get_model(id: &str, cause: &str) -> String {
 
 /// Resolves `model` (a directory or a hub id) to a directory with the model files.
 /// `download`: whether the network may be tried.
-pub fn resolve(model: &str, download: bool, runtime: &tokio::runtime::Runtime) -> Result<PathBuf> {
+pub fn resolve(model: &str, download: bool, runtime: &tokio::runtime::Handle) -> Result<PathBuf> {
     let as_path = Path::new(model);
     if as_path.is_dir() {
         return Ok(as_path.to_path_buf());

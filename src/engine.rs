@@ -1,0 +1,349 @@
+//! An open index for readers: the one API the CLI and the MCP server call to search, read
+//! documents and report stats.
+//!
+//! A long-lived engine (the MCP server) calls [`Engine::refresh`] before each request: when
+//! an index run has rewritten `sagasu.json` since the engine opened, the store is reopened
+//! (new tables, a new model), so answers follow the index without a restart.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+use crate::decode::decode;
+use crate::embed::{EmbedOptions, Embedder, ModelInfo};
+use crate::search::{search, Mode, SearchOptions, SearchResult};
+use crate::store::META_FILE;
+use crate::store::{read_meta, IndexInfo, Meta, RunSummary, SkippedFile, Store, StoreLimits};
+
+/// Fragment and version counts above these are reported as warnings by `stats`.
+pub const MAX_FRAGMENTS: u64 = 16;
+pub const MAX_VERSIONS: u64 = 5;
+
+pub struct Engine {
+    db: PathBuf,
+    limits: StoreLimits,
+    store: Store,
+    meta: Meta,
+    meta_mtime: Option<SystemTime>,
+    embedder: Option<Embedder>,
+    /// Why the query model could not be loaded, when the index has vectors but no usable model.
+    embedder_error: Option<String>,
+}
+
+/// Everything `stats` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub db: PathBuf,
+    pub root: Option<PathBuf>,
+    pub documents: u64,
+    pub sections: u64,
+    pub fragments: u64,
+    pub versions: u64,
+    pub bytes_on_disk: u64,
+    pub indexes: Vec<IndexInfo>,
+    /// Distinct section texts with a vector.
+    pub vectors: u64,
+    pub model: Option<ModelInfo>,
+    pub skipped: Vec<SkippedFile>,
+    pub last_run: Option<RunSummary>,
+    pub warnings: Vec<String>,
+}
+
+/// A file's text, whole or a line range of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Document {
+    pub path: String,
+    pub start_line: usize,
+    pub end_line: usize,
+    pub total_lines: usize,
+    pub text: String,
+}
+
+impl Engine {
+    /// Opens the index at `db`. `mode`: the mode the caller will ask for, if known; text mode
+    /// never loads the model.
+    pub async fn open(db: &Path, limits: StoreLimits, mode: Option<Mode>) -> Result<Engine> {
+        let store = Store::open(db, false, limits).await?;
+        let meta = read_meta(db)?;
+        let mut engine = Engine {
+            db: db.to_path_buf(),
+            limits,
+            store,
+            meta,
+            meta_mtime: meta_mtime(db),
+            embedder: None,
+            embedder_error: None,
+        };
+        if mode != Some(Mode::Text) {
+            engine.load_embedder();
+        }
+        Ok(engine)
+    }
+
+    pub fn db(&self) -> &Path {
+        &self.db
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn embedder(&self) -> Option<&Embedder> {
+        self.embedder.as_ref()
+    }
+
+    /// Why vector search is unavailable although the index has vectors (model missing, moved
+    /// or changed): shown once by the CLI, returned by the MCP server.
+    pub fn embedder_error(&self) -> Option<&str> {
+        self.embedder_error.as_deref()
+    }
+
+    /// Reopens the store when an index run has rewritten the metadata since the last look.
+    /// Keeps the loaded model when the index still uses the same one.
+    pub async fn refresh(&mut self) -> Result<()> {
+        let mtime = meta_mtime(&self.db);
+        if mtime == self.meta_mtime {
+            return Ok(());
+        }
+        self.reopen(mtime).await
+    }
+
+    async fn reopen(&mut self, mtime: Option<SystemTime>) -> Result<()> {
+        self.store = Store::open(&self.db, false, self.limits).await?;
+        self.meta = read_meta(&self.db)?;
+        self.meta_mtime = mtime;
+        let same_model = match (&self.embedder, &self.meta.model) {
+            (Some(e), Some(m)) => e.info().key() == m.key(),
+            _ => false,
+        };
+        if !same_model {
+            self.embedder = None;
+            self.load_embedder();
+        }
+        Ok(())
+    }
+
+    /// Loads the model that made the index's vectors, if there are vectors.
+    fn load_embedder(&mut self) {
+        self.embedder_error = None;
+        if !self.store.has_vectors() {
+            return;
+        }
+        let (Some(info), Some(dir)) = (&self.meta.model, &self.meta.model_dir) else {
+            return;
+        };
+        match load_query_model(info, dir) {
+            Ok(e) => self.embedder = Some(e),
+            Err(e) => self.embedder_error = Some(format!("{e:#}")),
+        }
+    }
+
+    /// Searches the index. A query that fails is retried once on a freshly opened store: a
+    /// concurrent run may have pruned the version this handle was reading.
+    pub async fn search(&mut self, query: &str, opts: &SearchOptions) -> Result<Vec<SearchResult>> {
+        if opts.mode.is_some_and(|m| m != Mode::Text) && self.embedder.is_none() {
+            if let Some(e) = &self.embedder_error {
+                bail!("{e}");
+            }
+        }
+        match search(&self.store, self.embedder.as_ref(), query, opts).await {
+            Ok(results) => Ok(results),
+            Err(first) => {
+                if self.reopen(meta_mtime(&self.db)).await.is_err() {
+                    return Err(first);
+                }
+                search(&self.store, self.embedder.as_ref(), query, opts).await
+            }
+        }
+    }
+
+    pub async fn stats(&self) -> Result<Stats> {
+        let table = self.store.table_stats().await?;
+        let vectors = self.store.vector_count().await?;
+        let mut warnings = Vec::new();
+        if table.fragments > MAX_FRAGMENTS {
+            warnings.push(format!(
+                "{} fragments (bound {MAX_FRAGMENTS}): run `sagasu optimize`",
+                table.fragments
+            ));
+        }
+        if table.versions > MAX_VERSIONS {
+            warnings.push(format!(
+                "{} versions (bound {MAX_VERSIONS}): run `sagasu optimize`",
+                table.versions
+            ));
+        }
+        if let Some(e) = &self.embedder_error {
+            warnings.push(format!("keyword search only: {e}"));
+        }
+        Ok(Stats {
+            db: self.db.clone(),
+            root: self.meta.root.clone(),
+            documents: table.documents,
+            sections: table.sections,
+            fragments: table.fragments,
+            versions: table.versions,
+            bytes_on_disk: dir_size(&self.db),
+            indexes: table.indexes,
+            vectors,
+            model: self.meta.model.clone(),
+            skipped: self.meta.skipped.clone(),
+            last_run: self.meta.last_run.clone(),
+            warnings,
+        })
+    }
+
+    /// The text of an indexed document, or of its lines `start..=end` (1-based, inclusive).
+    ///
+    /// Only files the index holds can be read, and only inside the indexed root: `..`,
+    /// absolute paths and symlinks that lead out of the root are refused. An agent can read
+    /// what search can find, never a secret that `.gitignore` kept out of the index.
+    pub async fn get_document(
+        &self,
+        path: &str,
+        start_line: Option<usize>,
+        end_line: Option<usize>,
+    ) -> Result<Document> {
+        let root = self
+            .meta
+            .root
+            .as_ref()
+            .ok_or_else(|| anyhow!("the index at {} has no root yet", self.db.display()))?;
+        let rel = confined_path(path)?;
+        let rel_str = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        if !self.store.has_document(&rel_str).await? {
+            bail!("{path:?} is not an indexed document (paths are relative to the indexed root, as search returns them)");
+        }
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("cannot open the indexed root {}", root.display()))?;
+        let full = root
+            .join(&rel)
+            .canonicalize()
+            .with_context(|| format!("cannot open {path}"))?;
+        if !full.starts_with(&root) {
+            bail!("{path:?} leads outside the indexed root (through a symbolic link)");
+        }
+        let bytes = std::fs::read(&full).with_context(|| format!("cannot read {path}"))?;
+        let text = decode(&bytes)
+            .map_err(|reason| anyhow!("cannot read {path}: {reason}"))?
+            .text;
+        let lines: Vec<&str> = text.lines().collect();
+        let total = lines.len();
+        let start = start_line.unwrap_or(1);
+        let end = end_line.unwrap_or(total).min(total);
+        if start == 0 || (total > 0 && start > total) || end < start.min(total) {
+            bail!("line range {start}-{end} is outside {path} (1-{total})");
+        }
+        let text = if total == 0 {
+            String::new()
+        } else {
+            lines[start - 1..end].join("\n")
+        };
+        Ok(Document {
+            path: rel_str,
+            start_line: start,
+            end_line: end,
+            total_lines: total,
+            text,
+        })
+    }
+}
+
+/// Loads the model recorded in the metadata and checks it is the one that made the vectors.
+fn load_query_model(info: &ModelInfo, dir: &Path) -> Result<Embedder> {
+    let opts = EmbedOptions {
+        query_prefix: Some(info.query_prefix.clone()),
+        doc_prefix: Some(info.doc_prefix.clone()),
+        max_tokens: Some(info.max_tokens),
+        batch_tokens: 8192,
+    };
+    let e = Embedder::load(dir, &info.id, &opts)?;
+    if e.info().key() != info.key() {
+        bail!(
+            "the model at {} is not the one that made this index's vectors ({} dims, fingerprint {}); re-run `sagasu index`",
+            dir.display(),
+            info.dim,
+            info.fingerprint
+        );
+    }
+    Ok(e)
+}
+
+/// A relative path with no `..`, root or prefix component.
+fn confined_path(path: &str) -> Result<PathBuf> {
+    let p = Path::new(path.trim());
+    if path.trim().is_empty() {
+        bail!("the path is empty");
+    }
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                bail!("{path:?} contains '..': paths must stay inside the indexed root")
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                bail!("{path:?} is absolute: give a path relative to the indexed root")
+            }
+        }
+    }
+    if out.as_os_str().is_empty() {
+        bail!("{path:?} names no file");
+    }
+    Ok(out)
+}
+
+fn meta_mtime(db: &Path) -> Option<SystemTime> {
+    std::fs::metadata(db.join(META_FILE))
+        .and_then(|m| m.modified())
+        .ok()
+}
+
+/// Bytes of all files under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside() {
+        assert_eq!(
+            confined_path("docs/a.md").unwrap(),
+            PathBuf::from("docs/a.md")
+        );
+        assert_eq!(
+            confined_path("./docs/a.md").unwrap(),
+            PathBuf::from("docs/a.md")
+        );
+        assert!(confined_path("../secret.md").is_err());
+        assert!(confined_path("docs/../../x.md").is_err());
+        assert!(confined_path("/etc/passwd").is_err());
+        assert!(confined_path("").is_err());
+        assert!(confined_path(".").is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! `sagasu serve`: the index as an MCP server on stdio (rmcp), for coding agents.
+//!
+//! Four tools over the [`Engine`]: `search`, `get_document`, `stats`, `reindex`. stdout
+//! carries the protocol only; everything else goes to stderr. Bad arguments (a missing query,
+//! k out of range, an unknown mode) and failures (a path outside the root, a missing model)
+//! are tool results with `isError` and a message naming the problem: the current MCP spec
+//! asks for input errors as tool errors, so the agent sees the message and can correct the
+//! call, and rmcp reports undecodable arguments that way too. Unknown tools and malformed
+//! JSON-RPC get JSON-RPC errors. The server keeps serving after any of them.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
+use rmcp::model::{
+    CallToolResult, ContentBlock, ErrorData, Implementation, ServerCapabilities, ServerConfig,
+};
+use rmcp::{tool, tool_handler, tool_router, ServerHandler, ServiceExt};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use crate::engine::Engine;
+use crate::search::{Mode, SearchOptions};
+use crate::watch::IndexWorker;
+
+/// The most results one `search` call returns.
+pub const MCP_MAX_K: i64 = 100;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// What to look for: keywords, a sentence or a question, in Japanese or English.
+    pub query: String,
+    /// How many sections to return, 1 to 100. Default 10.
+    pub k: Option<i64>,
+    /// "text" (keyword, BM25), "vector" (semantic) or "hybrid" (both, fused). Default: hybrid
+    /// when the index has embeddings, else text.
+    pub mode: Option<Mode>,
+    /// Only sections of files whose path (relative to the indexed root) starts with this,
+    /// e.g. "docs/api/".
+    pub path_prefix: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetDocumentParams {
+    /// Path of an indexed file relative to the indexed root, as `search` returns it.
+    pub path: String,
+    /// First line to return (1-based). Default: 1.
+    pub start_line: Option<i64>,
+    /// Last line to return (inclusive). Default: the last line.
+    pub end_line: Option<i64>,
+}
+
+/// The server: one engine for reads, one background worker for re-index runs.
+#[derive(Clone)]
+pub struct SagasuServer {
+    engine: Arc<Mutex<Engine>>,
+    worker: Arc<IndexWorker>,
+    tool_router: ToolRouter<Self>,
+}
+
+#[tool_router]
+impl SagasuServer {
+    pub fn new(engine: Engine, worker: IndexWorker) -> Self {
+        SagasuServer {
+            engine: Arc::new(Mutex::new(engine)),
+            worker: Arc::new(worker),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        description = "Search the indexed Markdown documents (Japanese and English). Returns ranked sections with path, heading path, line range, score and snippet; read more with get_document."
+    )]
+    async fn search(&self, params: Parameters<SearchParams>) -> Result<CallToolResult, ErrorData> {
+        let p = params.0;
+        if p.query.trim().is_empty() {
+            return Ok(bad_arguments("query must not be empty".into()));
+        }
+        let k = p.k.unwrap_or(10);
+        if !(1..=MCP_MAX_K).contains(&k) {
+            return Ok(bad_arguments(format!(
+                "k must be between 1 and {MCP_MAX_K}, got {k}"
+            )));
+        }
+        let opts = SearchOptions {
+            k: k as usize,
+            mode: p.mode,
+            path_prefix: p.path_prefix.filter(|s| !s.is_empty()),
+        };
+        let mut engine = self.engine.lock().await;
+        if let Err(e) = engine.refresh().await {
+            return Ok(tool_error(e));
+        }
+        match engine.search(&p.query, &opts).await {
+            Ok(results) => Ok(CallToolResult::structured(json!({ "results": results }))),
+            Err(e) => Ok(tool_error(e)),
+        }
+    }
+
+    #[tool(
+        description = "Read an indexed document, whole or a line range (1-based, inclusive), by the path search returned."
+    )]
+    async fn get_document(
+        &self,
+        params: Parameters<GetDocumentParams>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let p = params.0;
+        for (name, v) in [("start_line", p.start_line), ("end_line", p.end_line)] {
+            if let Some(n) = v.filter(|n| *n < 1) {
+                return Ok(bad_arguments(format!("{name} must be 1 or more, got {n}")));
+            }
+        }
+        let start = p.start_line.map(|n| n as usize);
+        let end = p.end_line.map(|n| n as usize);
+        let mut engine = self.engine.lock().await;
+        if let Err(e) = engine.refresh().await {
+            return Ok(tool_error(e));
+        }
+        match engine.get_document(&p.path, start, end).await {
+            Ok(doc) => Ok(CallToolResult::structured(json!(doc))),
+            Err(e) => Ok(tool_error(e)),
+        }
+    }
+
+    #[tool(
+        description = "Index statistics: documents, sections, vectors, model, fragments, versions, and the state of a background re-index."
+    )]
+    async fn stats(&self) -> Result<CallToolResult, ErrorData> {
+        let mut engine = self.engine.lock().await;
+        if let Err(e) = engine.refresh().await {
+            return Ok(tool_error(e));
+        }
+        match engine.stats().await {
+            Ok(stats) => {
+                let mut value = json!(stats);
+                value["reindex"] = json!(self.worker.status());
+                Ok(CallToolResult::structured(value))
+            }
+            Err(e) => Ok(tool_error(e)),
+        }
+    }
+
+    #[tool(
+        description = "Start an incremental re-index of the indexed root in the background and return at once; progress shows in stats."
+    )]
+    async fn reindex(&self) -> Result<CallToolResult, ErrorData> {
+        let before = self.worker.status();
+        self.worker.request();
+        let message = if before.running {
+            "a re-index is running; another will follow it"
+        } else {
+            "re-index started"
+        };
+        Ok(CallToolResult::structured(
+            json!({ "message": message, "reindex": before }),
+        ))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for SagasuServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("sagasu", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "sagasu searches a Markdown collection (Japanese first). Use `search` with \
+                 keywords or a question; results name a file and a line range; read it with \
+                 `get_document`. `stats` shows what is indexed; `reindex` picks up changes.",
+            )
+    }
+}
+
+fn tool_error(e: anyhow::Error) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!("{e:#}"))])
+}
+
+fn bad_arguments(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!(
+        "invalid arguments: {message}"
+    ))])
+}
+
+/// Serves MCP on stdin/stdout until the client closes the connection.
+pub async fn serve_stdio(engine: Engine, worker: IndexWorker) -> Result<()> {
+    let server = SagasuServer::new(engine, worker)
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("starting the MCP server on stdio")?;
+    server.waiting().await.context("serving MCP")?;
+    Ok(())
+}

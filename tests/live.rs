@@ -1,0 +1,354 @@
+//! Live use: the MCP server driven by real clients, watch mode, searches during indexing.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+mod common;
+use common::*;
+
+/// A tree with a known section, and a secret next to it that must never be served.
+fn mcp_tree(dir: &Path) -> PathBuf {
+    let root = dir.join("docs");
+    write(
+        &root,
+        "guide/setup.md",
+        "# セットアップ\n\n最初に必要なものを確認します。\n\n## 前提条件\n\nZEBRAFISH と protobuf-compiler が必要です。\n\n## インストール\n\nリポジトリを複製してビルドします。\n",
+    );
+    write(&root, "other/notes.md", "# 雑記\n\n天気の話をします。\n");
+    write(dir, "outside/secret.md", "# 秘密\n\nTOP SECRET\n");
+    std::os::unix::fs::symlink(dir.join("outside/secret.md"), root.join("outside.md"))
+        .expect("symlink");
+    ok(bin()
+        .arg("index")
+        .arg(&root)
+        .arg("--no-embed")
+        .arg("--quiet"));
+    root
+}
+
+/// A Python with the official MCP SDK: `SAGASU_MCP_PYTHON` (what `.ci/run` sets up), else
+/// `python3` when it can import `mcp`.
+fn mcp_python() -> Option<String> {
+    if let Ok(p) = std::env::var("SAGASU_MCP_PYTHON") {
+        return Some(p);
+    }
+    let has_sdk = Command::new("python3")
+        .args(["-c", "import mcp.client.stdio"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    has_sdk.then(|| "python3".to_string())
+}
+
+#[test]
+fn mcp_server_with_the_official_python_sdk() {
+    let Some(python) = mcp_python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install the MCP Python SDK (SAGASU_MCP_PYTHON)"
+        );
+        eprintln!("skipped: no Python with the `mcp` package (set SAGASU_MCP_PYTHON)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = mcp_tree(dir.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_sagasu"))
+        .arg(root.join(".sagasu"))
+        .arg(&root)
+        .output()
+        .expect("run the python client");
+    assert!(
+        out.status.success(),
+        "python MCP client failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Newline-delimited JSON-RPC over the server's stdio, without any SDK.
+struct RawClient {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl RawClient {
+    fn start(db: &Path) -> RawClient {
+        let mut child = bin()
+            .arg("serve")
+            .arg("--db")
+            .arg(db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sagasu serve");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        RawClient {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn send_line(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("write to server");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// Sends a request and returns the response with the same id; every line on stdout must
+    /// be JSON-RPC.
+    fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send_line(&msg.to_string());
+        loop {
+            let mut line = String::new();
+            let n = self.stdout.read_line(&mut line).expect("read from server");
+            assert!(n > 0, "server closed stdout while {method} was pending");
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC, got {line:?}: {e}"));
+            assert_eq!(v["jsonrpc"], "2.0", "{line}");
+            if v["id"] == json!(id) {
+                return v;
+            }
+        }
+    }
+
+    fn call(&mut self, id: u64, tool: &str, args: Value) -> Value {
+        self.request(id, "tools/call", json!({"name": tool, "arguments": args}))
+    }
+}
+
+impl Drop for RawClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn mcp_server_survives_bad_input_and_keeps_stdout_clean() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = mcp_tree(dir.path());
+    let mut c = RawClient::start(&root.join(".sagasu"));
+    let init = c.request(
+        1,
+        "initialize",
+        json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw-test", "version": "0"}
+        }),
+    );
+    assert_eq!(init["result"]["serverInfo"]["name"], "sagasu", "{init}");
+    c.send_line(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+
+    // Malformed JSON, then a well-formed request: the server is still there.
+    c.send_line("{this is not json");
+    let found = c.call(2, "search", json!({"query": "ZEBRAFISH"}));
+    let hits = &found["result"]["structuredContent"]["results"];
+    assert_eq!(hits[0]["path"], "guide/setup.md", "{found}");
+
+    // Bad arguments: tool errors naming the problem (the MCP spec's "input validation errors").
+    for (id, args, needle) in [
+        (3, json!({"query": "x", "k": -1}), "k must be between"),
+        (4, json!({"query": "x", "mode": "fuzzy"}), "fuzzy"),
+        (5, json!({"k": 3}), "query"),
+        (6, json!({"query": "x", "colour": "red"}), "colour"),
+    ] {
+        let r = c.call(id, "search", args.clone());
+        assert_eq!(r["result"]["isError"], true, "{args}: {r}");
+        let msg = r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(msg.contains(needle), "{args}: {msg}");
+    }
+    let r = c.call(7, "get_document", json!({"path": "../outside/secret.md"}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(!r.to_string().contains("TOP SECRET"));
+    let r = c.call(8, "no_such_tool", json!({}));
+    assert!(
+        r["error"]["code"].is_i64(),
+        "an unknown tool is a JSON-RPC error: {r}"
+    );
+    let again = c.call(9, "search", json!({"query": "ZEBRAFISH", "k": 1}));
+    assert_eq!(
+        again["result"]["structuredContent"]["results"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{again}"
+    );
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn watch_reflects_added_changed_and_removed_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    write(&root, "a.md", "# 最初\n\nALPHAWORD がある。\n");
+    let mut watch = bin()
+        .arg("watch")
+        .arg(&root)
+        .arg("--no-embed")
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sagasu watch");
+    // Until the first run has built the keyword index, a search may fail: that reads as
+    // "not found yet".
+    let found = |q: &str| -> Vec<String> {
+        let out = run(bin()
+            .current_dir(&root)
+            .args(["search", q, "--mode", "text", "--json"]));
+        serde_json::from_slice::<Value>(&out.stdout)
+            .map(|v| paths(v["results"].as_array().map_or(&[][..], |a| a.as_slice())))
+            .unwrap_or_default()
+    };
+    let limit = Duration::from_secs(20);
+    eventually(limit, "the first run", || found("ALPHAWORD") == ["a.md"]);
+
+    write(&root, "sub/b.md", "# 追加\n\nBETAWORD を足した。\n");
+    eventually(limit, "an added file", || found("BETAWORD") == ["sub/b.md"]);
+
+    write(&root, "a.md", "# 最初\n\nGAMMAWORD に変えた。\n");
+    eventually(limit, "a changed file", || {
+        found("GAMMAWORD") == ["a.md"] && found("ALPHAWORD").is_empty()
+    });
+
+    std::fs::remove_file(root.join("sub/b.md")).expect("rm");
+    eventually(limit, "a removed file", || found("BETAWORD").is_empty());
+
+    // A burst of 300 files becomes a few runs, each a few commits, not 300.
+    for i in 0..300 {
+        write(
+            &root,
+            &format!("burst/f{i:03}.md"),
+            format!("# 束 {i}\n\nBURSTWORD {i}\n"),
+        );
+    }
+    eventually(limit, "the burst", || {
+        stats(&root)["documents"].as_u64() == Some(301)
+    });
+    let last = stats(&root)["last_run"].clone();
+    assert!(
+        last["commits"].as_u64().unwrap_or(99) <= 6,
+        "a burst is committed in bulk: {last}"
+    );
+    let s = stats(&root);
+    assert!(s["versions"].as_u64().unwrap_or(99) <= 5, "{s}");
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+/// Every file holds SECTIONS sections tagged with the same version word. While a re-index
+/// replaces every file, searches must succeed and never show a file with sections of two
+/// versions or only some of its sections.
+#[test]
+fn searches_during_indexing_see_whole_files() {
+    const FILES: usize = 1500;
+    const SECTIONS: usize = 3;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let make = |tag: &str| {
+        for i in 0..FILES {
+            let mut text = String::new();
+            for j in 0..SECTIONS {
+                text.push_str(&format!("# 節 {j}\n\nCOMMONWORD {tag} 本文 {i} {j}\n\n"));
+            }
+            write(root, &format!("d{}/f{i:04}.md", i % 10), text);
+        }
+    };
+    make("VERSIONONE");
+    ok(bin()
+        .arg("index")
+        .arg(root)
+        .arg("--no-embed")
+        .arg("--quiet"));
+    make("VERSIONTWO");
+    // Small batches: many commits, so the readers below see many intermediate versions.
+    let mut writer = bin()
+        .arg("index")
+        .arg(root)
+        .arg("--no-embed")
+        .arg("--quiet")
+        .args(["--batch-rows", "300"])
+        .spawn()
+        .expect("start index");
+    let mut snapshots = 0;
+    let mut seen_mixed_state = false;
+    while writer.try_wait().expect("poll").is_none() {
+        // One directory at a time: its 450 sections fit in k, so every section shows.
+        let prefix = format!("d{}/", snapshots % 10);
+        let out = run(bin().current_dir(root).args([
+            "search",
+            "COMMONWORD",
+            "--mode",
+            "text",
+            "-k",
+            "1000",
+            "--path-prefix",
+            &prefix,
+            "--json",
+        ]));
+        let code = out.status.code();
+        assert!(
+            code == Some(0) || code == Some(1),
+            "a search during indexing failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let mut per_file: HashMap<String, Vec<String>> = HashMap::new();
+        for r in v["results"].as_array().expect("results") {
+            let tag = if r["snippet"].as_str().unwrap_or("").contains("VERSIONTWO") {
+                "two"
+            } else {
+                "one"
+            };
+            per_file
+                .entry(r["path"].as_str().unwrap_or("").to_string())
+                .or_default()
+                .push(tag.to_string());
+        }
+        let tags: std::collections::HashSet<&String> = per_file.values().flatten().collect();
+        seen_mixed_state |= tags.len() == 2;
+        for (path, tags) in &per_file {
+            assert_eq!(
+                tags.len(),
+                SECTIONS,
+                "{path}: part of a file in one snapshot"
+            );
+            assert!(
+                tags.iter().all(|t| t == &tags[0]),
+                "{path}: sections of two versions in one snapshot: {tags:?}"
+            );
+        }
+        snapshots += 1;
+    }
+    assert!(writer.wait().expect("wait").success());
+    assert_eq!(v_count(root), FILES * SECTIONS);
+    eprintln!("{snapshots} snapshots during the run; mixed old/new files seen: {seen_mixed_state}");
+    assert!(snapshots > 0);
+}
+
+fn v_count(root: &Path) -> usize {
+    stats(root)["sections"].as_u64().expect("sections") as usize
+}
