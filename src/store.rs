@@ -38,7 +38,10 @@ pub const FTS_INDEX: &str = "text_idx";
 /// Measured against n-grams on a Japanese corpus in ../shared/notes/stack-facts.md.
 pub const FTS_TOKENIZER: &str = "icu";
 pub const META_FILE: &str = "sagasu.json";
-/// Below this many vectors, exact search is fast enough and exact; above it, IVF_PQ with refinement.
+/// Below this many vectors, exact search is fast enough and exact; above it, IVF_SQ with
+/// refinement (the default of [`StoreLimits::ann_min_rows`]). IVF_SQ, not IVF_PQ: on
+/// clustered 32-d vectors (tests/ann.rs) recall@10 was 1.000 against 0.952 with PQ at the
+/// default sub-vector count, for 1 byte per dimension.
 pub const ANN_MIN_ROWS: usize = 50_000;
 pub const VECTOR_INDEX: &str = "vector_idx";
 /// Above this many fragments a run compacts; keeps the table at ≤ 16 fragments.
@@ -217,6 +220,8 @@ pub struct StoreLimits {
     /// Check for newer versions on every read. For long-lived readers (the MCP server) that
     /// must see what a concurrent writer committed; a one-shot command reads the latest anyway.
     pub fresh_reads: bool,
+    /// Build the vector index (IVF_SQ) once the vectors table has this many rows.
+    pub ann_min_rows: usize,
 }
 
 impl Default for StoreLimits {
@@ -226,6 +231,7 @@ impl Default for StoreLimits {
             cache_bytes: 64 << 20,
             index_memory_mb: 64,
             fresh_reads: false,
+            ann_min_rows: ANN_MIN_ROWS,
         }
     }
 }
@@ -782,6 +788,18 @@ impl Store {
     }
 
     /// Vectors stored, for `stats`.
+    /// Rows the vector index covers; `None` when there is no vector index.
+    pub async fn vector_index_rows(&self) -> Result<Option<u64>> {
+        let Some(t) = &self.vectors else {
+            return Ok(None);
+        };
+        let stats = t
+            .index_stats(VECTOR_INDEX)
+            .await
+            .context("reading vector index stats")?;
+        Ok(stats.map(|s| s.num_indexed_rows as u64))
+    }
+
     pub async fn vector_count(&self) -> Result<u64> {
         match &self.vectors {
             Some(t) => Ok(t.count_rows(None).await.context("counting vectors")? as u64),
@@ -814,7 +832,7 @@ impl Store {
             .await
             .context("compacting vectors")?;
         }
-        if rows >= ANN_MIN_ROWS {
+        if rows >= self.limits.ann_min_rows {
             match t
                 .index_stats(VECTOR_INDEX)
                 .await
@@ -822,10 +840,10 @@ impl Store {
             {
                 None => {
                     let partitions = ((rows as f64).sqrt() as u32).clamp(16, 1024);
-                    let builder = lancedb::index::vector::IvfPqIndexBuilder::default()
+                    let builder = lancedb::index::vector::IvfSqIndexBuilder::default()
                         .distance_type(lancedb::DistanceType::Cosine)
                         .num_partitions(partitions);
-                    t.create_index(&["vector"], Index::IvfPq(builder))
+                    t.create_index(&["vector"], Index::IvfSq(builder))
                         .name(VECTOR_INDEX.to_string())
                         .replace(true)
                         .execute()

@@ -1,0 +1,84 @@
+//! The vector index: above `ann_min_rows` the vectors table gets an IVF_SQ index, and search
+//! through it (with refinement) must find what exact search finds.
+
+use sagasu::store::{hash_hex, Store, StoreLimits};
+
+const DIM: usize = 32;
+
+/// Deterministic pseudo-random numbers in [-1, 1).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+fn normalised(mut v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= n);
+    v
+}
+
+/// Unit vectors around 200 topics, as embeddings of documents are; `noise` per dimension.
+fn vectors(rng: &mut Rng, centres: &[Vec<f32>], n: usize, noise: f32) -> Vec<Vec<f32>> {
+    (0..n)
+        .map(|i| {
+            let c = &centres[(i * 7919) % centres.len()];
+            normalised(c.iter().map(|x| x + noise * rng.next()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn ivf_sq_with_refinement_keeps_recall() {
+    const N: usize = 6000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = sagasu::runtime(2).expect("runtime");
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let centres: Vec<Vec<f32>> = (0..200)
+        .map(|_| normalised((0..DIM).map(|_| rng.next()).collect()))
+        .collect();
+    let data = vectors(&mut rng, &centres, N, 0.25);
+    let hashes: Vec<String> = (0..N as u128).map(hash_hex).collect();
+    let limits = StoreLimits {
+        ann_min_rows: 1000,
+        ..StoreLimits::default()
+    };
+    let recall = rt.block_on(async {
+        let mut store = Store::open(dir.path(), true, limits).await.expect("open");
+        store
+            .prepare_vectors(DIM, false)
+            .await
+            .expect("vectors table");
+        for (h, v) in hashes.chunks(2000).zip(data.chunks(2000)) {
+            store.add_vectors(h, v).await.expect("add");
+        }
+        store.maintain_vectors().await.expect("index");
+        let indexed = store.vector_index_rows().await.expect("index stats");
+        assert_eq!(
+            indexed,
+            Some(N as u64),
+            "the vector index covers every vector"
+        );
+
+        let queries = vectors(&mut Rng(7), &centres, 50, 0.25);
+        let mut found = 0;
+        for q in &queries {
+            let mut exact: Vec<(usize, f32)> = data
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i, 1.0 - v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>()))
+                .collect();
+            exact.sort_by(|a, b| a.1.total_cmp(&b.1));
+            let truth: Vec<&String> = exact[..10].iter().map(|(i, _)| &hashes[*i]).collect();
+            let ann = store.search_vectors(q, 10, None).await.expect("search");
+            found += ann.iter().filter(|(h, _)| truth.contains(&h)).count();
+        }
+        found as f64 / (10 * queries.len()) as f64
+    });
+    eprintln!("recall@10 through IVF_SQ + refinement: {recall:.3}");
+    assert!(recall >= 0.95, "recall@10 {recall:.3} < 0.95");
+}
