@@ -90,8 +90,12 @@ async fn download_model(id: &str, cache: &Path) -> Result<PathBuf> {
     let repo = client.model(owner, name);
     let mut dir: Option<PathBuf> = None;
     for (i, f) in MODEL_FILES.iter().enumerate() {
-        eprintln!("downloading {id}/{f} …");
-        let request = repo.download_file().filename(*f).send();
+        let bar = download_bar(&format!("{id}/{f}"));
+        let request = repo
+            .download_file()
+            .filename(*f)
+            .progress(hf_hub::progress::Progress::new(DownloadBar(bar.clone())))
+            .send();
         // The first file is small: if it does not come within the timeout the hub is out of
         // reach (a firewall that drops packets would otherwise hang the run).
         let result = if i == 0 {
@@ -101,13 +105,56 @@ async fn download_model(id: &str, cache: &Path) -> Result<PathBuf> {
         } else {
             request.await
         };
+        bar.finish_and_clear();
         let path = result.map_err(|e| anyhow!("cannot download {id}/{f}: {e}"))?;
+        eprintln!("downloaded {id}/{f}");
         dir = path.parent().map(Path::to_path_buf);
     }
     for f in OPTIONAL_FILES {
         let _ = repo.download_file().filename(f).send().await;
     }
     dir.context("download returned no path")
+}
+
+/// A byte progress bar on stderr (hidden when stderr is not a terminal).
+fn download_bar(what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        None,
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "downloading {msg} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Feeds hf-hub's download events into a progress bar.
+struct DownloadBar(indicatif::ProgressBar);
+
+impl hf_hub::progress::ProgressHandler for DownloadBar {
+    fn on_progress(&self, event: &hf_hub::progress::ProgressEvent) {
+        use hf_hub::progress::{DownloadEvent, ProgressEvent};
+        let (done, total) = match event {
+            ProgressEvent::Download(DownloadEvent::Start { total_bytes, .. }) => (0, *total_bytes),
+            ProgressEvent::Download(DownloadEvent::Progress { files }) => (
+                files.iter().map(|f| f.bytes_completed).sum(),
+                files.iter().map(|f| f.total_bytes).sum(),
+            ),
+            ProgressEvent::Download(DownloadEvent::AggregateProgress {
+                bytes_completed,
+                total_bytes,
+                ..
+            }) => (*bytes_completed, *total_bytes),
+            _ => return,
+        };
+        if total > 0 {
+            self.0.set_length(total);
+        }
+        self.0.set_position(done);
+    }
 }
 
 #[cfg(test)]
@@ -132,5 +179,23 @@ mod tests {
         }
         assert_eq!(find_in_cache(dir.path(), "org/m", "main"), Some(snap));
         assert_eq!(find_in_cache(dir.path(), "org/other", "main"), None);
+    }
+
+    #[test]
+    fn download_events_move_the_bar() {
+        use hf_hub::progress::{DownloadEvent, ProgressEvent, ProgressHandler};
+        let bar = indicatif::ProgressBar::hidden();
+        let handler = DownloadBar(bar.clone());
+        handler.on_progress(&ProgressEvent::Download(DownloadEvent::Start {
+            total_files: 1,
+            total_bytes: 1000,
+        }));
+        assert_eq!(bar.length(), Some(1000));
+        handler.on_progress(&ProgressEvent::Download(DownloadEvent::AggregateProgress {
+            bytes_completed: 250,
+            total_bytes: 1000,
+            bytes_per_sec: None,
+        }));
+        assert_eq!(bar.position(), 250);
     }
 }
