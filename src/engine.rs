@@ -43,8 +43,10 @@ pub struct Stats {
     pub versions: u64,
     pub bytes_on_disk: u64,
     pub indexes: Vec<IndexInfo>,
-    /// Distinct section texts with a vector.
+    /// Distinct section texts with a vector…
     pub vectors: u64,
+    /// …of this many distinct section texts (0 when the index has no vectors table).
+    pub texts: u64,
     pub model: Option<ModelInfo>,
     pub skipped: Vec<SkippedFile>,
     pub last_run: Option<RunSummary>,
@@ -162,6 +164,12 @@ impl Engine {
     pub async fn stats(&self) -> Result<Stats> {
         let table = self.store.table_stats().await?;
         let vectors = self.store.vector_count().await?;
+        // Counting distinct texts scans a column: only worth it when there are vectors.
+        let texts = if self.store.has_vectors() {
+            self.store.section_hashes(None).await?.len() as u64
+        } else {
+            0
+        };
         let mut warnings = Vec::new();
         if table.fragments > MAX_FRAGMENTS {
             warnings.push(format!(
@@ -188,6 +196,7 @@ impl Engine {
             bytes_on_disk: dir_size(&self.db),
             indexes: table.indexes,
             vectors,
+            texts,
             model: self.meta.model.clone(),
             skipped: self.meta.skipped.clone(),
             last_run: self.meta.last_run.clone(),

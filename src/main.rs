@@ -300,8 +300,8 @@ fn run(command: Command, budget: ThreadBudget) -> Result<ExitCode> {
                 );
                 match &stats.model {
                     Some(m) => println!(
-                        "vectors    {} distinct section texts embedded by {} ({} dims)",
-                        stats.vectors, m.id, m.dim
+                        "vectors    {} of {} distinct section texts embedded by {} ({} dims)",
+                        stats.vectors, stats.texts, m.id, m.dim
                     ),
                     None => println!("vectors    none (keyword search only)"),
                 }

@@ -358,6 +358,7 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
     );
     let s = stats(root);
     assert_eq!(s["vectors"], 3);
+    assert_eq!(s["texts"], 3, "stats shows embedded of total");
     assert_eq!(s["model"]["model_type"], "modernbert");
 
     let hits = search_json(root, "東京", &["--mode", "vector", "-k", "4"]);
