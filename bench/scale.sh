@@ -14,7 +14,10 @@
 # 3. Prints one line per run (peak RSS, max threads, fragments, versions, bytes, wall, files/s,
 #    sections/s) and draws WORK_DIR/scale.png (RSS and threads over time).
 #
-# STAGES=a,b,c limits the runs. Needs a Python venv with numpy and matplotlib: made here.
+#    (m) the allocator's share: (a) again with glibc's default arena count
+#        (MALLOC_ARENA_MAX=16, i.e. 8 per core) and with mimalloc (--features mimalloc),
+#        against (a) itself (glibc, two arenas: sagasu's default).
+# STAGES=a,b,c,m limits the runs (default a,b,c). Needs a Python venv with numpy and matplotlib: made here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -103,6 +106,17 @@ print(f"one file changed: {m['wall_s']:.2f} s wall, {r['files_indexed']} file re
 PY
   cp "$work/one.bak" "$one"
   "$sagasu" --threads "$threads" index "$corpus" --db "$work/db-a" --quiet --json > /dev/null
+fi
+if [[ $stages == *m* ]]; then
+  MALLOC_ARENA_MAX=16 run a-glibc16 "$corpus" "$work/db-m" --no-embed
+  plots+=("(a) glibc, 16 arenas=$work/a-glibc16.csv")
+  default_bin=$sagasu
+  cargo build --release --locked -q --features mimalloc
+  cp "$sagasu" "$work/sagasu-mimalloc"
+  cargo build --release --locked -q
+  sagasu="$work/sagasu-mimalloc" run a-mimalloc "$corpus" "$work/db-m" --no-embed
+  plots+=("(a) mimalloc=$work/a-mimalloc.csv")
+  sagasu=$default_bin
 fi
 if [[ $stages == *b* ]]; then
   run b "$corpus" "$work/db-b" --model "$repo/tests/fixtures/tiny-modernbert"

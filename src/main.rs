@@ -189,6 +189,10 @@ struct EvalArgs {
     json: bool,
 }
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     bound_malloc_arenas();
     let cli = Cli::parse();
