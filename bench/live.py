@@ -111,7 +111,8 @@ def main():
     queries = [json.loads(l)["query"] for l in open(args.queries, encoding="utf-8") if l.strip()]
     step = max(1, len(queries) // (args.n + 5))
     queries = queries[::step]
-    asyncio.run(round_trips(args, queries))
+    if args.n > 0:
+        asyncio.run(round_trips(args, queries))
     if args.edits > 0:
         asyncio.run(watch_latency(args))
 

@@ -27,8 +27,8 @@ use crate::embed::{EmbedOptions, Embedder};
 use crate::markdown::{split, SplitOptions};
 use crate::progress::Progress;
 use crate::store::{
-    content_hash, hash_key, FileRows, FileState, IndexSettings, RunSummary, SkippedFile, Store,
-    StoreLimits,
+    content_hash, hash_hex, hash_key, sql_string, FileRows, FileState, HashKey, IndexSettings,
+    RunSummary, SkippedFile, Store, StoreLimits,
 };
 
 #[derive(Debug, Clone)]
@@ -413,12 +413,15 @@ fn run_once(
             .embed
             .as_ref()
             .ok_or_else(|| anyhow!("embedding without a config"))?;
-        summary.vectors_written =
-            runtime.block_on(fill_vectors(&mut store, embedder, cfg, progress))?;
-        if summary.files_removed > 0 || summary.files_indexed > 0 {
-            let keep = runtime.block_on(store.section_hashes(None))?;
-            runtime.block_on(store.delete_orphan_vectors(&keep))?;
-        }
+        // Keys only (16 bytes each): which texts exist, which have a vector.
+        let sections = runtime.block_on(store.section_hashes(None))?;
+        let have = runtime.block_on(store.vector_hashes())?;
+        let orphans: Vec<HashKey> = have.difference(&sections).copied().collect();
+        summary.vectors_written = runtime.block_on(fill_vectors(
+            &mut store, embedder, cfg, progress, &sections, have,
+        ))?;
+        drop(sections);
+        runtime.block_on(store.delete_vectors(&orphans))?;
         if store.commits > 0 {
             runtime.block_on(store.maintain_vectors())?;
         }
@@ -453,60 +456,136 @@ fn load_embedder(
     Ok(Some((embedder, dir)))
 }
 
+/// Up to this many texts without a vector are read by hash; more, by one scan of every
+/// section (a watch run that changed one file reads one text, not the whole table).
+const READ_MISSING_BY_HASH: usize = 4096;
+
 /// Embeds every section text that has no vector yet, once per distinct text, committing
 /// every `vectors_per_commit` vectors: a killed run resumes where its last commit ended.
+/// `sections`: the distinct text hashes of the sections; `have`: those with a vector.
 async fn fill_vectors(
     store: &mut Store,
     embedder: &Embedder,
     cfg: &EmbedConfig,
     progress: &Progress,
+    sections: &HashSet<HashKey>,
+    mut have: HashSet<HashKey>,
 ) -> Result<u64> {
-    let mut have = store.vector_hashes().await?;
-    let mut stream = store.section_texts().await?;
+    let mut missing: Vec<HashKey> = Vec::new();
+    for k in sections {
+        if !have.contains(k) {
+            missing.push(*k);
+            if missing.len() > READ_MISSING_BY_HASH {
+                break;
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let filters: Vec<Option<String>> = if missing.len() <= READ_MISSING_BY_HASH {
+        missing
+            .chunks(1000)
+            .map(|chunk| {
+                let list: Vec<String> = chunk.iter().map(|k| sql_string(&hash_hex(*k))).collect();
+                Some(format!("text_hash IN ({})", list.join(", ")))
+            })
+            .collect()
+    } else {
+        vec![None]
+    };
+    drop(missing);
     let mut todo: Vec<(String, String)> = Vec::new();
     let (mut done_hashes, mut done_vectors): (Vec<String>, Vec<Vec<f32>>) =
         (Vec::new(), Vec::new());
     let mut written = 0u64;
     let started = Instant::now();
-    loop {
-        let batch = stream.try_next().await.context("reading section texts")?;
-        let finished = batch.is_none();
-        if let Some(batch) = &batch {
-            let hashes = text_col(batch, "text_hash")?;
-            let texts = text_col(batch, "text")?;
+    let last = filters.len() - 1;
+    for (n, filter) in filters.iter().enumerate() {
+        let mut stream = store.section_texts(filter.as_deref()).await?;
+        loop {
+            let batch = stream.try_next().await.context("reading section texts")?;
+            let finished = batch.is_none() && n == last;
+            let Some(batch) = batch else {
+                if !finished {
+                    break;
+                }
+                // Last stream done: embed what is left below, then stop.
+                embed_todo(
+                    store,
+                    embedder,
+                    cfg,
+                    progress,
+                    &mut todo,
+                    &mut done_hashes,
+                    &mut done_vectors,
+                    &mut written,
+                    started,
+                    true,
+                )
+                .await?;
+                break;
+            };
+            let hashes = text_col(&batch, "text_hash")?;
+            let texts = text_col(&batch, "text")?;
             for i in 0..batch.num_rows() {
                 if have.insert(hash_key(hashes.value(i))) {
                     todo.push((hashes.value(i).to_string(), texts.value(i).to_string()));
                 }
             }
-        }
-        while todo.len() >= cfg.texts_per_call || (finished && !todo.is_empty()) {
-            let n = todo.len().min(cfg.texts_per_call);
-            let chunk: Vec<(String, String)> = todo.drain(..n).collect();
-            let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
-            let vectors = embedder.embed_documents(&texts)?;
-            done_hashes.extend(chunk.into_iter().map(|(h, _)| h));
-            done_vectors.extend(vectors);
-            let rate = (written as usize + done_hashes.len()) as f64
-                / started.elapsed().as_secs_f64().max(1e-3);
-            progress.set_message(&format!(
-                "embedding: {} vectors ({rate:.0}/s)",
-                written as usize + done_hashes.len()
-            ));
-            if done_hashes.len() >= cfg.vectors_per_commit {
-                store.add_vectors(&done_hashes, &done_vectors).await?;
-                written += done_hashes.len() as u64;
-                done_hashes.clear();
-                done_vectors.clear();
-            }
-        }
-        if finished {
-            break;
+            embed_todo(
+                store,
+                embedder,
+                cfg,
+                progress,
+                &mut todo,
+                &mut done_hashes,
+                &mut done_vectors,
+                &mut written,
+                started,
+                false,
+            )
+            .await?;
         }
     }
     store.add_vectors(&done_hashes, &done_vectors).await?;
     written += done_hashes.len() as u64;
     Ok(written)
+}
+
+/// Embeds `todo` in calls of `texts_per_call` (all of it when `all`), committing every
+/// `vectors_per_commit` vectors.
+#[allow(clippy::too_many_arguments)]
+async fn embed_todo(
+    store: &mut Store,
+    embedder: &Embedder,
+    cfg: &EmbedConfig,
+    progress: &Progress,
+    todo: &mut Vec<(String, String)>,
+    done_hashes: &mut Vec<String>,
+    done_vectors: &mut Vec<Vec<f32>>,
+    written: &mut u64,
+    started: Instant,
+    all: bool,
+) -> Result<()> {
+    while todo.len() >= cfg.texts_per_call || (all && !todo.is_empty()) {
+        let n = todo.len().min(cfg.texts_per_call);
+        let chunk: Vec<(String, String)> = todo.drain(..n).collect();
+        let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
+        let vectors = embedder.embed_documents(&texts)?;
+        done_hashes.extend(chunk.into_iter().map(|(h, _)| h));
+        done_vectors.extend(vectors);
+        let total = *written as usize + done_hashes.len();
+        let rate = total as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        progress.set_message(&format!("embedding: {total} vectors ({rate:.0}/s)"));
+        if done_hashes.len() >= cfg.vectors_per_commit {
+            store.add_vectors(done_hashes, done_vectors).await?;
+            *written += done_hashes.len() as u64;
+            done_hashes.clear();
+            done_vectors.clear();
+        }
+    }
+    Ok(())
 }
 
 fn text_col<'a>(

@@ -44,6 +44,10 @@ pub const META_FILE: &str = "sagasu.json";
 /// default sub-vector count, for 1 byte per dimension.
 pub const ANN_MIN_ROWS: usize = 50_000;
 pub const VECTOR_INDEX: &str = "vector_idx";
+/// Sections left outside the full-text index (searched flat) before a run folds them in.
+pub const UNINDEXED_TEXT_MAX: usize = 20_000;
+/// Vectors left outside the ANN index (searched exactly) before a run folds them in.
+pub const UNINDEXED_VECTORS_MAX: usize = 5_000;
 /// Above this many fragments a run compacts; keeps the table at ≤ 16 fragments.
 pub const COMPACT_ABOVE_FRAGMENTS: usize = 8;
 
@@ -533,7 +537,13 @@ impl Store {
                         .context("building the full-text index")?;
                     changed = true;
                 }
-                Some(stats) if stats.num_unindexed_rows > 0 => {
+                // Rows outside the index are still found (LanceDB searches them flat); folding
+                // them in re-merges the index, seconds at a million rows, so a run that changed
+                // a few files leaves them until there are enough (or `optimize` forces it).
+                Some(stats)
+                    if stats.num_unindexed_rows > UNINDEXED_TEXT_MAX
+                        || (force_compact && stats.num_unindexed_rows > 0) =>
+                {
                     table
                         .optimize(OptimizeAction::Index(OptimizeOptions::default()))
                         .await
@@ -647,14 +657,19 @@ impl Store {
         }
     }
 
-    /// Streams (text_hash, text) of every section, for the embedder to pick the missing ones.
-    pub async fn section_texts(&self) -> Result<lancedb::arrow::SendableRecordBatchStream> {
-        self.table()?
+    /// Streams (text_hash, text) of the sections (under a filter), for the embedder.
+    pub async fn section_texts(
+        &self,
+        filter: Option<&str>,
+    ) -> Result<lancedb::arrow::SendableRecordBatchStream> {
+        let mut q = self
+            .table()?
             .query()
-            .select(Select::columns(&["text_hash", "text"]))
-            .execute()
-            .await
-            .context("reading section texts")
+            .select(Select::columns(&["text_hash", "text"]));
+        if let Some(f) = filter {
+            q = q.only_if(f);
+        }
+        q.execute().await.context("reading section texts")
     }
 
     /// Appends vectors in one commit.
@@ -690,18 +705,19 @@ impl Store {
     }
 
     /// Deletes vectors whose text no longer appears in any section.
-    pub async fn delete_orphan_vectors(&mut self, keep: &HashSet<HashKey>) -> Result<usize> {
-        let have = self.vector_hashes().await?;
-        let orphans: Vec<HashKey> = have.into_iter().filter(|h| !keep.contains(h)).collect();
-        let Some(t) = &self.vectors else { return Ok(0) };
-        for chunk in orphans.chunks(1000) {
+    /// Deletes the vectors of texts no section has any more, in commits of 1,000.
+    pub async fn delete_vectors(&mut self, keys: &[HashKey]) -> Result<()> {
+        let Some(t) = &self.vectors else {
+            return Ok(());
+        };
+        for chunk in keys.chunks(1000) {
             let list: Vec<String> = chunk.iter().map(|h| sql_string(&hash_hex(*h))).collect();
             t.delete(format!("text_hash IN ({})", list.join(", ")).as_str())
                 .await
                 .context("deleting stale vectors")?;
             self.commits += 1;
         }
-        Ok(orphans.len())
+        Ok(())
     }
 
     /// Distinct text hashes of the sections (optionally under a filter).
@@ -850,7 +866,9 @@ impl Store {
                         .await
                         .context("building the vector index")?;
                 }
-                Some(s) if s.num_unindexed_rows > 0 => {
+                // New vectors are searched exactly until there are enough of them to be worth
+                // folding into the index: a watch run that adds one vector stays cheap.
+                Some(s) if s.num_unindexed_rows > UNINDEXED_VECTORS_MAX => {
                     t.optimize(OptimizeAction::Index(OptimizeOptions::default()))
                         .await
                         .context("updating the vector index")?;
