@@ -453,6 +453,8 @@ fn load_embedder(
         Err(e) => return Err(e),
     };
     let embedder = Embedder::load(&dir, &cfg.id, &cfg.options)?;
+    // Recorded in sagasu.json for `search`, which may run from any directory.
+    let dir = dir.canonicalize().unwrap_or(dir);
     Ok(Some((embedder, dir)))
 }
 

@@ -337,7 +337,8 @@ fn no_model_means_keyword_search_with_a_clear_message() {
 fn vectors_are_made_once_and_hybrid_search_uses_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
-    let model = tiny_model("tiny-modernbert");
+    // Relative to the package root (the tests' working directory), as a user would type it.
+    let model = "tests/fixtures/tiny-modernbert".to_string();
     write(
         root,
         "a.md",
@@ -362,6 +363,11 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
     assert_eq!(s["model"]["model_type"], "modernbert");
 
     let hits = search_json(root, "東京", &["--mode", "vector", "-k", "4"]);
+    // The model directory is recorded absolute: a search from elsewhere still finds it.
+    let sub = root.join("sub");
+    fs::create_dir_all(&sub).expect("mkdir");
+    let from_sub = search_json(&sub, "東京", &["--mode", "vector", "-k", "4"]);
+    assert_eq!(paths(&from_sub), paths(&hits));
     assert_eq!(hits.len(), 4);
     assert!(hits
         .windows(2)
