@@ -44,6 +44,7 @@ pub const META_FILE: &str = "sagasu.json";
 /// default sub-vector count, for 1 byte per dimension.
 pub const ANN_MIN_ROWS: usize = 50_000;
 pub const VECTOR_INDEX: &str = "vector_idx";
+pub const HASH_INDEX: &str = "text_hash_idx";
 /// Sections left outside the full-text index (searched flat) before a run folds them in.
 pub const UNINDEXED_TEXT_MAX: usize = 20_000;
 /// Vectors left outside the ANN index (searched exactly) before a run folds them in.
@@ -829,6 +830,25 @@ impl Store {
         let Some(t) = self.vectors.clone() else {
             return Ok(());
         };
+        // Vector hits are joined back to sections by text hash: a B-tree makes that a lookup
+        // instead of a scan (newer rows are scanned until the next full-text fold-in).
+        let sections = self.table()?.clone();
+        if sections
+            .index_stats(HASH_INDEX)
+            .await
+            .context("reading index stats")?
+            .is_none()
+            && sections.count_rows(None).await.context("counting rows")? > 0
+        {
+            sections
+                .create_index(&["text_hash"], Index::BTree(Default::default()))
+                .name(HASH_INDEX.to_string())
+                .replace(true)
+                .execute()
+                .await
+                .context("building the text hash index")?;
+            self.commits += 1;
+        }
         let rows = t.count_rows(None).await.context("counting vectors")?;
         let fragments = t
             .stats()
