@@ -502,32 +502,9 @@ async fn fill_vectors(
         (Vec::new(), Vec::new());
     let mut written = 0u64;
     let started = Instant::now();
-    let last = filters.len() - 1;
-    for (n, filter) in filters.iter().enumerate() {
+    for filter in &filters {
         let mut stream = store.section_texts(filter.as_deref()).await?;
-        loop {
-            let batch = stream.try_next().await.context("reading section texts")?;
-            let finished = batch.is_none() && n == last;
-            let Some(batch) = batch else {
-                if !finished {
-                    break;
-                }
-                // Last stream done: embed what is left below, then stop.
-                embed_todo(
-                    store,
-                    embedder,
-                    cfg,
-                    progress,
-                    &mut todo,
-                    &mut done_hashes,
-                    &mut done_vectors,
-                    &mut written,
-                    started,
-                    true,
-                )
-                .await?;
-                break;
-            };
+        while let Some(batch) = stream.try_next().await.context("reading section texts")? {
             let hashes = text_col(&batch, "text_hash")?;
             let texts = text_col(&batch, "text")?;
             for i in 0..batch.num_rows() {
@@ -550,6 +527,19 @@ async fn fill_vectors(
             .await?;
         }
     }
+    embed_todo(
+        store,
+        embedder,
+        cfg,
+        progress,
+        &mut todo,
+        &mut done_hashes,
+        &mut done_vectors,
+        &mut written,
+        started,
+        true,
+    )
+    .await?;
     store.add_vectors(&done_hashes, &done_vectors).await?;
     written += done_hashes.len() as u64;
     Ok(written)
