@@ -84,10 +84,6 @@ impl Engine {
         Ok(engine)
     }
 
-    pub fn db(&self) -> &Path {
-        &self.db
-    }
-
     pub fn store(&self) -> &Store {
         &self.store
     }

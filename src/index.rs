@@ -497,87 +497,78 @@ async fn fill_vectors(
         vec![None]
     };
     drop(missing);
-    let mut todo: Vec<(String, String)> = Vec::new();
-    let (mut done_hashes, mut done_vectors): (Vec<String>, Vec<Vec<f32>>) =
-        (Vec::new(), Vec::new());
-    let mut written = 0u64;
-    let started = Instant::now();
+    let mut out = VectorBatch {
+        store,
+        embedder,
+        cfg,
+        progress,
+        todo: Vec::new(),
+        hashes: Vec::new(),
+        vectors: Vec::new(),
+        written: 0,
+        started: Instant::now(),
+    };
     for filter in &filters {
-        let mut stream = store.section_texts(filter.as_deref()).await?;
+        let mut stream = out.store.section_texts(filter.as_deref()).await?;
         while let Some(batch) = stream.try_next().await.context("reading section texts")? {
             let hashes = text_col(&batch, "text_hash")?;
             let texts = text_col(&batch, "text")?;
             for i in 0..batch.num_rows() {
                 if have.insert(hash_key(hashes.value(i))) {
-                    todo.push((hashes.value(i).to_string(), texts.value(i).to_string()));
+                    out.todo
+                        .push((hashes.value(i).to_string(), texts.value(i).to_string()));
                 }
             }
-            embed_todo(
-                store,
-                embedder,
-                cfg,
-                progress,
-                &mut todo,
-                &mut done_hashes,
-                &mut done_vectors,
-                &mut written,
-                started,
-                false,
-            )
-            .await?;
+            out.embed(false).await?;
         }
     }
-    embed_todo(
-        store,
-        embedder,
-        cfg,
-        progress,
-        &mut todo,
-        &mut done_hashes,
-        &mut done_vectors,
-        &mut written,
-        started,
-        true,
-    )
-    .await?;
-    store.add_vectors(&done_hashes, &done_vectors).await?;
-    written += done_hashes.len() as u64;
-    Ok(written)
+    out.embed(true).await?;
+    out.commit().await?;
+    Ok(out.written)
 }
 
-/// Embeds `todo` in calls of `texts_per_call` (all of it when `all`), committing every
-/// `vectors_per_commit` vectors.
-#[allow(clippy::too_many_arguments)]
-async fn embed_todo(
-    store: &mut Store,
-    embedder: &Embedder,
-    cfg: &EmbedConfig,
-    progress: &Progress,
-    todo: &mut Vec<(String, String)>,
-    done_hashes: &mut Vec<String>,
-    done_vectors: &mut Vec<Vec<f32>>,
-    written: &mut u64,
+/// Texts waiting to be embedded and vectors waiting to be committed.
+struct VectorBatch<'a> {
+    store: &'a mut Store,
+    embedder: &'a Embedder,
+    cfg: &'a EmbedConfig,
+    progress: &'a Progress,
+    todo: Vec<(String, String)>,
+    hashes: Vec<String>,
+    vectors: Vec<Vec<f32>>,
+    written: u64,
     started: Instant,
-    all: bool,
-) -> Result<()> {
-    while todo.len() >= cfg.texts_per_call || (all && !todo.is_empty()) {
-        let n = todo.len().min(cfg.texts_per_call);
-        let chunk: Vec<(String, String)> = todo.drain(..n).collect();
-        let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
-        let vectors = embedder.embed_documents(&texts)?;
-        done_hashes.extend(chunk.into_iter().map(|(h, _)| h));
-        done_vectors.extend(vectors);
-        let total = *written as usize + done_hashes.len();
-        let rate = total as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        progress.set_message(&format!("embedding: {total} vectors ({rate:.0}/s)"));
-        if done_hashes.len() >= cfg.vectors_per_commit {
-            store.add_vectors(done_hashes, done_vectors).await?;
-            *written += done_hashes.len() as u64;
-            done_hashes.clear();
-            done_vectors.clear();
+}
+
+impl VectorBatch<'_> {
+    /// Embeds `todo` in calls of `texts_per_call` (all of it when `all`), committing every
+    /// `vectors_per_commit` vectors.
+    async fn embed(&mut self, all: bool) -> Result<()> {
+        while self.todo.len() >= self.cfg.texts_per_call || (all && !self.todo.is_empty()) {
+            let n = self.todo.len().min(self.cfg.texts_per_call);
+            let chunk: Vec<(String, String)> = self.todo.drain(..n).collect();
+            let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
+            let vectors = self.embedder.embed_documents(&texts)?;
+            self.hashes.extend(chunk.into_iter().map(|(h, _)| h));
+            self.vectors.extend(vectors);
+            let total = self.written as usize + self.hashes.len();
+            let rate = total as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+            self.progress
+                .set_message(&format!("embedding: {total} vectors ({rate:.0}/s)"));
+            if self.hashes.len() >= self.cfg.vectors_per_commit {
+                self.commit().await?;
+            }
         }
+        Ok(())
     }
-    Ok(())
+
+    async fn commit(&mut self) -> Result<()> {
+        self.store.add_vectors(&self.hashes, &self.vectors).await?;
+        self.written += self.hashes.len() as u64;
+        self.hashes.clear();
+        self.vectors.clear();
+        Ok(())
+    }
 }
 
 fn text_col<'a>(
