@@ -221,9 +221,13 @@ impl Embedder {
         Ok(out)
     }
 
-    /// Runs the encoder on one padded batch of token ids and pools: the hot path, public for
-    /// the speed benchmark.
+    /// Runs the encoder on one batch of token ids and pools: the hot path, public for the
+    /// speed benchmark.
     pub fn encode_ids(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let m = match &self.encoder {
+            Encoder::ModernBert(m) => return Ok(m.embed(ids)?),
+            Encoder::Bert(m) => m,
+        };
         let b = ids.len();
         let seq = ids.iter().map(|x| x.len()).max().unwrap_or(1).max(1);
         let mut flat_ids = vec![0u32; b * seq];
@@ -236,10 +240,7 @@ impl Embedder {
         }
         let ids_t = Tensor::from_vec(flat_ids, (b, seq), &self.device)?;
         let mask_t = Tensor::from_vec(flat_mask, (b, seq), &self.device)?;
-        let hidden = match &self.encoder {
-            Encoder::ModernBert(m) => m.forward(&ids_t, &mask_t)?,
-            Encoder::Bert(m) => m.forward(&ids_t, &ids_t.zeros_like()?, Some(&mask_t))?,
-        };
+        let hidden = m.forward(&ids_t, &ids_t.zeros_like()?, Some(&mask_t))?;
         let pooled = mean_pool(&hidden, &mask_t)?;
         Ok(pooled.to_vec2::<f32>()?)
     }
