@@ -3,7 +3,8 @@
 //! ```text
 //!  walker thread ──files──▶ N readers (rayon) ──parsed files──▶ writer (this thread)
 //!   (sorted walk,            (read, decode, hash,               (batches of whole files,
-//!    size+mtime check)        split into sections)               one commit per batch)
+//!    size+mtime check)        split into sections)               streamed into appends that
+//!                                                                commit every 250k rows)
 //! ```
 //! Channels are bounded, so a slow writer slows the readers and the walk: memory holds at
 //! most a channel's worth of files plus one batch, whatever the size of the tree.
@@ -27,8 +28,8 @@ use crate::embed::{EmbedOptions, Embedder};
 use crate::markdown::{split, SplitOptions};
 use crate::progress::Progress;
 use crate::store::{
-    content_hash, hash_hex, hash_key, sql_string, FileRows, FileState, HashKey, IndexSettings,
-    RunSummary, SkippedFile, Store, StoreLimits,
+    content_hash, hash_hex, hash_key, sql_string, Append, FileRows, FileState, HashKey,
+    IndexSettings, RunSummary, SkippedFile, Store, StoreLimits,
 };
 
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ pub struct IndexOptions {
     pub split: SplitOptions,
     /// Reader tasks (at most the rayon pool's threads).
     pub threads: usize,
-    /// A batch is committed when it reaches this many sections…
+    /// An append is committed when it holds this many sections…
     pub batch_rows: usize,
     /// …or this many bytes of text.
     pub batch_bytes: usize,
@@ -96,8 +97,8 @@ impl IndexOptions {
             max_file_bytes: 8 << 20,
             split: SplitOptions::default(),
             threads,
-            batch_rows: 20_000,
-            batch_bytes: 32 << 20,
+            batch_rows: 250_000,
+            batch_bytes: 256 << 20,
             force_compact: false,
             store: StoreLimits {
                 threads,
@@ -273,6 +274,13 @@ fn run_once(
     let mut pending: Vec<FileRows> = Vec::new();
     let mut pending_deletes: Vec<String> = Vec::new();
     let (mut pending_rows, mut pending_bytes) = (0usize, 0usize);
+    let mut writer = SectionWriter {
+        append: None,
+        runtime,
+        commit_rows: opts.batch_rows,
+        commit_bytes: opts.batch_bytes,
+        rows_committed: 0,
+    };
 
     let result: Result<Vec<crate::discover::WalkWarning>> = std::thread::scope(|scope| {
         let walker = {
@@ -353,12 +361,10 @@ fn run_once(
                         pending_bytes += rows.approx_bytes();
                         progress.file_done(rows.sections.len() as u64);
                         pending.push(rows);
-                        if pending_rows >= opts.batch_rows || pending_bytes >= opts.batch_bytes {
-                            summary.sections_written += runtime.block_on(flush(
-                                &mut store,
-                                &mut pending,
-                                &mut pending_deletes,
-                            ))? as u64;
+                        if pending_rows >= STREAM_ROWS.min(opts.batch_rows)
+                            || pending_bytes >= STREAM_BYTES
+                        {
+                            writer.send(&mut pending, &mut pending_deletes, &mut store)?;
                             (pending_rows, pending_bytes) = (0, 0);
                         }
                     }
@@ -380,8 +386,8 @@ fn run_once(
             .unwrap_or_default();
         progress.warn(&format!("walk: {path}{}", w.message));
     }
-    summary.sections_written +=
-        runtime.block_on(flush(&mut store, &mut pending, &mut pending_deletes))? as u64;
+    writer.send(&mut pending, &mut pending_deletes, &mut store)?;
+    summary.sections_written += writer.finish(&mut store, &mut pending_deletes)? as u64;
 
     let mut removed: Vec<String> = manifest
         .keys()
@@ -583,22 +589,64 @@ fn text_col<'a>(
 
 /// Deletes the old rows of changed files, then adds the new rows: a kill between the two
 /// leaves those files absent, and the next run adds them back.
-async fn flush(
-    store: &mut Store,
-    pending: &mut Vec<FileRows>,
-    deletes: &mut Vec<String>,
-) -> Result<usize> {
-    if !deletes.is_empty() {
-        store.delete_paths(deletes).await?;
-        deletes.clear();
+/// Rows per batch sent to an open append (and at most this many pending in the indexing
+/// thread): small enough to keep memory flat, large enough for Arrow.
+const STREAM_ROWS: usize = 4096;
+const STREAM_BYTES: usize = 4 << 20;
+
+/// Streams parsed files into appends of `commit_rows` rows or `commit_bytes` bytes each: the
+/// commit count grows with the data, never with the file count, and each commit is one
+/// fragment, so a full index needs no compaction.
+struct SectionWriter<'a> {
+    append: Option<Append>,
+    runtime: &'a Handle,
+    commit_rows: usize,
+    commit_bytes: usize,
+    rows_committed: usize,
+}
+
+impl SectionWriter<'_> {
+    /// Sends the pending files (committing when the append is full).
+    fn send(
+        &mut self,
+        pending: &mut Vec<FileRows>,
+        deletes: &mut Vec<String>,
+        store: &mut Store,
+    ) -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let append = match &mut self.append {
+            Some(a) => a,
+            None => self.append.insert(store.begin_append(self.runtime)?),
+        };
+        append.send(pending)?;
+        pending.clear();
+        if append.rows >= self.commit_rows || append.bytes >= self.commit_bytes {
+            self.commit(store, deletes)?;
+        }
+        Ok(())
     }
-    let rows = if pending.is_empty() {
-        0
-    } else {
-        store.add(pending).await?
-    };
-    pending.clear();
-    Ok(rows)
+
+    /// Commits the stale rows' deletion, then the open append: a reader sees a changed file
+    /// old, new, or (between those two commits) not at all, never half.
+    fn commit(&mut self, store: &mut Store, deletes: &mut Vec<String>) -> Result<()> {
+        if !deletes.is_empty() {
+            self.runtime.block_on(store.delete_paths(deletes))?;
+            deletes.clear();
+        }
+        if let Some(append) = self.append.take() {
+            self.rows_committed += append.rows;
+            self.runtime.block_on(append.commit(store))?;
+        }
+        Ok(())
+    }
+
+    /// Commits what is left; returns the rows written by this writer.
+    fn finish(mut self, store: &mut Store, deletes: &mut Vec<String>) -> Result<usize> {
+        self.commit(store, deletes)?;
+        Ok(self.rows_committed)
+    }
 }
 
 fn read_file(

@@ -113,8 +113,9 @@ struct IndexArgs {
     /// Cut sections longer than this many characters at paragraph, then sentence, boundaries.
     #[arg(long, default_value_t = 1200)]
     max_section_chars: usize,
-    /// Commit after this many sections (commits grow with data, never with file count).
-    #[arg(long, default_value_t = 20_000)]
+    /// Commit after this many sections (commits grow with data, never with file count; each
+    /// commit is one fragment).
+    #[arg(long, default_value_t = 250_000)]
     batch_rows: usize,
     /// Embedding model: a directory (config.json, tokenizer.json, model.safetensors) or a
     /// Hugging Face hub id, looked up in the local cache, then downloaded.

@@ -2,9 +2,9 @@
 //! small JSON file of run metadata (`sagasu.json`).
 //!
 //! Everything that touches LanceDB lives here, so the write pattern is decided in one place:
-//! rows arrive in large batches (one commit per batch, never per file), deletions are batched
-//! too, and after a run the table is compacted, old versions pruned and the full-text index
-//! refreshed. See ARCHITECTURE.md for the layout and why.
+//! rows stream into appends that commit every 250,000 rows (never per file), deletions are
+//! batched too, and after a run the full-text index is refreshed, old versions pruned and, when
+//! fragments pile up, the table compacted. See ARCHITECTURE.md for the layout and why.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -306,6 +306,42 @@ pub struct SectionHit {
     pub score: f32,
 }
 
+/// An append in progress (see [`Store::begin_append`]).
+pub struct Append {
+    tx: tokio::sync::mpsc::Sender<RecordBatch>,
+    task: tokio::task::JoinHandle<Result<()>>,
+    runtime: tokio::runtime::Handle,
+    /// Rows and text bytes sent so far.
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+impl Append {
+    /// Sends whole files as one batch; blocks while the writer is two batches behind. Call
+    /// from outside the runtime (the indexing thread).
+    pub fn send(&mut self, files: &[FileRows]) -> Result<()> {
+        let batch = rows_to_batch(files)?;
+        self.rows += batch.num_rows();
+        self.bytes += files.iter().map(FileRows::approx_bytes).sum::<usize>();
+        if self.tx.blocking_send(batch).is_err() {
+            // The write ended early: its error says why.
+            return match self.runtime.block_on(&mut self.task) {
+                Ok(Err(e)) => Err(e),
+                _ => Err(anyhow!("the section writer stopped")),
+            };
+        }
+        Ok(())
+    }
+
+    /// Ends the stream and waits for the commit.
+    pub async fn commit(self, store: &mut Store) -> Result<()> {
+        drop(self.tx);
+        self.task.await.context("the section writer panicked")??;
+        store.commits += 1;
+        Ok(())
+    }
+}
+
 pub struct Store {
     dir: PathBuf,
     conn: Connection,
@@ -462,20 +498,37 @@ impl Store {
         Ok(out)
     }
 
-    /// Appends whole files in one commit.
-    pub async fn add(&mut self, files: &[FileRows]) -> Result<usize> {
-        let batch = rows_to_batch(files)?;
-        let rows = batch.num_rows();
-        if rows == 0 {
-            return Ok(0);
-        }
-        self.table()?
-            .add(batch)
-            .execute()
-            .await
-            .context("writing a batch of sections")?;
-        self.commits += 1;
-        Ok(rows)
+    /// Opens an append that stays open while batches stream in and commits once, when
+    /// [`Append::commit`] is called: one commit (and one fragment) per many batches, with only
+    /// a couple of batches in memory at a time. Deletions may commit while it is open; the
+    /// append lands on top of them.
+    pub fn begin_append(&self, runtime: &tokio::runtime::Handle) -> Result<Append> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|batch| (Ok(batch), rx))
+        });
+        let stream: lancedb::arrow::SendableRecordBatchStream =
+            Box::pin(lancedb::arrow::SimpleRecordBatchStream {
+                schema: sections_schema(),
+                stream,
+            });
+        let table = self.table()?.clone();
+        let task = runtime.spawn(async move {
+            table
+                .add(stream)
+                .write_parallelism(1)
+                .execute()
+                .await
+                .context("writing sections")
+                .map(|_| ())
+        });
+        Ok(Append {
+            tx,
+            task,
+            runtime: runtime.clone(),
+            rows: 0,
+            bytes: 0,
+        })
     }
 
     /// Deletes every row of the given paths, in commits of at most 1,000 paths.
@@ -517,47 +570,51 @@ impl Store {
                 .context("compacting the table")?;
             changed = true;
         }
-        let rows = table.count_rows(None).await.context("counting rows")?;
-        if rows > 0 {
-            match table
-                .index_stats(FTS_INDEX)
-                .await
-                .context("reading index stats")?
-            {
-                None => {
-                    let params = FtsIndexBuilder::default()
-                        .base_tokenizer(FTS_TOKENIZER.to_string())
-                        .num_workers(self.limits.threads.max(1))
-                        .memory_limit_mb(self.limits.index_memory_mb);
-                    table
-                        .create_index(&["text"], Index::FTS(params))
-                        .name(FTS_INDEX.to_string())
-                        .replace(true)
-                        .execute()
-                        .await
-                        .context("building the full-text index")?;
-                    changed = true;
-                }
-                // Rows outside the index are still found (LanceDB searches them flat); folding
-                // them in re-merges the index, seconds at a million rows, so a run that changed
-                // a few files leaves them until there are enough (or `optimize` forces it).
-                Some(stats)
-                    if stats.num_unindexed_rows > UNINDEXED_TEXT_MAX
-                        || (force_compact && stats.num_unindexed_rows > 0) =>
-                {
-                    table
-                        .optimize(OptimizeAction::Index(OptimizeOptions::default()))
-                        .await
-                        .context("updating the full-text index")?;
-                    changed = true;
-                }
-                Some(_) => {}
-            }
-        }
+        let unindexed_max = if force_compact { 0 } else { UNINDEXED_TEXT_MAX };
+        changed |= self.refresh_text_index(unindexed_max).await?;
         if changed || self.commits > 0 {
             self.prune().await?;
         }
         Ok(())
+    }
+
+    /// Builds the full-text index, or folds in the rows it lacks once there are more than
+    /// `unindexed_max` of them. Rows outside the index are still found (LanceDB searches them
+    /// flat), so a run that changed a few files leaves them until there are enough.
+    /// Returns whether it committed.
+    pub async fn refresh_text_index(&mut self, unindexed_max: usize) -> Result<bool> {
+        let table = self.table()?.clone();
+        if table.count_rows(None).await.context("counting rows")? == 0 {
+            return Ok(false);
+        }
+        match table
+            .index_stats(FTS_INDEX)
+            .await
+            .context("reading index stats")?
+        {
+            None => {
+                let params = FtsIndexBuilder::default()
+                    .base_tokenizer(FTS_TOKENIZER.to_string())
+                    .num_workers(self.limits.threads.max(1))
+                    .memory_limit_mb(self.limits.index_memory_mb);
+                table
+                    .create_index(&["text"], Index::FTS(params))
+                    .name(FTS_INDEX.to_string())
+                    .replace(true)
+                    .execute()
+                    .await
+                    .context("building the full-text index")?;
+            }
+            Some(stats) if stats.num_unindexed_rows > unindexed_max => {
+                table
+                    .optimize(OptimizeAction::Index(OptimizeOptions::default()))
+                    .await
+                    .context("updating the full-text index")?;
+            }
+            Some(_) => return Ok(false),
+        }
+        self.commits += 1;
+        Ok(true)
     }
 
     /// Removes every version but the latest, and the files only they used.
