@@ -196,9 +196,10 @@ impl Norm {
     }
 }
 
-/// A dense layer: weight (out × in, row-major, as stored) and optional bias.
+/// A dense layer: weight transposed to in × out (row-major), optional bias.
 struct Linear {
-    weight: Vec<f32>,
+    /// Wᵀ, so that gemm's right-hand side is read along rows.
+    weight_t: Vec<f32>,
     bias: Option<Vec<f32>>,
     in_dim: usize,
     out_dim: usize,
@@ -208,6 +209,8 @@ impl Linear {
     fn load(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<Linear> {
         let weight = vb
             .get((out_dim, in_dim), "weight")?
+            .t()?
+            .contiguous()?
             .flatten_all()?
             .to_vec1::<f32>()?;
         let bias = if bias {
@@ -216,7 +219,7 @@ impl Linear {
             None
         };
         Ok(Linear {
-            weight,
+            weight_t: weight,
             bias,
             in_dim,
             out_dim,
@@ -226,7 +229,7 @@ impl Linear {
     fn gemm(&self, x: &[f32], out: &mut [f32], accumulate: bool, par: Parallelism) {
         let rows = x.len() / self.in_dim;
         // SAFETY: the sizes were checked by the caller; lhs is rows × in (row-major), rhs is
-        // Wᵀ read through strides (in × out), dst is rows × out (row-major); no aliasing.
+        // Wᵀ (in × out, row-major), dst is rows × out (row-major); no aliasing.
         unsafe {
             gemm(
                 rows,
@@ -239,9 +242,9 @@ impl Linear {
                 x.as_ptr(),
                 1,
                 self.in_dim as isize,
-                self.weight.as_ptr(),
-                self.in_dim as isize,
+                self.weight_t.as_ptr(),
                 1,
+                self.out_dim as isize,
                 1.0,
                 1.0,
                 false,
