@@ -5,15 +5,16 @@
 //! `model_type`. Output: masked mean pooling over the last hidden state, L2-normalised.
 //! Documents and queries get the model's prefixes (Ruri: `検索文書: ` / `検索クエリ: `).
 
+pub mod bert;
+pub mod cpu;
 pub mod modernbert;
 pub mod resolve;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert;
 use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -55,7 +56,7 @@ pub struct EmbedOptions {
 
 enum Encoder {
     ModernBert(modernbert::ModernBert),
-    Bert(bert::BertModel),
+    Bert(bert::Bert),
 }
 
 pub struct Embedder {
@@ -63,7 +64,6 @@ pub struct Embedder {
     tokenizer: Tokenizer,
     info: ModelInfo,
     batch_tokens: usize,
-    device: Device,
 }
 
 #[derive(Deserialize)]
@@ -138,7 +138,7 @@ impl Embedder {
                     .with_context(|| format!("{}: not a BERT config", config_path.display()))?;
                 let dim = cfg.hidden_size;
                 (
-                    Encoder::Bert(bert::BertModel::load(vb, &cfg).map_err(tensor_error)?),
+                    Encoder::Bert(bert::Bert::load(vb, &cfg, max_tokens).map_err(tensor_error)?),
                     dim,
                 )
             }
@@ -162,7 +162,6 @@ impl Embedder {
             tokenizer,
             info,
             batch_tokens: opts.batch_tokens.max(max_tokens),
-            device,
         })
     }
 
@@ -224,36 +223,11 @@ impl Embedder {
     /// Runs the encoder on one batch of token ids and pools: the hot path, public for the
     /// speed benchmark.
     pub fn encode_ids(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
-        let m = match &self.encoder {
-            Encoder::ModernBert(m) => return Ok(m.embed(ids)?),
-            Encoder::Bert(m) => m,
-        };
-        let b = ids.len();
-        let seq = ids.iter().map(|x| x.len()).max().unwrap_or(1).max(1);
-        let mut flat_ids = vec![0u32; b * seq];
-        let mut flat_mask = vec![0u32; b * seq];
-        for (r, row) in ids.iter().enumerate() {
-            flat_ids[r * seq..r * seq + row.len()].copy_from_slice(row);
-            flat_mask[r * seq..r * seq + row.len()]
-                .iter_mut()
-                .for_each(|m| *m = 1);
-        }
-        let ids_t = Tensor::from_vec(flat_ids, (b, seq), &self.device)?;
-        let mask_t = Tensor::from_vec(flat_mask, (b, seq), &self.device)?;
-        let hidden = m.forward(&ids_t, &ids_t.zeros_like()?, Some(&mask_t))?;
-        let pooled = mean_pool(&hidden, &mask_t)?;
-        Ok(pooled.to_vec2::<f32>()?)
+        Ok(match &self.encoder {
+            Encoder::ModernBert(m) => m.embed(ids)?,
+            Encoder::Bert(m) => m.embed(ids)?,
+        })
     }
-}
-
-/// Masked mean over the sequence, then L2 normalisation: (batch, seq, h) → (batch, h).
-pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-    let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-    let summed = hidden.broadcast_mul(&m)?.sum(1)?;
-    let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?;
-    let mean = summed.broadcast_div(&counts)?;
-    let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-    mean.broadcast_div(&norm)
 }
 
 /// (query, document) prefixes: the model's `config_sentence_transformers.json` prompts when

@@ -1,0 +1,228 @@
+//! BERT encoder (BERT checkpoints, and XLM-R ones saved under `BertModel` names such as
+//! multilingual-e5), forward pass only. Follows Hugging Face `transformers`' `BertModel`:
+//! word + position + token-type-0 embeddings → LayerNorm → post-norm layers (self-attention,
+//! then a GELU MLP, each added back and normalised). Checked against that implementation on
+//! random weights by `tests/embed.rs`.
+//!
+//! Weights load through candle's `VarBuilder`; the forward pass runs on the CPU blocks of
+//! [`super::cpu`].
+
+use std::sync::Mutex;
+
+use candle_core::Result;
+use candle_nn::VarBuilder;
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use super::cpu::{attention, kernels, mean_pool, pack, Linear, Norm, MLP_ROWS};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub position_embedding_type: Option<String>,
+}
+
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+
+struct Layer {
+    /// query, key and value stacked into one (3·hidden × hidden) layer: one gemm.
+    qkv: Linear,
+    attn_out: Linear,
+    attn_norm: Norm,
+    up: Linear,
+    down: Linear,
+    out_norm: Norm,
+}
+
+/// Buffers one forward pass needs, kept between batches.
+#[derive(Default)]
+struct Scratch {
+    x: Vec<f32>,
+    sum: Vec<f32>,
+    qkv: Vec<f32>,
+    attn: Vec<f32>,
+    inter: Vec<f32>,
+}
+
+pub struct Bert {
+    word: Vec<f32>,
+    position: Vec<f32>,
+    /// Row 0 of the token-type table: every input is a single segment.
+    token_type: Vec<f32>,
+    embed_norm: Norm,
+    layers: Vec<Layer>,
+    config: Config,
+    max_len: usize,
+    scratch: Mutex<Scratch>,
+}
+
+impl Bert {
+    /// Loads weights named as in `BertModel`, with or without the `bert.` prefix.
+    /// `max_len` bounds the inputs (at most `max_position_embeddings`).
+    pub fn load(vb: VarBuilder, cfg: &Config, max_len: usize) -> Result<Bert> {
+        if cfg.hidden_act != "gelu" {
+            candle_core::bail!(
+                "unsupported hidden_act {:?} (only \"gelu\")",
+                cfg.hidden_act
+            );
+        }
+        if let Some(p) = cfg.position_embedding_type.as_deref() {
+            if p != "absolute" {
+                candle_core::bail!("unsupported position_embedding_type {p:?}");
+            }
+        }
+        if cfg.hidden_size % cfg.num_attention_heads != 0 {
+            candle_core::bail!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                cfg.hidden_size,
+                cfg.num_attention_heads
+            );
+        }
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+            vb.pp("bert")
+        } else {
+            vb
+        };
+        let (h, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
+        let table = |rows: usize, name: &str| -> Result<Vec<f32>> {
+            vb.get((rows, h), name)?.flatten_all()?.to_vec1::<f32>()
+        };
+        let word = table(cfg.vocab_size, "embeddings.word_embeddings.weight")?;
+        let position = table(
+            cfg.max_position_embeddings,
+            "embeddings.position_embeddings.weight",
+        )?;
+        let mut token_type = table(
+            cfg.type_vocab_size,
+            "embeddings.token_type_embeddings.weight",
+        )?;
+        token_type.truncate(h);
+        let embed_norm = Norm::load(h, eps, true, vb.pp("embeddings.LayerNorm"))?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let lv = vb.pp(format!("encoder.layer.{i}"));
+            let (mut w, mut b) = (Vec::with_capacity(3 * h * h), Vec::with_capacity(3 * h));
+            for part in ["query", "key", "value"] {
+                let pv = lv.pp("attention.self").pp(part);
+                w.extend(pv.get((h, h), "weight")?.flatten_all()?.to_vec1::<f32>()?);
+                b.extend(pv.get(h, "bias")?.to_vec1::<f32>()?);
+            }
+            let inter = cfg.intermediate_size;
+            layers.push(Layer {
+                qkv: Linear::from_rows(w, Some(b), h, 3 * h),
+                attn_out: Linear::load(h, h, true, lv.pp("attention.output.dense"))?,
+                attn_norm: Norm::load(h, eps, true, lv.pp("attention.output.LayerNorm"))?,
+                up: Linear::load(h, inter, true, lv.pp("intermediate.dense"))?,
+                down: Linear::load(inter, h, true, lv.pp("output.dense"))?,
+                out_norm: Norm::load(h, eps, true, lv.pp("output.LayerNorm"))?,
+            });
+        }
+        Ok(Bert {
+            word,
+            position,
+            token_type,
+            embed_norm,
+            layers,
+            config: cfg.clone(),
+            max_len: max_len.clamp(1, cfg.max_position_embeddings.max(1)),
+            scratch: Mutex::new(Scratch::default()),
+        })
+    }
+
+    /// Encodes token-id sequences and returns their masked-mean-pooled, L2-normalised
+    /// embeddings, one per sequence. Sequences are packed back to back: no padding.
+    pub fn embed(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let cfg = &self.config;
+        let (h, inter) = (cfg.hidden_size, cfg.intermediate_size);
+        let (seqs, rows) = pack(ids, self.max_len)?;
+        // A concurrent caller (a query during indexing) gets its own buffers instead of waiting.
+        let mut own = None;
+        let mut guard = self.scratch.try_lock().ok();
+        let sc: &mut Scratch = match guard.as_deref_mut() {
+            Some(s) => s,
+            None => own.insert(Scratch::default()),
+        };
+        for (buf, len) in [
+            (&mut sc.x, rows * h),
+            (&mut sc.sum, rows * h),
+            (&mut sc.qkv, rows * 3 * h),
+            (&mut sc.attn, rows * h),
+            (&mut sc.inter, MLP_ROWS.min(rows) * inter),
+        ] {
+            buf.resize(len, 0.0);
+        }
+
+        let mut rows_of = sc.sum.chunks_mut(h);
+        for s in ids {
+            for (p, &id) in s.iter().enumerate() {
+                let id = id as usize;
+                if id >= cfg.vocab_size {
+                    candle_core::bail!("token id {id} outside the vocabulary ({})", cfg.vocab_size);
+                }
+                let Some(row) = rows_of.next() else {
+                    candle_core::bail!("packed rows out of step");
+                };
+                let word = &self.word[id * h..(id + 1) * h];
+                let pos = &self.position[p * h..(p + 1) * h];
+                for (((o, w), q), t) in row.iter_mut().zip(word).zip(pos).zip(&self.token_type) {
+                    *o = w + q + t;
+                }
+            }
+        }
+        self.embed_norm.apply(&sc.sum, &mut sc.x);
+
+        for layer in &self.layers {
+            layer.qkv.forward(&sc.x, &mut sc.qkv, false);
+            attention(
+                &sc.qkv,
+                &seqs,
+                cfg.num_attention_heads,
+                None,
+                None,
+                &mut sc.attn,
+            );
+            sc.sum.copy_from_slice(&sc.x);
+            layer.attn_out.forward(&sc.attn, &mut sc.sum, true);
+            layer.attn_norm.apply(&sc.sum, &mut sc.x);
+
+            sc.sum.copy_from_slice(&sc.x);
+            let mut start = 0;
+            while start < rows {
+                let n = MLP_ROWS.min(rows - start);
+                let up = &mut sc.inter[..n * inter];
+                layer
+                    .up
+                    .forward(&sc.x[start * h..(start + n) * h], up, false);
+                up.par_chunks_mut(inter)
+                    .with_min_len(16)
+                    .for_each(kernels::gelu);
+                layer
+                    .down
+                    .forward(up, &mut sc.sum[start * h..(start + n) * h], true);
+                start += n;
+            }
+            layer.out_norm.apply(&sc.sum, &mut sc.x);
+        }
+        Ok(mean_pool(&sc.x, &seqs, h))
+    }
+}
