@@ -434,6 +434,8 @@ fn run_once(
     }
 
     summary.commits = store.commits;
+    progress.sample();
+    summary.max_threads = progress.max_threads();
     summary.seconds = started.elapsed().as_secs_f64();
     summary.finished_at = now_rfc3339();
     skipped.sort_by(|a, b| a.path.cmp(&b.path));

@@ -76,7 +76,10 @@ impl ThreadBudget {
     pub fn apply_to_env(&self) {
         for (var, n) in [
             ("LANCE_CPU_THREADS", self.lance),
-            ("LANCE_IO_THREADS", self.threads),
+            // At least 2: an open append holds one I/O slot while it waits for rows, and with
+            // a single slot its commit never ran (seen at --threads 1). Slots, not threads:
+            // local I/O runs on the runtime's blocking pool.
+            ("LANCE_IO_THREADS", self.threads.max(2)),
             ("RAYON_NUM_THREADS", self.compute),
         ] {
             if std::env::var_os(var).is_none() {

@@ -17,6 +17,8 @@ pub struct Progress {
     started: Instant,
     last_refresh: Mutex<Instant>,
     quiet: bool,
+    /// Most threads seen at a sample point (every 256 files, each phase change).
+    max_threads: AtomicU64,
 }
 
 impl Progress {
@@ -41,6 +43,7 @@ impl Progress {
             started: Instant::now(),
             last_refresh: Mutex::new(Instant::now()),
             quiet,
+            max_threads: AtomicU64::new(0),
         }
     }
 
@@ -52,7 +55,9 @@ impl Progress {
     }
 
     pub fn file_done(&self, sections: u64) {
-        self.files_done.fetch_add(1, Ordering::Relaxed);
+        if self.files_done.fetch_add(1, Ordering::Relaxed) % 256 == 0 {
+            self.sample();
+        }
         let total = self.sections.fetch_add(sections, Ordering::Relaxed) + sections;
         let Some(bar) = &self.bar else { return };
         bar.inc(1);
@@ -71,8 +76,8 @@ impl Progress {
     /// The current phase; on the bar with RSS and threads.
     pub fn set_message(&self, msg: &str) {
         *self.message.lock().unwrap_or_else(|e| e.into_inner()) = msg.to_string();
+        let (rss, threads) = self.sample();
         if let Some(bar) = &self.bar {
-            let (rss, threads) = process_usage();
             bar.set_message(format!("{msg}, RSS {} MiB, {threads} threads", rss >> 20));
         }
     }
@@ -106,6 +111,18 @@ pub struct Snapshot {
 }
 
 impl Progress {
+    /// Records the current thread count; the maximum goes into the run summary, which is how
+    /// the tests check the thread budget.
+    pub fn sample(&self) -> (u64, u64) {
+        let (rss, threads) = process_usage();
+        self.max_threads.fetch_max(threads, Ordering::Relaxed);
+        (rss, threads)
+    }
+
+    pub fn max_threads(&self) -> u64 {
+        self.max_threads.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             files_found: self.files_found.load(Ordering::Relaxed),

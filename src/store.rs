@@ -285,6 +285,10 @@ pub struct RunSummary {
     #[serde(default)]
     pub vectors_written: u64,
     pub commits: u64,
+    /// Most threads the process had at the run's sample points (every 256 files, each
+    /// phase, each commit): the thread budget, as measured.
+    #[serde(default)]
+    pub max_threads: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

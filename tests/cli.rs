@@ -429,3 +429,45 @@ fn a_broken_model_fails_before_any_write() {
         "nothing was written"
     );
 }
+
+/// The thread budget and the write pattern, as a run reports them: at most N + 6 threads
+/// (sampled every 256 files, at each phase and at the end), and commits that follow the
+/// amount of data, not the number of files.
+#[test]
+fn threads_stay_within_budget_and_commits_do_not_follow_file_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    make_tree(&root, 1200);
+    for threads in [1u64, 3] {
+        let db = dir.path().join(format!("db{threads}"));
+        let out = ok(std::process::Command::new(env!("CARGO_BIN_EXE_sagasu"))
+            .env("HF_HUB_OFFLINE", "1")
+            .args(["--threads", &threads.to_string(), "index"])
+            .arg(&root)
+            .arg("--db")
+            .arg(&db)
+            .args([
+                "--json",
+                "--quiet",
+                "--model",
+                &tiny_model("tiny-modernbert"),
+            ]));
+        let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(summary["files_indexed"], 1200, "{summary}");
+        assert!(
+            summary["vectors_written"].as_u64().unwrap_or(0) > 0,
+            "{summary}"
+        );
+        let max = summary["max_threads"].as_u64().expect("max_threads");
+        assert!(
+            max > threads && max <= threads + 6,
+            "--threads {threads}: {max} threads at most, budget {}",
+            threads + 6
+        );
+        let commits = summary["commits"].as_u64().expect("commits");
+        assert!(
+            commits <= 10,
+            "{commits} commits for 1,200 files: {summary}"
+        );
+    }
+}
