@@ -14,7 +14,9 @@ use candle_nn::VarBuilder;
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use super::cpu::{attention, kernels, mean_pool, pack, Linear, Norm, MLP_ROWS};
+use super::cpu::{
+    attention, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, MLP_ROWS,
+};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -54,16 +56,6 @@ struct Layer {
     out_norm: Norm,
 }
 
-/// Buffers one forward pass needs, kept between batches.
-#[derive(Default)]
-struct Scratch {
-    x: Vec<f32>,
-    sum: Vec<f32>,
-    qkv: Vec<f32>,
-    attn: Vec<f32>,
-    inter: Vec<f32>,
-}
-
 pub struct Bert {
     word: Vec<f32>,
     position: Vec<f32>,
@@ -73,7 +65,7 @@ pub struct Bert {
     layers: Vec<Layer>,
     config: Config,
     max_len: usize,
-    scratch: Mutex<Scratch>,
+    scratch: Mutex<Buffers>,
 }
 
 impl Bert {
@@ -145,7 +137,7 @@ impl Bert {
             layers,
             config: cfg.clone(),
             max_len: max_len.clamp(1, cfg.max_position_embeddings.max(1)),
-            scratch: Mutex::new(Scratch::default()),
+            scratch: Mutex::new(Buffers::default()),
         })
     }
 
@@ -155,74 +147,63 @@ impl Bert {
         let cfg = &self.config;
         let (h, inter) = (cfg.hidden_size, cfg.intermediate_size);
         let (seqs, rows) = pack(ids, self.max_len)?;
-        // A concurrent caller (a query during indexing) gets its own buffers instead of waiting.
-        let mut own = None;
-        let mut guard = self.scratch.try_lock().ok();
-        let sc: &mut Scratch = match guard.as_deref_mut() {
-            Some(s) => s,
-            None => own.insert(Scratch::default()),
-        };
-        for (buf, len) in [
-            (&mut sc.x, rows * h),
-            (&mut sc.sum, rows * h),
-            (&mut sc.qkv, rows * 3 * h),
-            (&mut sc.attn, rows * h),
-            (&mut sc.inter, MLP_ROWS.min(rows) * inter),
-        ] {
-            buf.resize(len, 0.0);
-        }
-
-        let mut rows_of = sc.sum.chunks_mut(h);
-        for s in ids {
-            for (p, &id) in s.iter().enumerate() {
-                let id = id as usize;
-                if id >= cfg.vocab_size {
-                    candle_core::bail!("token id {id} outside the vocabulary ({})", cfg.vocab_size);
-                }
-                let Some(row) = rows_of.next() else {
-                    candle_core::bail!("packed rows out of step");
-                };
-                let word = &self.word[id * h..(id + 1) * h];
-                let pos = &self.position[p * h..(p + 1) * h];
-                for (((o, w), q), t) in row.iter_mut().zip(word).zip(pos).zip(&self.token_type) {
-                    *o = w + q + t;
+        with_buffers(&self.scratch, (rows, h), (inter, 0), |sc| {
+            let mut rows_of = sc.tmp.chunks_mut(h);
+            for s in ids {
+                for (p, &id) in s.iter().enumerate() {
+                    let id = id as usize;
+                    if id >= cfg.vocab_size {
+                        candle_core::bail!(
+                            "token id {id} outside the vocabulary ({})",
+                            cfg.vocab_size
+                        );
+                    }
+                    let Some(row) = rows_of.next() else {
+                        candle_core::bail!("packed rows out of step");
+                    };
+                    let word = &self.word[id * h..(id + 1) * h];
+                    let pos = &self.position[p * h..(p + 1) * h];
+                    for (((o, w), q), t) in row.iter_mut().zip(word).zip(pos).zip(&self.token_type)
+                    {
+                        *o = w + q + t;
+                    }
                 }
             }
-        }
-        self.embed_norm.apply(&sc.sum, &mut sc.x);
+            self.embed_norm.apply(&sc.tmp, &mut sc.x);
 
-        for layer in &self.layers {
-            layer.qkv.forward(&sc.x, &mut sc.qkv, false);
-            attention(
-                &sc.qkv,
-                &seqs,
-                cfg.num_attention_heads,
-                None,
-                None,
-                &mut sc.attn,
-            );
-            sc.sum.copy_from_slice(&sc.x);
-            layer.attn_out.forward(&sc.attn, &mut sc.sum, true);
-            layer.attn_norm.apply(&sc.sum, &mut sc.x);
+            for layer in &self.layers {
+                layer.qkv.forward(&sc.x, &mut sc.qkv, false);
+                attention(
+                    &sc.qkv,
+                    &seqs,
+                    cfg.num_attention_heads,
+                    None,
+                    None,
+                    &mut sc.attn,
+                );
+                sc.tmp.copy_from_slice(&sc.x);
+                layer.attn_out.forward(&sc.attn, &mut sc.tmp, true);
+                layer.attn_norm.apply(&sc.tmp, &mut sc.x);
 
-            sc.sum.copy_from_slice(&sc.x);
-            let mut start = 0;
-            while start < rows {
-                let n = MLP_ROWS.min(rows - start);
-                let up = &mut sc.inter[..n * inter];
-                layer
-                    .up
-                    .forward(&sc.x[start * h..(start + n) * h], up, false);
-                up.par_chunks_mut(inter)
-                    .with_min_len(16)
-                    .for_each(kernels::gelu);
-                layer
-                    .down
-                    .forward(up, &mut sc.sum[start * h..(start + n) * h], true);
-                start += n;
+                sc.tmp.copy_from_slice(&sc.x);
+                let mut start = 0;
+                while start < rows {
+                    let n = MLP_ROWS.min(rows - start);
+                    let up = &mut sc.mlp_in[..n * inter];
+                    layer
+                        .up
+                        .forward(&sc.x[start * h..(start + n) * h], up, false);
+                    up.par_chunks_mut(inter)
+                        .with_min_len(16)
+                        .for_each(kernels::gelu);
+                    layer
+                        .down
+                        .forward(up, &mut sc.tmp[start * h..(start + n) * h], true);
+                    start += n;
+                }
+                layer.out_norm.apply(&sc.tmp, &mut sc.x);
             }
-            layer.out_norm.apply(&sc.sum, &mut sc.x);
-        }
-        Ok(mean_pool(&sc.x, &seqs, h))
+            Ok(mean_pool(&sc.x, &seqs, h))
+        })
     }
 }

@@ -146,28 +146,14 @@ impl Linear {
 
     fn gemm(&self, x: &[f32], out: &mut [f32], accumulate: bool, par: Parallelism) {
         let rows = x.len() / self.in_dim;
-        // SAFETY: the sizes were checked by the caller; lhs is rows × in (row-major), rhs is
-        // Wᵀ (in × out, row-major), dst is rows × out (row-major); no aliasing.
+        // SAFETY: the caller checked out is rows × out; x is rows × in, Wᵀ is in × out.
         unsafe {
-            gemm(
-                rows,
-                self.out_dim,
-                self.in_dim,
-                out.as_mut_ptr(),
-                1,
-                self.out_dim as isize,
+            matmul(
+                (rows, self.out_dim, self.in_dim),
+                (out.as_mut_ptr(), self.out_dim),
                 accumulate,
-                x.as_ptr(),
-                1,
-                self.in_dim as isize,
-                self.weight_t.as_ptr(),
-                1,
-                self.out_dim as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
+                (x.as_ptr(), self.in_dim),
+                (self.weight_t.as_ptr(), self.out_dim, 1),
                 par,
             );
         }
@@ -250,27 +236,15 @@ pub fn attention(
             let (_, ke) = reach(qe - 1);
             let (bq, nk) = (qe - qs, ke - ks);
             scores.resize(bq * nk, 0.0);
-            // SAFETY: scores is bq × nk; q rows qs..qe and k rows ks..ke are in bounds.
+            // SAFETY: scores is bq × nk; q rows qs..qe and k rows ks..ke are in bounds; kᵀ
+            // is read through strides.
             unsafe {
-                gemm(
-                    bq,
-                    nk,
-                    hd,
-                    scores.as_mut_ptr(),
-                    1,
-                    nk as isize,
+                matmul(
+                    (bq, nk, hd),
+                    (scores.as_mut_ptr(), nk),
                     false,
-                    q.as_ptr().add(qs * hd),
-                    1,
-                    hd as isize,
-                    k.as_ptr().add(ks * hd),
-                    hd as isize,
-                    1,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
+                    (q.as_ptr().add(qs * hd), hd),
+                    (k.as_ptr().add(ks * hd), 1, hd),
                     Parallelism::None,
                 );
             }
@@ -283,30 +257,57 @@ pub fn attention(
             // SAFETY: this task alone writes rows first+qs..first+qe, columns of `head`;
             // v rows ks..ke are in bounds.
             unsafe {
-                gemm(
-                    bq,
-                    hd,
-                    nk,
-                    out.at((first + qs) * h + head * hd),
-                    1,
-                    h as isize,
+                matmul(
+                    (bq, hd, nk),
+                    (out.at((first + qs) * h + head * hd), h),
                     false,
-                    scores.as_ptr(),
-                    1,
-                    nk as isize,
-                    v.as_ptr().add(ks * hd),
-                    1,
-                    hd as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
+                    (scores.as_ptr(), nk),
+                    (v.as_ptr().add(ks * hd), hd, 1),
                     Parallelism::None,
                 );
             }
         }
     });
+}
+
+/// Buffers of one forward pass, kept between batches.
+#[derive(Default)]
+pub struct Buffers {
+    /// The residual stream (rows × hidden).
+    pub x: Vec<f32>,
+    /// A second rows × hidden buffer (normalised input, or a sum before its norm).
+    pub tmp: Vec<f32>,
+    pub qkv: Vec<f32>,
+    pub attn: Vec<f32>,
+    /// The MLP's widened rows, [`MLP_ROWS`] at a time.
+    pub mlp_in: Vec<f32>,
+    pub mlp_out: Vec<f32>,
+}
+
+/// Runs `f` on `cell`'s buffers sized for `rows` tokens of width `h` and MLP widths
+/// (`mlp_in`, `mlp_out`). A concurrent caller (a query during indexing) gets fresh buffers
+/// instead of waiting.
+pub fn with_buffers<R>(
+    cell: &std::sync::Mutex<Buffers>,
+    (rows, h): (usize, usize),
+    (mlp_in, mlp_out): (usize, usize),
+    f: impl FnOnce(&mut Buffers) -> R,
+) -> R {
+    let mut own = Buffers::default();
+    let mut guard = cell.try_lock().ok();
+    let b = guard.as_deref_mut().unwrap_or(&mut own);
+    let mlp_rows = MLP_ROWS.min(rows);
+    for (buf, len) in [
+        (&mut b.x, rows * h),
+        (&mut b.tmp, rows * h),
+        (&mut b.qkv, rows * 3 * h),
+        (&mut b.attn, rows * h),
+        (&mut b.mlp_in, mlp_rows * mlp_in),
+        (&mut b.mlp_out, mlp_rows * mlp_out),
+    ] {
+        buf.resize(len, 0.0);
+    }
+    f(b)
 }
 
 /// Mean of each sequence's rows of `x` (rows of `h` values), L2-normalised.
@@ -336,6 +337,43 @@ pub fn pack(ids: &[&[u32]], max_len: usize) -> Result<(Vec<(usize, usize)>, usiz
         rows += s.len();
     }
     Ok((seqs, rows))
+}
+
+/// `dst (m × n) = [dst +] lhs (m × k) · rhs (k × n)`. `dst` and `lhs` are row-major with the
+/// given row strides; `rhs` is (pointer, row stride, column stride), so a transpose is free.
+///
+/// # Safety
+/// Every pointer must be valid for the extents its strides and (m, n, k) imply, and `dst`
+/// must not overlap the inputs.
+unsafe fn matmul(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs): (*mut f32, usize),
+    accumulate: bool,
+    (lhs, lhs_rs): (*const f32, usize),
+    (rhs, rhs_rs, rhs_cs): (*const f32, usize, usize),
+    par: Parallelism,
+) {
+    gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        accumulate,
+        lhs,
+        1,
+        lhs_rs as isize,
+        rhs,
+        rhs_cs as isize,
+        rhs_rs as isize,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        par,
+    )
 }
 
 /// The attention output, written by parallel tasks to disjoint (rows, head) blocks.

@@ -14,7 +14,9 @@ use candle_nn::VarBuilder;
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use super::cpu::{attention, kernels, mean_pool, pack, Linear, Norm, Rotary, MLP_ROWS};
+use super::cpu::{
+    attention, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, Rotary, MLP_ROWS,
+};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -114,17 +116,6 @@ struct Layer {
     local: bool,
 }
 
-/// Buffers one forward pass needs, kept between batches.
-#[derive(Default)]
-struct Scratch {
-    x: Vec<f32>,
-    normed: Vec<f32>,
-    qkv: Vec<f32>,
-    attn: Vec<f32>,
-    wi: Vec<f32>,
-    act: Vec<f32>,
-}
-
 pub struct ModernBert {
     embeddings: Vec<f32>,
     embed_norm: Norm,
@@ -134,7 +125,7 @@ pub struct ModernBert {
     local_rope: Rotary,
     config: Config,
     max_len: usize,
-    scratch: Mutex<Scratch>,
+    scratch: Mutex<Buffers>,
 }
 
 impl ModernBert {
@@ -208,7 +199,7 @@ impl ModernBert {
             local_rope: Rotary::new(local_theta, cfg.head_dim(), max_len),
             config: cfg.clone(),
             max_len,
-            scratch: Mutex::new(Scratch::default()),
+            scratch: Mutex::new(Buffers::default()),
         })
     }
 
@@ -218,83 +209,63 @@ impl ModernBert {
         let cfg = &self.config;
         let (h, inter) = (cfg.hidden_size, cfg.intermediate_size);
         let (seqs, rows) = pack(ids, self.max_len)?;
-        // A concurrent caller (a query during indexing) gets its own buffers instead of waiting.
-        let mut own = None;
-        let mut guard = self.scratch.try_lock().ok();
-        let sc: &mut Scratch = match guard.as_deref_mut() {
-            Some(s) => s,
-            None => own.insert(Scratch::default()),
-        };
-        for (buf, len) in [
-            (&mut sc.x, rows * h),
-            (&mut sc.normed, rows * h),
-            (&mut sc.qkv, rows * 3 * h),
-            (&mut sc.attn, rows * h),
-            (&mut sc.wi, MLP_ROWS.min(rows) * 2 * inter),
-            (&mut sc.act, MLP_ROWS.min(rows) * inter),
-        ] {
-            buf.resize(len, 0.0);
-        }
-
-        for (row, &id) in sc
-            .normed
-            .chunks_mut(h)
-            .zip(ids.iter().flat_map(|s| s.iter()))
-        {
-            let id = id as usize;
-            if id >= cfg.vocab_size {
-                candle_core::bail!("token id {id} outside the vocabulary ({})", cfg.vocab_size);
-            }
-            row.copy_from_slice(&self.embeddings[id * h..(id + 1) * h]);
-        }
-        self.embed_norm.apply(&sc.normed, &mut sc.x);
-
-        for layer in &self.layers {
-            let input = match &layer.attn_norm {
-                Some(n) => {
-                    n.apply(&sc.x, &mut sc.normed);
-                    &sc.normed
+        with_buffers(&self.scratch, (rows, h), (2 * inter, inter), |sc| {
+            for (row, &id) in sc.tmp.chunks_mut(h).zip(ids.iter().flat_map(|s| s.iter())) {
+                let id = id as usize;
+                if id >= cfg.vocab_size {
+                    candle_core::bail!("token id {id} outside the vocabulary ({})", cfg.vocab_size);
                 }
-                None => &sc.x,
-            };
-            layer.wqkv.forward(input, &mut sc.qkv, false);
-            let rope = if layer.local {
-                &self.local_rope
-            } else {
-                &self.global_rope
-            };
-            let window = layer.local.then_some(cfg.local_attention / 2);
-            attention(
-                &sc.qkv,
-                &seqs,
-                cfg.num_attention_heads,
-                window,
-                Some(rope),
-                &mut sc.attn,
-            );
-            layer.wo.forward(&sc.attn, &mut sc.x, true);
-
-            layer.mlp_norm.apply(&sc.x, &mut sc.normed);
-            let mut start = 0;
-            while start < rows {
-                let n = MLP_ROWS.min(rows - start);
-                let wi = &mut sc.wi[..n * 2 * inter];
-                let act = &mut sc.act[..n * inter];
-                layer
-                    .wi
-                    .forward(&sc.normed[start * h..(start + n) * h], wi, false);
-                act.par_chunks_mut(inter)
-                    .zip(wi.par_chunks(2 * inter))
-                    .with_min_len(16)
-                    .for_each(|(a, w)| kernels::geglu(&w[..inter], &w[inter..], a));
-                layer
-                    .mlp_wo
-                    .forward(act, &mut sc.x[start * h..(start + n) * h], true);
-                start += n;
+                row.copy_from_slice(&self.embeddings[id * h..(id + 1) * h]);
             }
-        }
-        self.final_norm.apply(&sc.x, &mut sc.normed);
+            self.embed_norm.apply(&sc.tmp, &mut sc.x);
 
-        Ok(mean_pool(&sc.normed, &seqs, h))
+            for layer in &self.layers {
+                let input = match &layer.attn_norm {
+                    Some(n) => {
+                        n.apply(&sc.x, &mut sc.tmp);
+                        &sc.tmp
+                    }
+                    None => &sc.x,
+                };
+                layer.wqkv.forward(input, &mut sc.qkv, false);
+                let rope = if layer.local {
+                    &self.local_rope
+                } else {
+                    &self.global_rope
+                };
+                let window = layer.local.then_some(cfg.local_attention / 2);
+                attention(
+                    &sc.qkv,
+                    &seqs,
+                    cfg.num_attention_heads,
+                    window,
+                    Some(rope),
+                    &mut sc.attn,
+                );
+                layer.wo.forward(&sc.attn, &mut sc.x, true);
+
+                layer.mlp_norm.apply(&sc.x, &mut sc.tmp);
+                let mut start = 0;
+                while start < rows {
+                    let n = MLP_ROWS.min(rows - start);
+                    let wi = &mut sc.mlp_in[..n * 2 * inter];
+                    let act = &mut sc.mlp_out[..n * inter];
+                    layer
+                        .wi
+                        .forward(&sc.tmp[start * h..(start + n) * h], wi, false);
+                    act.par_chunks_mut(inter)
+                        .zip(wi.par_chunks(2 * inter))
+                        .with_min_len(16)
+                        .for_each(|(a, w)| kernels::geglu(&w[..inter], &w[inter..], a));
+                    layer
+                        .mlp_wo
+                        .forward(act, &mut sc.x[start * h..(start + n) * h], true);
+                    start += n;
+                }
+            }
+            self.final_norm.apply(&sc.x, &mut sc.tmp);
+
+            Ok(mean_pool(&sc.tmp, &seqs, h))
+        })
     }
 }
