@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::cpu::{
-    attention, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, MLP_ROWS,
+    attention, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, Table, MLP_ROWS,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,7 +57,7 @@ struct Layer {
 }
 
 pub struct Bert {
-    word: Vec<f32>,
+    word: Table,
     position: Vec<f32>,
     /// Row 0 of the token-type table: every input is a single segment.
     token_type: Vec<f32>,
@@ -96,19 +96,22 @@ impl Bert {
             vb
         };
         let (h, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
-        let table = |rows: usize, name: &str| -> Result<Vec<f32>> {
-            vb.get((rows, h), name)?.flatten_all()?.to_vec1::<f32>()
-        };
-        let word = table(cfg.vocab_size, "embeddings.word_embeddings.weight")?;
-        let position = table(
+        let word = Table::load(&vb, cfg.vocab_size, h, "embeddings.word_embeddings.weight")?;
+        // Small tables: plain copies.
+        let position = Table::load(
+            &vb,
             cfg.max_position_embeddings,
+            h,
             "embeddings.position_embeddings.weight",
-        )?;
-        let mut token_type = table(
+        )?
+        .with(<[f32]>::to_vec)?;
+        let token_type = Table::load(
+            &vb,
             cfg.type_vocab_size,
+            h,
             "embeddings.token_type_embeddings.weight",
-        )?;
-        token_type.truncate(h);
+        )?
+        .with(|t| t[..h].to_vec())?;
         let embed_norm = Norm::load(h, eps, true, vb.pp("embeddings.LayerNorm"))?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
@@ -148,27 +151,31 @@ impl Bert {
         let (h, inter) = (cfg.hidden_size, cfg.intermediate_size);
         let (seqs, rows) = pack(ids, self.max_len)?;
         with_buffers(&self.scratch, (rows, h), (inter, 0), |sc| {
-            let mut rows_of = sc.tmp.chunks_mut(h);
-            for s in ids {
-                for (p, &id) in s.iter().enumerate() {
-                    let id = id as usize;
-                    if id >= cfg.vocab_size {
-                        candle_core::bail!(
-                            "token id {id} outside the vocabulary ({})",
-                            cfg.vocab_size
-                        );
-                    }
-                    let Some(row) = rows_of.next() else {
-                        candle_core::bail!("packed rows out of step");
-                    };
-                    let word = &self.word[id * h..(id + 1) * h];
-                    let pos = &self.position[p * h..(p + 1) * h];
-                    for (((o, w), q), t) in row.iter_mut().zip(word).zip(pos).zip(&self.token_type)
-                    {
-                        *o = w + q + t;
+            self.word.with(|table| -> Result<()> {
+                let mut rows_of = sc.tmp.chunks_mut(h);
+                for s in ids {
+                    for (p, &id) in s.iter().enumerate() {
+                        let id = id as usize;
+                        if id >= cfg.vocab_size {
+                            candle_core::bail!(
+                                "token id {id} outside the vocabulary ({})",
+                                cfg.vocab_size
+                            );
+                        }
+                        let Some(row) = rows_of.next() else {
+                            candle_core::bail!("packed rows out of step");
+                        };
+                        let word = &table[id * h..(id + 1) * h];
+                        let pos = &self.position[p * h..(p + 1) * h];
+                        for (((o, w), q), t) in
+                            row.iter_mut().zip(word).zip(pos).zip(&self.token_type)
+                        {
+                            *o = w + q + t;
+                        }
                     }
                 }
-            }
+                Ok(())
+            })??;
             self.embed_norm.apply(&sc.tmp, &mut sc.x);
 
             for layer in &self.layers {

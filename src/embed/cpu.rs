@@ -99,6 +99,31 @@ impl Norm {
     }
 }
 
+/// A lookup table (token or position embeddings, rows × width) kept in the tensor candle
+/// loaded: vocabulary tables are the largest weights (384 MB in multilingual-e5), and copying
+/// one out would hold it twice while loading.
+pub struct Table {
+    tensor: candle_core::Tensor,
+}
+
+impl Table {
+    pub fn load(vb: &VarBuilder, rows: usize, width: usize, name: &str) -> Result<Table> {
+        let tensor = vb.get((rows, width), name)?.contiguous()?;
+        Ok(Table { tensor })
+    }
+
+    /// Runs `f` on the whole table, row-major.
+    pub fn with<R>(&self, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+        let (storage, layout) = self.tensor.storage_and_layout();
+        let candle_core::Storage::Cpu(cpu) = &*storage else {
+            candle_core::bail!("weights are not in CPU memory");
+        };
+        let start = layout.start_offset();
+        let all = cpu.as_slice::<f32>()?;
+        Ok(f(&all[start..start + self.tensor.elem_count()]))
+    }
+}
+
 /// A dense layer: weight transposed to in × out (row-major), optional bias.
 pub struct Linear {
     /// Wᵀ, so that gemm's right-hand side is read along rows.

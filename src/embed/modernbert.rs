@@ -15,7 +15,8 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::cpu::{
-    attention, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, Rotary, MLP_ROWS,
+    attention, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, Rotary, Table,
+    MLP_ROWS,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,7 +118,7 @@ struct Layer {
 }
 
 pub struct ModernBert {
-    embeddings: Vec<f32>,
+    embeddings: Table,
     embed_norm: Norm,
     layers: Vec<Layer>,
     final_norm: Norm,
@@ -152,10 +153,7 @@ impl ModernBert {
             vb
         };
         let h = cfg.hidden_size;
-        let embeddings = vb
-            .get((cfg.vocab_size, h), "embeddings.tok_embeddings.weight")?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        let embeddings = Table::load(&vb, cfg.vocab_size, h, "embeddings.tok_embeddings.weight")?;
         let embed_norm = Norm::load(
             h,
             cfg.layer_norm_eps,
@@ -210,13 +208,19 @@ impl ModernBert {
         let (h, inter) = (cfg.hidden_size, cfg.intermediate_size);
         let (seqs, rows) = pack(ids, self.max_len)?;
         with_buffers(&self.scratch, (rows, h), (2 * inter, inter), |sc| {
-            for (row, &id) in sc.tmp.chunks_mut(h).zip(ids.iter().flat_map(|s| s.iter())) {
-                let id = id as usize;
-                if id >= cfg.vocab_size {
-                    candle_core::bail!("token id {id} outside the vocabulary ({})", cfg.vocab_size);
+            self.embeddings.with(|table| -> Result<()> {
+                for (row, &id) in sc.tmp.chunks_mut(h).zip(ids.iter().flat_map(|s| s.iter())) {
+                    let id = id as usize;
+                    if id >= cfg.vocab_size {
+                        candle_core::bail!(
+                            "token id {id} outside the vocabulary ({})",
+                            cfg.vocab_size
+                        );
+                    }
+                    row.copy_from_slice(&table[id * h..(id + 1) * h]);
                 }
-                row.copy_from_slice(&self.embeddings[id * h..(id + 1) * h]);
-            }
+                Ok(())
+            })??;
             self.embed_norm.apply(&sc.tmp, &mut sc.x);
 
             for layer in &self.layers {
