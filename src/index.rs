@@ -7,7 +7,7 @@
 //!                                                                commit every 250k rows)
 //! ```
 //! Channels are bounded, so a slow writer slows the readers and the walk: memory holds at
-//! most a channel's worth of files plus one batch, whatever the size of the tree.
+//! most a channel's worth of files plus a few 4,096-row batches, whatever the size of the tree.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -271,16 +271,7 @@ fn run_once(
     let mut summary = RunSummary::default();
     let mut skipped: Vec<SkippedFile> = Vec::new();
     let mut seen: HashSet<String> = HashSet::with_capacity(manifest.len());
-    let mut pending: Vec<FileRows> = Vec::new();
-    let mut pending_deletes: Vec<String> = Vec::new();
-    let (mut pending_rows, mut pending_bytes) = (0usize, 0usize);
-    let mut writer = SectionWriter {
-        append: None,
-        runtime,
-        commit_rows: opts.batch_rows,
-        commit_bytes: opts.batch_bytes,
-        rows_committed: 0,
-    };
+    let mut writer = SectionWriter::new(runtime, opts.batch_rows, opts.batch_bytes);
 
     let result: Result<Vec<crate::discover::WalkWarning>> = std::thread::scope(|scope| {
         let walker = {
@@ -354,19 +345,8 @@ fn run_once(
                     Outcome::Parsed { rows, had_rows } => {
                         summary.files_indexed += 1;
                         seen.insert(rows.path.clone());
-                        if had_rows {
-                            pending_deletes.push(rows.path.clone());
-                        }
-                        pending_rows += rows.sections.len();
-                        pending_bytes += rows.approx_bytes();
                         progress.file_done(rows.sections.len() as u64);
-                        pending.push(rows);
-                        if pending_rows >= STREAM_ROWS.min(opts.batch_rows)
-                            || pending_bytes >= STREAM_BYTES
-                        {
-                            writer.send(&mut pending, &mut pending_deletes, &mut store)?;
-                            (pending_rows, pending_bytes) = (0, 0);
-                        }
+                        writer.push(rows, had_rows, &mut store)?;
                     }
                 }
             }
@@ -386,8 +366,7 @@ fn run_once(
             .unwrap_or_default();
         progress.warn(&format!("walk: {path}{}", w.message));
     }
-    writer.send(&mut pending, &mut pending_deletes, &mut store)?;
-    summary.sections_written += writer.finish(&mut store, &mut pending_deletes)? as u64;
+    summary.sections_written += writer.finish(&mut store)? as u64;
 
     let mut removed: Vec<String> = manifest
         .keys()
@@ -589,8 +568,6 @@ fn text_col<'a>(
         .ok_or_else(|| anyhow!("column {name} missing or not text"))
 }
 
-/// Deletes the old rows of changed files, then adds the new rows: a kill between the two
-/// leaves those files absent, and the next run adds them back.
 /// Rows per batch sent to an open append (and at most this many pending in the indexing
 /// thread): small enough to keep memory flat, large enough for Arrow.
 const STREAM_ROWS: usize = 4096;
@@ -600,42 +577,75 @@ const STREAM_BYTES: usize = 4 << 20;
 /// commit count grows with the data, never with the file count, and each commit is one
 /// fragment, so a full index needs no compaction.
 struct SectionWriter<'a> {
-    append: Option<Append>,
     runtime: &'a Handle,
     commit_rows: usize,
     commit_bytes: usize,
+    /// Whole files not yet sent, and their size.
+    pending: Vec<FileRows>,
+    pending_rows: usize,
+    pending_bytes: usize,
+    /// Paths whose old rows go just before the open append commits.
+    deletes: Vec<String>,
+    append: Option<Append>,
     rows_committed: usize,
 }
 
-impl SectionWriter<'_> {
-    /// Sends the pending files (committing when the append is full).
-    fn send(
-        &mut self,
-        pending: &mut Vec<FileRows>,
-        deletes: &mut Vec<String>,
-        store: &mut Store,
-    ) -> Result<()> {
-        if pending.is_empty() {
+impl<'a> SectionWriter<'a> {
+    fn new(runtime: &'a Handle, commit_rows: usize, commit_bytes: usize) -> Self {
+        SectionWriter {
+            runtime,
+            commit_rows,
+            commit_bytes,
+            pending: Vec::new(),
+            pending_rows: 0,
+            pending_bytes: 0,
+            deletes: Vec::new(),
+            append: None,
+            rows_committed: 0,
+        }
+    }
+
+    /// Queues a parsed file; `had_rows`: the index holds an older version to replace.
+    fn push(&mut self, rows: FileRows, had_rows: bool, store: &mut Store) -> Result<()> {
+        if had_rows {
+            self.deletes.push(rows.path.clone());
+        }
+        self.pending_rows += rows.sections.len();
+        self.pending_bytes += rows.approx_bytes();
+        self.pending.push(rows);
+        if self.pending_rows >= STREAM_ROWS.min(self.commit_rows)
+            || self.pending_bytes >= STREAM_BYTES
+        {
+            self.send(store)?;
+        }
+        Ok(())
+    }
+
+    /// Sends the pending files as one batch, committing when the append is full.
+    fn send(&mut self, store: &mut Store) -> Result<()> {
+        if self.pending.is_empty() {
             return Ok(());
         }
         let append = match &mut self.append {
             Some(a) => a,
             None => self.append.insert(store.begin_append(self.runtime)?),
         };
-        append.send(pending)?;
-        pending.clear();
+        append.send(&self.pending, self.pending_bytes)?;
+        self.pending.clear();
+        (self.pending_rows, self.pending_bytes) = (0, 0);
         if append.rows >= self.commit_rows || append.bytes >= self.commit_bytes {
-            self.commit(store, deletes)?;
+            self.commit(store)?;
         }
         Ok(())
     }
 
     /// Commits the stale rows' deletion, then the open append: a reader sees a changed file
-    /// old, new, or (between those two commits) not at all, never half.
-    fn commit(&mut self, store: &mut Store, deletes: &mut Vec<String>) -> Result<()> {
-        if !deletes.is_empty() {
-            self.runtime.block_on(store.delete_paths(deletes))?;
-            deletes.clear();
+    /// old, new, or (between those two commits) not at all, never half. A kill between them
+    /// leaves those files absent, and the next run adds them back.
+    fn commit(&mut self, store: &mut Store) -> Result<()> {
+        if !self.deletes.is_empty() {
+            self.runtime.block_on(store.delete_paths(&self.deletes))?;
+            self.deletes.clear();
         }
         if let Some(append) = self.append.take() {
             self.rows_committed += append.rows;
@@ -644,9 +654,10 @@ impl SectionWriter<'_> {
         Ok(())
     }
 
-    /// Commits what is left; returns the rows written by this writer.
-    fn finish(mut self, store: &mut Store, deletes: &mut Vec<String>) -> Result<usize> {
-        self.commit(store, deletes)?;
+    /// Sends and commits what is left; returns the rows written by this writer.
+    fn finish(mut self, store: &mut Store) -> Result<usize> {
+        self.send(store)?;
+        self.commit(store)?;
         Ok(self.rows_committed)
     }
 }

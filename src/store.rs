@@ -321,12 +321,12 @@ pub struct Append {
 }
 
 impl Append {
-    /// Sends whole files as one batch; blocks while the writer is two batches behind. Call
-    /// from outside the runtime (the indexing thread).
-    pub fn send(&mut self, files: &[FileRows]) -> Result<()> {
+    /// Sends whole files (of `bytes` approximate size) as one batch; blocks while the writer
+    /// is two batches behind. Call from outside the runtime (the indexing thread).
+    pub fn send(&mut self, files: &[FileRows], bytes: usize) -> Result<()> {
         let batch = rows_to_batch(files)?;
         self.rows += batch.num_rows();
-        self.bytes += files.iter().map(FileRows::approx_bytes).sum::<usize>();
+        self.bytes += bytes;
         if self.tx.blocking_send(batch).is_err() {
             // The write ended early: its error says why.
             return match self.runtime.block_on(&mut self.task) {
@@ -586,7 +586,7 @@ impl Store {
     /// `unindexed_max` of them. Rows outside the index are still found (LanceDB searches them
     /// flat), so a run that changed a few files leaves them until there are enough.
     /// Returns whether it committed.
-    pub async fn refresh_text_index(&mut self, unindexed_max: usize) -> Result<bool> {
+    async fn refresh_text_index(&mut self, unindexed_max: usize) -> Result<bool> {
         let table = self.table()?.clone();
         if table.count_rows(None).await.context("counting rows")? == 0 {
             return Ok(false);
