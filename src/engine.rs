@@ -6,6 +6,7 @@
 //! (new tables, a new model), so answers follow the index without a restart.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -27,7 +28,7 @@ pub struct Engine {
     store: Store,
     meta: Meta,
     meta_mtime: Option<SystemTime>,
-    embedder: Option<Embedder>,
+    embedder: Option<Arc<Embedder>>,
     /// Why the query model could not be loaded, when the index has vectors but no usable model.
     embedder_error: Option<String>,
 }
@@ -88,7 +89,7 @@ impl Engine {
         &self.store
     }
 
-    pub fn embedder(&self) -> Option<&Embedder> {
+    pub fn embedder(&self) -> Option<&Arc<Embedder>> {
         self.embedder.as_ref()
     }
 
@@ -133,7 +134,7 @@ impl Engine {
             return;
         };
         match load_query_model(info, dir) {
-            Ok(e) => self.embedder = Some(e),
+            Ok(e) => self.embedder = Some(Arc::new(e)),
             Err(e) => self.embedder_error = Some(format!("{e:#}")),
         }
     }

@@ -4,6 +4,7 @@
 //! say which section.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -168,7 +169,7 @@ const DOC_DEPTH: usize = 5;
 
 pub async fn evaluate(
     store: &Store,
-    embedder: Option<&Embedder>,
+    embedder: Option<&Arc<Embedder>>,
     queries: &[EvalQuery],
     opts: &SearchOptions,
 ) -> Result<EvalReport> {

@@ -47,8 +47,6 @@ pub struct IndexOptions {
     pub batch_rows: usize,
     /// …or this many bytes of text.
     pub batch_bytes: usize,
-    /// Compact even when the fragment count is below the threshold.
-    pub force_compact: bool,
     pub store: StoreLimits,
     /// Which model embeds the sections; `None`: keyword index only (`--no-embed`).
     pub embed: Option<EmbedConfig>,
@@ -99,7 +97,6 @@ impl IndexOptions {
             threads,
             batch_rows: 250_000,
             batch_bytes: 256 << 20,
-            force_compact: false,
             store: StoreLimits {
                 threads,
                 ..StoreLimits::default()
@@ -379,7 +376,7 @@ fn run_once(
         runtime.block_on(store.delete_paths(&removed))?;
     }
     progress.set_message("optimizing");
-    runtime.block_on(store.maintain(opts.force_compact))?;
+    runtime.block_on(store.maintain(false))?;
     // Keyword search is complete from here on; vectors follow.
     if let Some((embedder, dir)) = embedder {
         let info = embedder.info().clone();

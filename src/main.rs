@@ -21,7 +21,7 @@ use sagasu::progress::Progress;
 use sagasu::search::{Mode, SearchOptions, SearchResult};
 use sagasu::store::{Store, StoreLimits};
 use sagasu::watch::{watch_tree, IndexWorker, WorkerOptions};
-use sagasu::{find_index_dir, runtime, ThreadBudget, INDEX_DIR_NAME};
+use sagasu::{find_index_dir, runtime, MemoryBudget, ThreadBudget, INDEX_DIR_NAME};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,11 @@ struct Cli {
     /// Threads for every pool (readers, LanceDB, index builds). Default: the number of cores.
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Memory budget in MiB for what grows with the data read at once: LanceDB's read-ahead
+    /// (1/16), the full-text index build (1/4) and LanceDB's cache (1/4).
+    #[arg(long, global = true, value_name = "MIB", default_value_t = MemoryBudget::DEFAULT_MIB,
+          value_parser = clap::value_parser!(u64).range(64..))]
+    memory_limit: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -204,7 +209,11 @@ fn main() -> ExitCode {
     });
     let budget = ThreadBudget::new(threads);
     budget.apply_to_env();
-    match run(cli.command, budget) {
+    let memory = MemoryBudget {
+        mib: cli.memory_limit,
+    };
+    memory.apply_to_env();
+    match run(cli.command, budget, memory) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -226,7 +235,7 @@ fn bound_malloc_arenas() {
     }
 }
 
-fn run(command: Command, budget: ThreadBudget) -> Result<ExitCode> {
+fn run(command: Command, budget: ThreadBudget, memory: MemoryBudget) -> Result<ExitCode> {
     // The MCP server's stdin reader holds a blocking thread for good: two more for file I/O.
     let blocking = match &command {
         Command::Serve(_) => budget.blocking + 2,
@@ -236,6 +245,8 @@ fn run(command: Command, budget: ThreadBudget) -> Result<ExitCode> {
     let threads = budget.compute;
     let limits = StoreLimits {
         threads: budget.lance,
+        cache_bytes: memory.cache_bytes(),
+        index_memory_mb: memory.index_build_mib(),
         ..StoreLimits::default()
     };
     match command {
@@ -312,12 +323,16 @@ fn run(command: Command, budget: ThreadBudget) -> Result<ExitCode> {
                 }
                 for i in &stats.indexes {
                     println!(
-                        "index      {} on {} ({}): {} rows indexed, {} not yet",
+                        "index      {} on {} ({}): {} rows indexed, {} not yet{}",
                         i.name,
                         i.columns.join(","),
                         i.index_type,
                         i.indexed_rows.unwrap_or(0),
-                        i.unindexed_rows.unwrap_or(0)
+                        i.unindexed_rows.unwrap_or(0),
+                        match i.segments {
+                            Some(n) if n > 1 => format!(", {n} segments"),
+                            _ => String::new(),
+                        }
                     );
                 }
                 if let Some(run) = &stats.last_run {

@@ -7,8 +7,9 @@
 
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::embed::Embedder;
@@ -91,7 +92,7 @@ pub fn default_mode(store: &Store, embedder: Option<&Embedder>) -> Mode {
 
 pub async fn search(
     store: &Store,
-    embedder: Option<&Embedder>,
+    embedder: Option<&Arc<Embedder>>,
     query: &str,
     opts: &SearchOptions,
 ) -> Result<Vec<SearchResult>> {
@@ -102,7 +103,9 @@ pub async fn search(
     if opts.k == 0 || opts.k > MAX_K {
         bail!("k must be between 1 and {MAX_K}, got {}", opts.k);
     }
-    let mode = opts.mode.unwrap_or_else(|| default_mode(store, embedder));
+    let mode = opts
+        .mode
+        .unwrap_or_else(|| default_mode(store, embedder.map(|e| &**e)));
     let filter = opts.path_prefix.as_deref().map(path_filter);
     let filter = filter.as_deref();
     let embedder =
@@ -116,12 +119,23 @@ pub async fn search(
         ),
         };
     let hits = match (mode, embedder) {
-        (Mode::Vector, Some(e)) => vector_search(store, e, query, filter, opts.k).await?,
+        (Mode::Vector, Some(e)) => {
+            let qv = e.embed_query(query)?;
+            vector_search(store, &qv, filter, opts.k).await?
+        }
         (Mode::Hybrid, Some(e)) => {
+            // The query is embedded on the rayon pool while the keyword search runs here:
+            // the two overlap instead of adding up.
             let depth = opts.k.max(HYBRID_DEPTH);
-            let text = text_search(store, query, filter, depth).await?;
-            let vector = vector_search(store, e, query, filter, depth).await?;
-            fuse(&[text, vector], opts.k)
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let (e, q) = (Arc::clone(e), query.to_string());
+            rayon::spawn(move || {
+                let _ = tx.send(e.embed_query(&q));
+            });
+            let text = text_search(store, query, filter, depth).await;
+            let qv = rx.await.context("the query embedding thread stopped")??;
+            let vector = vector_search(store, &qv, filter, depth).await?;
+            fuse(&[text?, vector], opts.k)
         }
         _ => text_search(store, query, filter, opts.k).await?,
     };
@@ -131,12 +145,10 @@ pub async fn search(
 /// Nearest sections by embedding; score = cosine similarity.
 async fn vector_search(
     store: &Store,
-    embedder: &Embedder,
-    query: &str,
+    qv: &[f32],
     filter: Option<&str>,
     k: usize,
 ) -> Result<Vec<SectionHit>> {
-    let qv = embedder.embed_query(query)?;
     let (vector_filter, fetch) = match filter {
         None => (None, k),
         Some(f) => {
@@ -153,7 +165,7 @@ async fn vector_search(
         }
     };
     let nearest = store
-        .search_vectors(&qv, fetch, vector_filter.as_deref())
+        .search_vectors(qv, fetch, vector_filter.as_deref())
         .await?;
     let hashes: Vec<String> = nearest.iter().map(|(h, _)| h.clone()).collect();
     let mut sections = store.sections_by_hash(&hashes, filter).await?;

@@ -49,6 +49,8 @@ pub const HASH_INDEX: &str = "text_hash_idx";
 pub const UNINDEXED_TEXT_MAX: usize = 20_000;
 /// Vectors left outside the ANN index (searched exactly) before a run folds them in.
 pub const UNINDEXED_VECTORS_MAX: usize = 5_000;
+/// Full-text index segments (one per fold-in) before the next fold-in rebuilds it whole.
+pub const TEXT_SEGMENTS_MAX: usize = 8;
 /// Above this many fragments a run compacts; keeps the table at ≤ 16 fragments.
 pub const COMPACT_ABOVE_FRAGMENTS: usize = 8;
 
@@ -551,7 +553,8 @@ impl Store {
 
     /// After a run: compact when there are too many fragments, make the full-text index cover
     /// every row, drop old versions. Cheap when nothing needs doing, so a no-op run commits nothing.
-    pub async fn maintain(&mut self, force_compact: bool) -> Result<()> {
+    /// `full` (`sagasu optimize`) compacts and rebuilds the full-text index whatever the state.
+    pub async fn maintain(&mut self, full: bool) -> Result<()> {
         let table = self.table()?.clone();
         let fragments = table
             .stats()
@@ -560,7 +563,7 @@ impl Store {
             .fragment_stats
             .num_fragments;
         let mut changed = false;
-        if force_compact || fragments > COMPACT_ABOVE_FRAGMENTS {
+        if full || fragments > COMPACT_ABOVE_FRAGMENTS {
             let options = CompactionOptions {
                 num_threads: Some(self.limits.threads),
                 ..Default::default()
@@ -574,51 +577,71 @@ impl Store {
                 .context("compacting the table")?;
             changed = true;
         }
-        let unindexed_max = if force_compact { 0 } else { UNINDEXED_TEXT_MAX };
-        changed |= self.refresh_text_index(unindexed_max).await?;
+        changed |= self.refresh_text_index(UNINDEXED_TEXT_MAX, full).await?;
         if changed || self.commits > 0 {
             self.prune().await?;
         }
         Ok(())
     }
 
-    /// Builds the full-text index, or folds in the rows it lacks once there are more than
-    /// `unindexed_max` of them. Rows outside the index are still found (LanceDB searches them
-    /// flat), so a run that changed a few files leaves them until there are enough.
+    /// Builds the full-text index, or folds the rows it lacks into it as a new segment once
+    /// there are more than `unindexed_max` of them. Rows outside the index are still found
+    /// (LanceDB searches them flat), so a run that changed a few files leaves them until there
+    /// are enough. A fold-in tokenizes only the new rows: merging it into the old segments
+    /// (LanceDB's default) would load the whole index, so memory would follow the corpus.
+    /// Past [`TEXT_SEGMENTS_MAX`] segments, or when `rebuild`, it is built again from scratch.
     /// Returns whether it committed.
-    async fn refresh_text_index(&mut self, unindexed_max: usize) -> Result<bool> {
+    pub async fn refresh_text_index(
+        &mut self,
+        unindexed_max: usize,
+        rebuild: bool,
+    ) -> Result<bool> {
         let table = self.table()?.clone();
         if table.count_rows(None).await.context("counting rows")? == 0 {
             return Ok(false);
         }
-        match table
+        let stats = table
             .index_stats(FTS_INDEX)
             .await
-            .context("reading index stats")?
-        {
-            None => {
-                let params = FtsIndexBuilder::default()
-                    .base_tokenizer(FTS_TOKENIZER.to_string())
-                    .num_workers(self.limits.threads.max(1))
-                    .memory_limit_mb(self.limits.index_memory_mb);
-                table
-                    .create_index(&["text"], Index::FTS(params))
-                    .name(FTS_INDEX.to_string())
-                    .replace(true)
-                    .execute()
-                    .await
-                    .context("building the full-text index")?;
+            .context("reading index stats")?;
+        match stats {
+            Some(s)
+                if !rebuild
+                    && s.num_indices.unwrap_or(1) as usize >= TEXT_SEGMENTS_MAX
+                    && s.num_unindexed_rows > unindexed_max =>
+            {
+                self.build_text_index().await?
             }
-            Some(stats) if stats.num_unindexed_rows > unindexed_max => {
+            Some(s) if !rebuild => {
+                if s.num_unindexed_rows <= unindexed_max {
+                    return Ok(false);
+                }
+                let mut options = OptimizeOptions::append();
+                options.index_names = Some(vec![FTS_INDEX.to_string()]);
                 table
-                    .optimize(OptimizeAction::Index(OptimizeOptions::default()))
+                    .optimize(OptimizeAction::Index(options))
                     .await
                     .context("updating the full-text index")?;
             }
-            Some(_) => return Ok(false),
+            _ => self.build_text_index().await?,
         }
         self.commits += 1;
         Ok(true)
+    }
+
+    async fn build_text_index(&self) -> Result<()> {
+        let params = FtsIndexBuilder::default()
+            .base_tokenizer(FTS_TOKENIZER.to_string())
+            .num_workers(self.limits.threads.max(1))
+            .memory_limit_mb(self.limits.index_memory_mb);
+        self.table()?
+            .create_index(&["text"], Index::FTS(params))
+            .name(FTS_INDEX.to_string())
+            .replace(true)
+            .execute()
+            .await
+            .context("building the full-text index")?;
+        Ok(())
     }
 
     /// Removes every version but the latest, and the files only they used.
@@ -996,6 +1019,7 @@ impl Store {
                 index_type: format!("{:?}", index.index_type),
                 indexed_rows: s.as_ref().map(|s| s.num_indexed_rows as u64),
                 unindexed_rows: s.as_ref().map(|s| s.num_unindexed_rows as u64),
+                segments: s.as_ref().and_then(|s| s.num_indices).map(u64::from),
             });
         }
         Ok(TableStats {
@@ -1063,6 +1087,8 @@ pub struct IndexInfo {
     pub index_type: String,
     pub indexed_rows: Option<u64>,
     pub unindexed_rows: Option<u64>,
+    /// Parts the index is stored in (a full-text fold-in adds one).
+    pub segments: Option<u64>,
 }
 
 pub fn read_meta(dir: &Path) -> Result<Meta> {

@@ -1,0 +1,77 @@
+//! The full-text index grows by segments: each fold-in tokenizes only the rows it lacks, so its
+//! memory follows the run, not the corpus. Search must see every segment, and a rebuild (what
+//! `sagasu optimize` does) must leave one.
+
+use sagasu::markdown::{FrontMatter, Section};
+use sagasu::store::{content_hash, FileRows, Store, StoreLimits, FTS_INDEX};
+
+/// A file whose only section holds `word` (a made-up term found nowhere else) and filler.
+fn file(n: usize, word: &str) -> FileRows {
+    let text = format!("# 見出し{n}\n\n{word} は検索の確認に使う語です。本文 {n}。");
+    FileRows {
+        path: format!("doc{n}.md"),
+        file_hash: content_hash(text.as_bytes()),
+        file_size: text.len() as u64,
+        mtime_ns: 0,
+        front_matter: FrontMatter::default(),
+        sections: vec![Section {
+            heading_path: vec![format!("見出し{n}")],
+            level: 1,
+            start_line: 1,
+            end_line: 3,
+            text,
+        }],
+    }
+}
+
+fn segments(rt: &tokio::runtime::Runtime, store: &Store) -> u64 {
+    let stats = rt.block_on(store.table_stats()).expect("stats");
+    let fts = stats
+        .indexes
+        .iter()
+        .find(|i| i.name == FTS_INDEX)
+        .expect("full-text index");
+    assert_eq!(fts.unindexed_rows, Some(0), "every row is indexed");
+    fts.segments.expect("segment count")
+}
+
+#[test]
+fn fold_ins_add_segments_that_search_sees_and_a_rebuild_merges_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = sagasu::runtime(2).expect("runtime");
+    let mut store = rt
+        .block_on(Store::open(dir.path(), true, StoreLimits::default()))
+        .expect("open");
+    let words = ["zebraword", "quokkaword", "narwhalword"];
+    for (round, word) in words.iter().enumerate() {
+        let files: Vec<FileRows> = (0..20).map(|i| file(round * 100 + i, word)).collect();
+        let bytes = files.iter().map(FileRows::approx_bytes).sum();
+        let mut append = store.begin_append(rt.handle()).expect("append");
+        append.send(&files, bytes).expect("send");
+        rt.block_on(append.commit(&mut store)).expect("commit");
+        let committed = rt
+            .block_on(store.refresh_text_index(0, false))
+            .expect("fold in");
+        assert!(committed, "round {round}: the new rows were folded in");
+        assert_eq!(segments(&rt, &store), round as u64 + 1);
+    }
+    let found = |store: &Store, word: &str| {
+        rt.block_on(store.search_text(word, true, None, 50))
+            .expect("search")
+            .len()
+    };
+    for word in words {
+        assert_eq!(found(&store, word), 20, "{word} in every segment's rows");
+    }
+    assert!(
+        !rt.block_on(store.refresh_text_index(0, false))
+            .expect("no-op"),
+        "nothing to fold in: no commit"
+    );
+    rt.block_on(store.refresh_text_index(0, true))
+        .expect("rebuild");
+    assert_eq!(segments(&rt, &store), 1);
+    for word in words {
+        assert_eq!(found(&store, word), 20, "{word} after the rebuild");
+    }
+}
