@@ -124,18 +124,21 @@ pub async fn search(
             vector_search(store, &qv, filter, opts.k).await?
         }
         (Mode::Hybrid, Some(e)) => {
-            // The query is embedded on the rayon pool while the keyword search runs here:
-            // the two overlap instead of adding up.
+            // The query is embedded on the rayon pool while the keyword search runs, and the
+            // two searches wait on LanceDB together: the sides overlap instead of adding up.
             let depth = opts.k.max(HYBRID_DEPTH);
             let (tx, rx) = tokio::sync::oneshot::channel();
             let (e, q) = (Arc::clone(e), query.to_string());
             rayon::spawn(move || {
                 let _ = tx.send(e.embed_query(&q));
             });
-            let text = text_search(store, query, filter, depth).await;
-            let qv = rx.await.context("the query embedding thread stopped")??;
-            let vector = vector_search(store, &qv, filter, depth).await?;
-            fuse(&[text?, vector], opts.k)
+            let vector = async {
+                let qv = rx.await.context("the query embedding thread stopped")??;
+                vector_search(store, &qv, filter, depth).await
+            };
+            let (text, vector) =
+                tokio::try_join!(text_search(store, query, filter, depth), vector)?;
+            fuse(&[text, vector], opts.k)
         }
         _ => text_search(store, query, filter, opts.k).await?,
     };
