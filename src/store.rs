@@ -587,9 +587,9 @@ impl Store {
     /// Builds the full-text index, or folds the rows it lacks into it as a new segment once
     /// there are more than `unindexed_max` of them. Rows outside the index are still found
     /// (LanceDB searches them flat), so a run that changed a few files leaves them until there
-    /// are enough. A fold-in tokenizes only the new rows: merging it into the old segments
-    /// (LanceDB's default) would load the whole index, so memory would follow the corpus.
-    /// Past [`TEXT_SEGMENTS_MAX`] segments, or when `rebuild`, it is built again from scratch.
+    /// are enough. A fold-in tokenizes only the new rows; LanceDB's default merges them with
+    /// every old segment, loaded into memory, so its memory would follow the corpus. With
+    /// [`TEXT_SEGMENTS_MAX`] segments, or when `rebuild`, the index is built again whole.
     /// Returns whether it committed.
     pub async fn refresh_text_index(
         &mut self,
@@ -604,26 +604,21 @@ impl Store {
             .index_stats(FTS_INDEX)
             .await
             .context("reading index stats")?;
-        match stats {
-            Some(s)
-                if !rebuild
-                    && s.num_indices.unwrap_or(1) as usize >= TEXT_SEGMENTS_MAX
-                    && s.num_unindexed_rows > unindexed_max =>
-            {
-                self.build_text_index().await?
-            }
-            Some(s) if !rebuild => {
-                if s.num_unindexed_rows <= unindexed_max {
-                    return Ok(false);
-                }
-                let mut options = OptimizeOptions::append();
-                options.index_names = Some(vec![FTS_INDEX.to_string()]);
-                table
-                    .optimize(OptimizeAction::Index(options))
-                    .await
-                    .context("updating the full-text index")?;
-            }
-            _ => self.build_text_index().await?,
+        let fold_in = match stats {
+            _ if rebuild => false,
+            None => false,
+            Some(s) if s.num_unindexed_rows <= unindexed_max => return Ok(false),
+            Some(s) => (s.num_indices.unwrap_or(1) as usize) < TEXT_SEGMENTS_MAX,
+        };
+        if fold_in {
+            let mut options = OptimizeOptions::append();
+            options.index_names = Some(vec![FTS_INDEX.to_string()]);
+            table
+                .optimize(OptimizeAction::Index(options))
+                .await
+                .context("updating the full-text index")?;
+        } else {
+            self.build_text_index().await?;
         }
         self.commits += 1;
         Ok(true)

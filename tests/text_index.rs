@@ -1,9 +1,9 @@
 //! The full-text index grows by segments: each fold-in tokenizes only the rows it lacks, so its
-//! memory follows the run, not the corpus. Search must see every segment, and a rebuild (what
-//! `sagasu optimize` does) must leave one.
+//! memory follows the run, not the corpus. Search must see every segment; the fold-in after
+//! `TEXT_SEGMENTS_MAX` segments and a rebuild (what `sagasu optimize` does) leave one.
 
 use sagasu::markdown::{FrontMatter, Section};
-use sagasu::store::{content_hash, FileRows, Store, StoreLimits, FTS_INDEX};
+use sagasu::store::{content_hash, FileRows, Store, StoreLimits, FTS_INDEX, TEXT_SEGMENTS_MAX};
 
 /// A file whose only section holds `word` (a made-up term found nowhere else) and filler.
 fn file(n: usize, word: &str) -> FileRows {
@@ -35,43 +35,65 @@ fn segments(rt: &tokio::runtime::Runtime, store: &Store) -> u64 {
     fts.segments.expect("segment count")
 }
 
+/// Appends 20 files holding `word` in one commit and folds them into the index.
+fn add_and_fold(rt: &tokio::runtime::Runtime, store: &mut Store, round: usize, word: &str) {
+    let files: Vec<FileRows> = (0..20).map(|i| file(round * 100 + i, word)).collect();
+    let bytes = files.iter().map(FileRows::approx_bytes).sum();
+    let mut append = store.begin_append(rt.handle()).expect("append");
+    append.send(&files, bytes).expect("send");
+    rt.block_on(append.commit(store)).expect("commit");
+    let committed = rt
+        .block_on(store.refresh_text_index(0, false))
+        .expect("fold in");
+    assert!(committed, "round {round}: the new rows were folded in");
+}
+
 #[test]
-fn fold_ins_add_segments_that_search_sees_and_a_rebuild_merges_them() {
+fn fold_ins_add_segments_that_search_sees_up_to_a_bound_and_a_rebuild_merges_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = sagasu::runtime(2).expect("runtime");
     let mut store = rt
         .block_on(Store::open(dir.path(), true, StoreLimits::default()))
         .expect("open");
-    let words = ["zebraword", "quokkaword", "narwhalword"];
-    for (round, word) in words.iter().enumerate() {
-        let files: Vec<FileRows> = (0..20).map(|i| file(round * 100 + i, word)).collect();
-        let bytes = files.iter().map(FileRows::approx_bytes).sum();
-        let mut append = store.begin_append(rt.handle()).expect("append");
-        append.send(&files, bytes).expect("send");
-        rt.block_on(append.commit(&mut store)).expect("commit");
-        let committed = rt
-            .block_on(store.refresh_text_index(0, false))
-            .expect("fold in");
-        assert!(committed, "round {round}: the new rows were folded in");
-        assert_eq!(segments(&rt, &store), round as u64 + 1);
-    }
+    let words: Vec<String> = (0..TEXT_SEGMENTS_MAX + 2)
+        .map(|i| format!("probe{}word", char::from(b'a' + i as u8)))
+        .collect();
     let found = |store: &Store, word: &str| {
         rt.block_on(store.search_text(word, true, None, 50))
             .expect("search")
             .len()
     };
-    for word in words {
-        assert_eq!(found(&store, word), 20, "{word} in every segment's rows");
+    for (round, word) in words.iter().enumerate().take(TEXT_SEGMENTS_MAX) {
+        add_and_fold(&rt, &mut store, round, word);
+        assert_eq!(segments(&rt, &store), round as u64 + 1, "round {round}");
+    }
+    for word in &words[..TEXT_SEGMENTS_MAX] {
+        assert_eq!(found(&store, word), 20, "{word} across the segments");
     }
     assert!(
         !rt.block_on(store.refresh_text_index(0, false))
             .expect("no-op"),
         "nothing to fold in: no commit"
     );
+    // At the bound, the next fold-in rebuilds the index whole.
+    add_and_fold(
+        &rt,
+        &mut store,
+        TEXT_SEGMENTS_MAX,
+        &words[TEXT_SEGMENTS_MAX],
+    );
+    assert_eq!(segments(&rt, &store), 1);
+    add_and_fold(
+        &rt,
+        &mut store,
+        TEXT_SEGMENTS_MAX + 1,
+        &words[TEXT_SEGMENTS_MAX + 1],
+    );
+    assert_eq!(segments(&rt, &store), 2);
     rt.block_on(store.refresh_text_index(0, true))
         .expect("rebuild");
     assert_eq!(segments(&rt, &store), 1);
-    for word in words {
+    for word in &words {
         assert_eq!(found(&store, word), 20, "{word} after the rebuild");
     }
 }
