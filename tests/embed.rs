@@ -152,6 +152,40 @@ fn broken_model_directories_fail_with_the_file_named() {
     assert!(e.contains("model.safetensors"), "{e}");
 }
 
+/// Vectors are keyed by the model: a different config (here one layer fewer, same weights
+/// file) or tokenizer must give a different key, so the index re-embeds instead of mixing.
+#[test]
+fn the_model_key_covers_config_and_tokenizer() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path().join("m");
+    copy_fixture("tiny-modernbert", &d);
+    let key = |d: &Path| {
+        Embedder::load(d, "m", &no_prefix())
+            .expect("load")
+            .info()
+            .key()
+    };
+    let original = key(&d);
+    assert_eq!(key(&d), original, "the key is stable");
+
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("config.json")).expect("read"))
+            .expect("json");
+    let layers = cfg["num_hidden_layers"].as_u64().expect("layers");
+    cfg["num_hidden_layers"] = serde_json::json!(layers - 1);
+    std::fs::write(d.join("config.json"), cfg.to_string()).expect("write");
+    let fewer_layers = key(&d);
+    assert_ne!(fewer_layers, original, "config change");
+
+    // The same tokenizer written another way: the key follows the file's bytes.
+    let text = std::fs::read_to_string(d.join("tokenizer.json")).expect("read");
+    let tok: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let rewritten = serde_json::to_string(&tok).expect("json");
+    assert_ne!(rewritten, text);
+    std::fs::write(d.join("tokenizer.json"), rewritten).expect("write");
+    assert_ne!(key(&d), fewer_layers, "tokenizer change");
+}
+
 #[test]
 fn prefixes_come_from_sentence_transformers_config_then_family() {
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -23,7 +23,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 pub struct ModelInfo {
     /// Hub id or directory name, as the user named it.
     pub id: String,
-    /// Content fingerprint of the weights (size and header hash of model.safetensors).
+    /// Content fingerprint of the weights, config.json and tokenizer.json.
     pub fingerprint: String,
     pub model_type: String,
     pub dim: usize,
@@ -150,7 +150,7 @@ impl Embedder {
         let (query_prefix, doc_prefix) = prefixes(dir, id)?;
         let info = ModelInfo {
             id: id.to_string(),
-            fingerprint: fingerprint(&weights)?,
+            fingerprint: fingerprint(&weights, &config_text, &tok_path)?,
             model_type,
             dim,
             query_prefix: opts.query_prefix.clone().unwrap_or(query_prefix),
@@ -258,12 +258,14 @@ fn prefixes(dir: &Path, id: &str) -> Result<(String, String)> {
     })
 }
 
-/// Size plus a hash of the safetensors header (names, shapes, offsets) and the first and last
-/// MiB of data: cheap for a 500 MB file, and changes whenever the weights do in practice.
-fn fingerprint(path: &PathBuf) -> Result<String> {
+/// What makes the vectors: the weights (size plus a hash of the safetensors header and the
+/// first and last MiB of data: cheap for a 500 MB file, and changes whenever the weights do in
+/// practice), the config (a layer count changes the model, not the weights file) and the
+/// tokenizer. Any change re-embeds instead of mixing vectors of two models.
+fn fingerprint(weights: &PathBuf, config_text: &str, tokenizer: &Path) -> Result<String> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut f = std::fs::File::open(weights)
+        .with_context(|| format!("cannot open {}", weights.display()))?;
     let len = f.metadata()?.len();
     let mut hasher = blake3::Hasher::new();
     hasher.update(&len.to_le_bytes());
@@ -275,5 +277,9 @@ fn fingerprint(path: &PathBuf) -> Result<String> {
         f.read_exact(&mut buf)?;
         hasher.update(&buf);
     }
+    hasher.update(config_text.as_bytes());
+    let tokenizer_bytes =
+        std::fs::read(tokenizer).with_context(|| format!("cannot read {}", tokenizer.display()))?;
+    hasher.update(&tokenizer_bytes);
     Ok(hasher.finalize().to_hex()[..32].to_string())
 }
