@@ -15,7 +15,8 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::cpu::{
-    attention, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, Table, MLP_ROWS,
+    attention, encoder_root, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, Table,
+    MLP_ROWS,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,11 +91,7 @@ impl Bert {
                 cfg.num_attention_heads
             );
         }
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
-            vb.pp("bert")
-        } else {
-            vb
-        };
+        let vb = encoder_root(vb, "bert", "embeddings.word_embeddings.weight");
         let (h, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
         let word = Table::load(&vb, cfg.vocab_size, h, "embeddings.word_embeddings.weight")?;
         // Small tables: plain copies.

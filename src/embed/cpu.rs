@@ -18,6 +18,16 @@ pub const QUERY_BLOCK: usize = 64;
 /// Token rows per MLP step: the GeGLU intermediate of one step stays in cache.
 pub const MLP_ROWS: usize = 512;
 
+/// Checkpoints saved from a task head (`…ForMaskedLM`) nest the encoder under a prefix
+/// (`model.`, `bert.`): look there when `probe` exists under it, else at the top level.
+pub fn encoder_root<'a>(vb: VarBuilder<'a>, prefix: &str, probe: &str) -> VarBuilder<'a> {
+    if vb.contains_tensor(&format!("{prefix}.{probe}")) {
+        vb.pp(prefix)
+    } else {
+        vb
+    }
+}
+
 /// Rotary tables: `cos`/`sin` of (position × half head dim), row-major.
 pub struct Rotary {
     cos: Vec<f32>,

@@ -15,8 +15,8 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::cpu::{
-    attention, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, Rotary, Table,
-    MLP_ROWS,
+    attention, encoder_root, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, Rotary,
+    Table, MLP_ROWS,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,11 +147,7 @@ impl ModernBert {
                 cfg.num_attention_heads
             );
         }
-        let vb = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") {
-            vb.pp("model")
-        } else {
-            vb
-        };
+        let vb = encoder_root(vb, "model", "embeddings.tok_embeddings.weight");
         let h = cfg.hidden_size;
         let embeddings = Table::load(&vb, cfg.vocab_size, h, "embeddings.tok_embeddings.weight")?;
         let embed_norm = Norm::load(
