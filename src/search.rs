@@ -130,7 +130,11 @@ pub async fn search(
             let (tx, rx) = tokio::sync::oneshot::channel();
             let (e, q) = (Arc::clone(e), query.to_string());
             rayon::spawn(move || {
-                let _ = tx.send(e.embed_query(&q));
+                // A panic in a rayon::spawn job aborts the process: make it this query's error.
+                let embedded =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.embed_query(&q)))
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the query embedding panicked")));
+                let _ = tx.send(embedded);
             });
             let vector = async {
                 let qv = rx.await.context("the query embedding thread stopped")??;
