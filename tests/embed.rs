@@ -150,6 +150,16 @@ fn broken_model_directories_fail_with_the_file_named() {
     std::fs::write(d.join("config.json"), cfg.to_string()).expect("write");
     let e = load_error(&d);
     assert!(e.contains("model.safetensors"), "{e}");
+
+    let d = tmp.path().join("truncated-weights");
+    copy_fixture("tiny-modernbert", &d);
+    let weights = std::fs::read(d.join("model.safetensors")).expect("read");
+    std::fs::write(d.join("model.safetensors"), &weights[..weights.len() / 2]).expect("write");
+    let e = load_error(&d);
+    assert!(
+        e.contains("model.safetensors") && e.contains("tensor"),
+        "{e}"
+    );
 }
 
 /// Vectors are keyed by the model: a different config (here one layer fewer, same weights

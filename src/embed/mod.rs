@@ -10,10 +10,11 @@ pub mod cpu;
 pub mod modernbert;
 pub mod resolve;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationParams};
@@ -106,9 +107,7 @@ impl Embedder {
 
         let weights = dir.join("model.safetensors");
         let device = Device::Cpu;
-        // SAFETY: the file is memory-mapped read-only; sagasu never writes model files.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
-            .with_context(|| format!("{}: cannot read safetensors", weights.display()))?;
+        let vb = VarBuilder::from_tensors(read_weights(&weights, &device)?, DType::F32, &device);
         let tensor_error = |e: candle_core::Error| {
             anyhow!(
                 "{}: {e} (tensor names or shapes do not match {})",
@@ -256,6 +255,89 @@ fn prefixes(dir: &Path, id: &str) -> Result<(String, String)> {
     } else {
         (String::new(), String::new())
     })
+}
+
+/// One tensor's entry in a safetensors header.
+#[derive(Deserialize)]
+struct TensorEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: [u64; 2],
+}
+
+/// Reads a safetensors file tensor by tensor. Memory-mapping it (candle's way) keeps every
+/// page read resident until the load ends, beside the tensors copied out of it: twice the
+/// model at the peak. Read this way, f32 weights are read once, into their tensors.
+fn read_weights(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let bad = |what: String| anyhow!("{}: {what}", path.display());
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file_len = f.metadata()?.len();
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+    let header_len = u64::from_le_bytes(len);
+    if header_len > (100 << 20) || 8 + header_len > file_len {
+        return Err(bad(format!(
+            "not a safetensors file (header of {header_len} bytes)"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    f.read_exact(&mut header)?;
+    let mut entries: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| bad(format!("unreadable safetensors header: {e}")))?;
+    entries.remove("__metadata__");
+    let data_start = 8 + header_len;
+    let mut entries: Vec<(String, TensorEntry)> = entries
+        .into_iter()
+        .map(|(name, v)| {
+            let entry = serde_json::from_value(v)
+                .map_err(|e| bad(format!("tensor {name}: bad header entry: {e}")))?;
+            Ok((name, entry))
+        })
+        .collect::<Result<_>>()?;
+    entries.sort_by_key(|(_, e)| e.data_offsets[0]);
+    let mut tensors = HashMap::with_capacity(entries.len());
+    for (name, e) in entries {
+        let dtype = match e.dtype.as_str() {
+            "F32" => DType::F32,
+            "F16" => DType::F16,
+            "BF16" => DType::BF16,
+            "F64" => DType::F64,
+            "I64" => DType::I64,
+            "U32" => DType::U32,
+            "U8" => DType::U8,
+            other => return Err(bad(format!("tensor {name}: unsupported dtype {other}"))),
+        };
+        let [begin, end] = e.data_offsets;
+        let expected = e.shape.iter().product::<usize>() * dtype.size_in_bytes();
+        if begin > end || data_start + end > file_len || (end - begin) as usize != expected {
+            return Err(bad(format!(
+                "tensor {name}: data offsets {begin}..{end} do not fit its shape {:?} or the file",
+                e.shape
+            )));
+        }
+        f.seek(SeekFrom::Start(data_start + begin))?;
+        let reading = || format!("{}: reading tensor {name}", path.display());
+        let tensor = if dtype == DType::F32 && cfg!(target_endian = "little") {
+            // Straight into the tensor's own buffer: no second copy of the largest table.
+            let mut values = vec![0f32; expected / 4];
+            // SAFETY: any bit pattern is a valid f32, and the byte view covers exactly `values`.
+            let view = unsafe {
+                std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), expected)
+            };
+            f.read_exact(view).with_context(reading)?;
+            Tensor::from_vec(values, e.shape.as_slice(), device)
+        } else {
+            let mut bytes = vec![0u8; expected];
+            f.read_exact(&mut bytes).with_context(reading)?;
+            Tensor::from_raw_buffer(&bytes, dtype, &e.shape, device)
+        }
+        .map_err(|err| bad(format!("tensor {name}: {err}")))?;
+        tensors.insert(name, tensor);
+    }
+    Ok(tensors)
 }
 
 /// What makes the vectors: the weights (size plus a hash of the safetensors header and the
