@@ -11,7 +11,7 @@ pub mod modernbert;
 pub mod resolve;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -95,7 +95,9 @@ impl Embedder {
         let max_tokens = opts.max_tokens.unwrap_or(512).clamp(8, model_max);
 
         let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tok_path)
+        let tok_bytes = std::fs::read(&tok_path)
+            .with_context(|| format!("cannot read {}", tok_path.display()))?;
+        let mut tokenizer = Tokenizer::from_bytes(&tok_bytes)
             .map_err(|e| anyhow!("{}: cannot load tokenizer: {e}", tok_path.display()))?;
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -149,7 +151,7 @@ impl Embedder {
         let (query_prefix, doc_prefix) = prefixes(dir, id)?;
         let info = ModelInfo {
             id: id.to_string(),
-            fingerprint: fingerprint(&weights, &config_text, &tok_path)?,
+            fingerprint: fingerprint(&weights, &config_text, &tok_bytes)?,
             model_type,
             dim,
             query_prefix: opts.query_prefix.clone().unwrap_or(query_prefix),
@@ -257,18 +259,11 @@ fn prefixes(dir: &Path, id: &str) -> Result<(String, String)> {
     })
 }
 
-/// One tensor's entry in a safetensors header.
-#[derive(Deserialize)]
-struct TensorEntry {
-    dtype: String,
-    shape: Vec<usize>,
-    data_offsets: [u64; 2],
-}
-
 /// Reads a safetensors file tensor by tensor. Memory-mapping it (candle's way) keeps every
 /// page read resident until the load ends, beside the tensors copied out of it: twice the
 /// model at the peak. Read this way, f32 weights are read once, into their tensors.
 fn read_weights(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    use safetensors::tensor::TensorInfo;
     use std::io::{Read, Seek, SeekFrom};
     let bad = |what: String| anyhow!("{}: {what}", path.display());
     let mut f =
@@ -289,7 +284,7 @@ fn read_weights(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>>
         .map_err(|e| bad(format!("unreadable safetensors header: {e}")))?;
     entries.remove("__metadata__");
     let data_start = 8 + header_len;
-    let mut entries: Vec<(String, TensorEntry)> = entries
+    let mut entries: Vec<(String, TensorInfo)> = entries
         .into_iter()
         .map(|(name, v)| {
             let entry = serde_json::from_value(v)
@@ -297,20 +292,12 @@ fn read_weights(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>>
             Ok((name, entry))
         })
         .collect::<Result<_>>()?;
-    entries.sort_by_key(|(_, e)| e.data_offsets[0]);
+    entries.sort_by_key(|(_, e)| e.data_offsets.0);
     let mut tensors = HashMap::with_capacity(entries.len());
     for (name, e) in entries {
-        let dtype = match e.dtype.as_str() {
-            "F32" => DType::F32,
-            "F16" => DType::F16,
-            "BF16" => DType::BF16,
-            "F64" => DType::F64,
-            "I64" => DType::I64,
-            "U32" => DType::U32,
-            "U8" => DType::U8,
-            other => return Err(bad(format!("tensor {name}: unsupported dtype {other}"))),
-        };
-        let [begin, end] = e.data_offsets;
+        let dtype = DType::try_from(e.dtype)
+            .map_err(|err| bad(format!("tensor {name}: unsupported dtype ({err})")))?;
+        let (begin, end) = (e.data_offsets.0 as u64, e.data_offsets.1 as u64);
         let expected = e.shape.iter().product::<usize>() * dtype.size_in_bytes();
         if begin > end || data_start + end > file_len || (end - begin) as usize != expected {
             return Err(bad(format!(
@@ -344,7 +331,7 @@ fn read_weights(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>>
 /// first and last MiB of data: cheap for a 500 MB file, and changes whenever the weights do in
 /// practice), the config (a layer count changes the model, not the weights file) and the
 /// tokenizer. Any change re-embeds instead of mixing vectors of two models.
-fn fingerprint(weights: &PathBuf, config_text: &str, tokenizer: &Path) -> Result<String> {
+fn fingerprint(weights: &Path, config_text: &str, tokenizer: &[u8]) -> Result<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::fs::File::open(weights)
         .with_context(|| format!("cannot open {}", weights.display()))?;
@@ -360,8 +347,6 @@ fn fingerprint(weights: &PathBuf, config_text: &str, tokenizer: &Path) -> Result
         hasher.update(&buf);
     }
     hasher.update(config_text.as_bytes());
-    let tokenizer_bytes =
-        std::fs::read(tokenizer).with_context(|| format!("cannot read {}", tokenizer.display()))?;
-    hasher.update(&tokenizer_bytes);
+    hasher.update(tokenizer);
     Ok(hasher.finalize().to_hex()[..32].to_string())
 }
