@@ -14,7 +14,7 @@ use serde_json::json;
 use sagasu::embed::resolve::DEFAULT_MODEL;
 use sagasu::embed::{EmbedOptions, Embedder};
 use sagasu::engine::Engine;
-use sagasu::eval::{evaluate, read_queries, QuerySelection};
+use sagasu::eval::{ann_recall, evaluate, read_queries, QuerySelection};
 use sagasu::index::{run_index, EmbedConfig, IndexOptions};
 use sagasu::mcp::serve_stdio;
 use sagasu::progress::Progress;
@@ -191,6 +191,9 @@ struct EvalArgs {
     /// Only the first N selected queries.
     #[arg(long)]
     limit: Option<usize>,
+    /// Instead: recall@k of the vector index against exact search, on the queries' embeddings.
+    #[arg(long)]
+    ann: bool,
     #[arg(long)]
     json: bool,
 }
@@ -365,6 +368,24 @@ fn run(command: Command, budget: ThreadBudget, memory: MemoryBudget) -> Result<E
                 mode: args.mode,
                 path_prefix: None,
             };
+            if args.ann {
+                let embedder = engine.embedder().with_context(|| {
+                    engine
+                        .embedder_error()
+                        .unwrap_or("this index has no vectors")
+                        .to_string()
+                })?;
+                let report = rt.block_on(ann_recall(engine.store(), embedder, &queries, args.k))?;
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    println!(
+                        "{} queries: recall@{} of the vector index against exact search {:.3}  (p50 {:.1} ms, exact {:.1} ms)",
+                        report.queries, report.k, report.recall, report.ann_ms_p50, report.exact_ms_p50
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let report =
                 rt.block_on(evaluate(engine.store(), engine.embedder(), &queries, &opts))?;
             if args.json {

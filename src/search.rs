@@ -5,7 +5,7 @@
 //! first keeps precision for long queries; the OR fill keeps recall when one word is spelt or
 //! segmented differently in the text ("付" vs "付け") — the failure mode of exact-phrase peers.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -120,33 +120,132 @@ pub async fn search(
         };
     let hits = match (mode, embedder) {
         (Mode::Vector, Some(e)) => {
-            let qv = e.embed_query(query)?;
+            let qv = embed_query(e, query).await?;
             vector_search(store, &qv, filter, opts.k).await?
         }
         (Mode::Hybrid, Some(e)) => {
-            // The query is embedded on the rayon pool while the keyword search runs, and the
-            // two searches wait on LanceDB together: the sides overlap instead of adding up.
-            let depth = opts.k.max(HYBRID_DEPTH);
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let (e, q) = (Arc::clone(e), query.to_string());
-            rayon::spawn(move || {
-                // A panic in a rayon::spawn job aborts the process: make it this query's error.
-                let embedded =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.embed_query(&q)))
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the query embedding panicked")));
-                let _ = tx.send(embedded);
-            });
-            let vector = async {
-                let qv = rx.await.context("the query embedding thread stopped")??;
-                vector_search(store, &qv, filter, depth).await
-            };
-            let (text, vector) =
-                tokio::try_join!(text_search(store, query, filter, depth), vector)?;
-            fuse(&[text, vector], opts.k)
+            // Embed first, then run both searches together. Embedding the query beside the
+            // keyword search was slower: the encoder uses every compute thread, so the keyword
+            // search only took CPU from it, and the embedding is the longer path.
+            let qv = embed_query(e, query).await?;
+            hybrid_search(store, query, &qv, filter, opts.k).await?
         }
         _ => text_search(store, query, filter, opts.k).await?,
     };
     Ok(hits.into_iter().map(|h| to_result(h, query)).collect())
+}
+
+/// Embeds the query on the rayon pool, so that the async worker stays free meanwhile.
+async fn embed_query(e: &Arc<Embedder>, query: &str) -> Result<Vec<f32>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (e, q) = (Arc::clone(e), query.to_string());
+    rayon::spawn(move || {
+        // A panic in a rayon::spawn job aborts the process: make it this query's error.
+        let embedded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.embed_query(&q)))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the query embedding panicked")));
+        let _ = tx.send(embedded);
+    });
+    rx.await.context("the query embedding thread stopped")?
+}
+
+/// Keyword and vector rankings fused by reciprocal rank. Both searches run together; then
+/// sections are read only for the texts that reach the top k and that the keyword side did not
+/// return already: a few rows instead of one join row per vector hit.
+async fn hybrid_search(
+    store: &Store,
+    query: &str,
+    qv: &[f32],
+    filter: Option<&str>,
+    k: usize,
+) -> Result<Vec<SectionHit>> {
+    let depth = k.max(HYBRID_DEPTH);
+    let (text, (nearest, all_under_filter)) = tokio::try_join!(
+        text_search(store, query, filter, depth),
+        nearest_texts(store, qv, filter, depth)
+    )?;
+    let hashes: Vec<String> = nearest.into_iter().map(|(h, _)| h).collect();
+    let fused = fuse(text, &hashes);
+    let mut out: Vec<SectionHit> = Vec::with_capacity(k);
+    let mut next = 0;
+    while out.len() < k && next < fused.len() {
+        // When the vector search was not restricted to the filter, some of its texts have no
+        // section under it: read all the rest at once rather than a few at a time.
+        let take = if all_under_filter {
+            k - out.len()
+        } else {
+            fused.len()
+        };
+        let batch = &fused[next..(next + take).min(fused.len())];
+        next += batch.len();
+        let wanted: Vec<String> = batch
+            .iter()
+            .filter_map(|(_, f)| match f {
+                Fused::Text(h) => Some(h.clone()),
+                Fused::Section(_) => None,
+            })
+            .collect();
+        let mut read: HashMap<String, Vec<SectionHit>> = HashMap::new();
+        for s in store.sections_by_hash(&wanted, filter).await? {
+            read.entry(s.text_hash.clone()).or_default().push(s);
+        }
+        for (score, f) in batch {
+            let hits = match f {
+                Fused::Section(hit) => vec![hit.clone()],
+                Fused::Text(h) => read.remove(h).unwrap_or_default(),
+            };
+            out.extend(hits.into_iter().map(|mut hit| {
+                hit.score = *score;
+                hit
+            }));
+        }
+    }
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    out.truncate(k);
+    Ok(out)
+}
+
+/// An entry of a fused ranking: a section the keyword side returned, or the hash of a text
+/// only the vector side found (its sections are read if it reaches the top k).
+#[derive(Debug, Clone)]
+pub enum Fused {
+    Section(SectionHit),
+    Text(String),
+}
+
+/// Reciprocal rank fusion of a keyword ranking of sections and a vector ranking of texts (by
+/// hash, best first): each side adds 1 / (RRF_K + rank) to a section, the vector side by the
+/// section's text. Best first; ties by section id, then hash.
+pub fn fuse(text: Vec<SectionHit>, nearest: &[String]) -> Vec<(f32, Fused)> {
+    let rrf = |rank: usize| 1.0 / (RRF_K + rank as f32 + 1.0);
+    let vector_rank: HashMap<&str, usize> = nearest
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.as_str(), i))
+        .collect();
+    let covered: HashSet<String> = text.iter().map(|h| h.text_hash.clone()).collect();
+    let mut fused: Vec<(f32, Fused)> = text
+        .into_iter()
+        .enumerate()
+        .map(|(rank, hit)| {
+            let v = vector_rank
+                .get(hit.text_hash.as_str())
+                .map_or(0.0, |&r| rrf(r));
+            (rrf(rank) + v, Fused::Section(hit))
+        })
+        .collect();
+    fused.extend(
+        nearest
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !covered.contains(*h))
+            .map(|(rank, h)| (rrf(rank), Fused::Text(h.clone()))),
+    );
+    let key = |f: &Fused| match f {
+        Fused::Section(hit) => (0, hit.id.clone()),
+        Fused::Text(h) => (1, h.clone()),
+    };
+    fused.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| key(&a.1).cmp(&key(&b.1))));
+    fused
 }
 
 /// Nearest sections by embedding; score = cosine similarity.
@@ -156,27 +255,10 @@ async fn vector_search(
     filter: Option<&str>,
     k: usize,
 ) -> Result<Vec<SectionHit>> {
-    let (vector_filter, fetch) = match filter {
-        None => (None, k),
-        Some(f) => {
-            let hashes = store.section_hashes(Some(f)).await?;
-            if hashes.is_empty() {
-                return Ok(Vec::new());
-            }
-            if hashes.len() <= PREFILTER_MAX_HASHES {
-                let list: Vec<String> = hashes.iter().map(|h| sql_string(&hash_hex(*h))).collect();
-                (Some(format!("text_hash IN ({})", list.join(", "))), k)
-            } else {
-                (None, k * 20)
-            }
-        }
-    };
-    let nearest = store
-        .search_vectors(qv, fetch, vector_filter.as_deref())
-        .await?;
+    let (nearest, _) = nearest_texts(store, qv, filter, k).await?;
     let hashes: Vec<String> = nearest.iter().map(|(h, _)| h.clone()).collect();
     let mut sections = store.sections_by_hash(&hashes, filter).await?;
-    let rank: std::collections::HashMap<&str, (usize, f32)> = nearest
+    let rank: HashMap<&str, (usize, f32)> = nearest
         .iter()
         .enumerate()
         .map(|(i, (h, d))| (h.as_str(), (i, *d)))
@@ -195,29 +277,34 @@ async fn vector_search(
     Ok(sections)
 }
 
-/// Reciprocal rank fusion of several rankings of sections; score = fused score.
-pub fn fuse(rankings: &[Vec<SectionHit>], k: usize) -> Vec<SectionHit> {
-    let mut by_id: std::collections::HashMap<String, (f32, SectionHit)> =
-        std::collections::HashMap::new();
-    for ranking in rankings {
-        for (rank, hit) in ranking.iter().enumerate() {
-            let add = 1.0 / (RRF_K + rank as f32 + 1.0);
-            by_id
-                .entry(hit.id.clone())
-                .and_modify(|(s, _)| *s += add)
-                .or_insert_with(|| (add, hit.clone()));
+/// The `k` texts nearest to `qv` (hash, cosine distance), and whether each of them has a
+/// section under `filter`. Under a path prefix with few distinct texts the search is
+/// restricted to their hashes; with many it over-fetches instead, and the caller filters.
+async fn nearest_texts(
+    store: &Store,
+    qv: &[f32],
+    filter: Option<&str>,
+    k: usize,
+) -> Result<(Vec<(String, f32)>, bool)> {
+    let (vector_filter, fetch) = match filter {
+        None => (None, k),
+        Some(f) => {
+            let hashes = store.section_hashes(Some(f)).await?;
+            if hashes.is_empty() {
+                return Ok((Vec::new(), true));
+            }
+            if hashes.len() <= PREFILTER_MAX_HASHES {
+                let list: Vec<String> = hashes.iter().map(|h| sql_string(&hash_hex(*h))).collect();
+                (Some(format!("text_hash IN ({})", list.join(", "))), k)
+            } else {
+                (None, k * 20)
+            }
         }
-    }
-    let mut fused: Vec<SectionHit> = by_id
-        .into_values()
-        .map(|(score, mut hit)| {
-            hit.score = score;
-            hit
-        })
-        .collect();
-    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-    fused.truncate(k);
-    fused
+    };
+    let nearest = store
+        .search_vectors(qv, fetch, vector_filter.as_deref())
+        .await?;
+    Ok((nearest, filter.is_none() || vector_filter.is_some()))
 }
 
 async fn text_search(
@@ -390,15 +477,21 @@ mod tests {
     }
 
     #[test]
-    fn rrf_rewards_agreement() {
-        let a = vec![hit("x"), hit("y"), hit("z")];
-        let b = vec![hit("y"), hit("w"), hit("x")];
-        let fused = fuse(&[a, b], 3);
-        let ids: Vec<&str> = fused.iter().map(|h| h.id.as_str()).collect();
-        assert_eq!(ids[0], "y", "ranked 2nd and 1st beats 1st and 3rd");
-        assert_eq!(ids[1], "x");
-        assert!((fused[0].score - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
-        assert_eq!(fused.len(), 3);
+    fn rrf_rewards_agreement_and_defers_vector_only_texts() {
+        let text = vec![hit("x"), hit("y"), hit("z")];
+        let nearest: Vec<String> = ["y", "w", "x"].iter().map(|s| s.to_string()).collect();
+        let fused = fuse(text, &nearest);
+        let names: Vec<String> = fused
+            .iter()
+            .map(|(_, f)| match f {
+                Fused::Section(h) => h.id.clone(),
+                Fused::Text(h) => format!("text {h}"),
+            })
+            .collect();
+        // y: 2nd and 1st beats x: 1st and 3rd; w (2nd by vector only) beats z (3rd by text).
+        assert_eq!(names, ["y", "x", "text w", "z"]);
+        assert!((fused[0].0 - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
+        assert!((fused[2].0 - 1.0 / 62.0).abs() < 1e-6);
     }
 
     #[test]

@@ -378,6 +378,22 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
         "b.md",
         "hybrid (the default with vectors) keeps the keyword match on top"
     );
+    // Texts only the vector side found are read back as sections after fusion: every
+    // section comes back, both copies of the shared text included, with their snippets.
+    let all = search_json(root, "東京は日本の首都", &["-k", "10"]);
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(paths(&all)[0], "b.md");
+    let shared = all
+        .iter()
+        .filter(|h| h["heading_path"].as_array().and_then(|p| p.last()) == Some(&"同じ".into()))
+        .count();
+    assert_eq!(shared, 2, "one text, two sections");
+    assert!(all
+        .iter()
+        .all(|h| !h["snippet"].as_str().unwrap_or("").is_empty()));
+    assert!(all
+        .windows(2)
+        .all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()));
     let filtered = search_json(root, "東京", &["--mode", "vector", "--path-prefix", "a.md"]);
     assert!(!filtered.is_empty() && paths(&filtered).iter().all(|p| p == "a.md"));
 
