@@ -204,6 +204,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     bound_malloc_arenas();
+    quiet_broken_pipe();
     let cli = Cli::parse();
     let threads = cli.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -222,6 +223,16 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Like other Unix filters, end quietly when the reader goes away (`sagasu eval … | head -1`):
+/// Rust ignores SIGPIPE, so each print would fail instead, with a panic from `println!`.
+fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -822,7 +822,7 @@ impl Store {
         limit: usize,
         filter: Option<&str>,
     ) -> Result<Vec<(String, f32)>> {
-        self.nearest_texts(query, limit, filter, false).await
+        self.nearest(query, limit, filter, false).await
     }
 
     /// [`Store::search_vectors`] without the vector index: what the index is measured against.
@@ -831,10 +831,10 @@ impl Store {
         query: &[f32],
         limit: usize,
     ) -> Result<Vec<(String, f32)>> {
-        self.nearest_texts(query, limit, None, true).await
+        self.nearest(query, limit, None, true).await
     }
 
-    async fn nearest_texts(
+    async fn nearest(
         &self,
         query: &[f32],
         limit: usize,

@@ -139,6 +139,19 @@ fn path_prefix_filters_before_ranking() {
     assert!(paths(&hits).iter().all(|p| p.starts_with("b/")));
     let hits = search_json(root, "検索", &["--path-prefix", "b/", "-k", "10"]);
     assert_eq!(hits.len(), 4);
+
+    // A reader that goes away (`sagasu search … | head -1`) ends the search quietly.
+    let mut child = bin()
+        .current_dir(root)
+        .args(["search", "検索", "-k", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.trim().is_empty(), "{stderr}");
 }
 
 #[test]
