@@ -203,12 +203,7 @@ pub async fn evaluate(
         }
     }
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let pct = |p: f64| percentile(&latencies, p);
     let m = doc.metrics();
     Ok(EvalReport {
         queries: m.queries,
@@ -230,6 +225,8 @@ pub struct AnnReport {
     pub k: usize,
     /// Of the exact top k texts, the share the vector index also returns.
     pub recall: f64,
+    /// Vectors the index covers; `None`: no index yet (below `ann_min_rows`), all exact.
+    pub indexed: Option<u64>,
     pub ann_ms_p50: f64,
     pub exact_ms_p50: f64,
 }
@@ -257,18 +254,24 @@ pub async fn ann_recall(
             .filter(|(h, _)| ann.iter().any(|(a, _)| a == h))
             .count();
     }
+    ann_ms.sort_by(f64::total_cmp);
+    exact_ms.sort_by(f64::total_cmp);
     Ok(AnnReport {
         queries: queries.len(),
         k,
         recall: found as f64 / wanted.max(1) as f64,
-        ann_ms_p50: median(&mut ann_ms),
-        exact_ms_p50: median(&mut exact_ms),
+        indexed: store.vector_index_rows().await?,
+        ann_ms_p50: percentile(&ann_ms, 0.5),
+        exact_ms_p50: percentile(&exact_ms, 0.5),
     })
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+/// The value at fraction `p` of sorted values (nearest rank); 0 when there are none.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
 }
 
 #[cfg(test)]

@@ -407,6 +407,19 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
     assert!(all
         .windows(2)
         .all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()));
+    // Below the size for a vector index every search is exact: recall against exact is 1.
+    fs::write(
+        root.join("q.jsonl"),
+        "{\"query\": \"東京\", \"path\": \"b.md\"}\n{\"query\": \"再試行\", \"path\": \"a.md\"}\n",
+    )
+    .expect("write queries");
+    let ann: serde_json::Value = serde_json::from_str(&ok(bin()
+        .current_dir(root)
+        .args(["eval", "q.jsonl", "--ann", "--json", "-k", "2"])))
+    .expect("json");
+    assert_eq!(ann["queries"], 2);
+    assert_eq!(ann["recall"], 1.0);
+    assert!(ann["indexed"].is_null());
     let filtered = search_json(root, "東京", &["--mode", "vector", "--path-prefix", "a.md"]);
     assert!(!filtered.is_empty() && paths(&filtered).iter().all(|p| p == "a.md"));
 
