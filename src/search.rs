@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::embed::Embedder;
-use crate::store::{hash_hex, sql_string, SectionHit, Store};
+use crate::store::{hash_hex, hash_key, sql_string, SectionHit, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -167,7 +167,7 @@ async fn hybrid_search(
     k: usize,
 ) -> Result<Vec<SectionHit>> {
     let depth = k.max(HYBRID_DEPTH);
-    let ((text, every_word), (nearest, all_under_filter)) = tokio::try_join!(
+    let ((text, every_word), nearest) = tokio::try_join!(
         text_search(store, query, filter, depth),
         nearest_texts(store, qv, filter, depth)
     )?;
@@ -175,15 +175,10 @@ async fn hybrid_search(
     let fused = fuse(text, every_word, &hashes);
     let mut out: Vec<SectionHit> = Vec::with_capacity(k);
     let mut next = 0;
+    // Every text has a section under the filter, so one pass fills k; another runs only if a
+    // re-index removed a text's sections in between.
     while out.len() < k && next < fused.len() {
-        // When the vector search was not restricted to the filter, some of its texts have no
-        // section under it: read all the rest at once rather than a few at a time.
-        let take = if all_under_filter {
-            k - out.len()
-        } else {
-            fused.len()
-        };
-        let batch = &fused[next..(next + take).min(fused.len())];
+        let batch = &fused[next..(next + k - out.len()).min(fused.len())];
         next += batch.len();
         let wanted: Vec<String> = batch
             .iter()
@@ -266,7 +261,7 @@ async fn vector_search(
     filter: Option<&str>,
     k: usize,
 ) -> Result<Vec<SectionHit>> {
-    let (nearest, _) = nearest_texts(store, qv, filter, k).await?;
+    let nearest = nearest_texts(store, qv, filter, k).await?;
     let hashes: Vec<String> = nearest.iter().map(|(h, _)| h.clone()).collect();
     let mut sections = store.sections_by_hash(&hashes, filter).await?;
     let rank: HashMap<&str, (usize, f32)> = nearest
@@ -288,34 +283,31 @@ async fn vector_search(
     Ok(sections)
 }
 
-/// The `k` texts nearest to `qv` (hash, cosine distance), and whether each of them has a
-/// section under `filter`. Under a path prefix with few distinct texts the search is
-/// restricted to their hashes; with many it over-fetches instead, and the caller filters.
+/// The `k` texts nearest to `qv` that have a section under `filter` (hash, cosine distance),
+/// best first. Under a path prefix with few distinct texts the search is restricted to their
+/// hashes; with many it over-fetches, then keeps the texts found under the prefix.
 async fn nearest_texts(
     store: &Store,
     qv: &[f32],
     filter: Option<&str>,
     k: usize,
-) -> Result<(Vec<(String, f32)>, bool)> {
-    let (vector_filter, fetch) = match filter {
-        None => (None, k),
-        Some(f) => {
-            let hashes = store.section_hashes(Some(f)).await?;
-            if hashes.is_empty() {
-                return Ok((Vec::new(), true));
-            }
-            if hashes.len() <= PREFILTER_MAX_HASHES {
-                let list: Vec<String> = hashes.iter().map(|h| sql_string(&hash_hex(*h))).collect();
-                (Some(format!("text_hash IN ({})", list.join(", "))), k)
-            } else {
-                (None, k * 20)
-            }
-        }
+) -> Result<Vec<(String, f32)>> {
+    let Some(f) = filter else {
+        return store.search_vectors(qv, k, None).await;
     };
-    let nearest = store
-        .search_vectors(qv, fetch, vector_filter.as_deref())
-        .await?;
-    Ok((nearest, filter.is_none() || vector_filter.is_some()))
+    let hashes = store.section_hashes(Some(f)).await?;
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    if hashes.len() <= PREFILTER_MAX_HASHES {
+        let list: Vec<String> = hashes.iter().map(|h| sql_string(&hash_hex(*h))).collect();
+        let only = format!("text_hash IN ({})", list.join(", "));
+        return store.search_vectors(qv, k, Some(&only)).await;
+    }
+    let mut nearest = store.search_vectors(qv, k * 20, None).await?;
+    nearest.retain(|(h, _)| hashes.contains(&hash_key(h)));
+    nearest.truncate(k);
+    Ok(nearest)
 }
 
 /// Keyword ranking of up to k sections, and how many of the first hold every query word.
