@@ -45,7 +45,7 @@ pub const META_FILE: &str = "sagasu.json";
 pub const ANN_MIN_ROWS: usize = 50_000;
 /// IVF partitions a vector search visits (of √rows). On cpp-docs-ja (89,279 vectors, 298
 /// partitions, ruri-v3-30m shape) recall@10 against exact search was 0.970 at 64 without
-/// re-ranking, against 0.950 at 32 with 4× re-ranking on full vectors, and 2 ms faster:
+/// re-ranking, against 0.950 at 32 with 4× re-ranking on full vectors, and 1.6 ms faster:
 /// which partitions are visited matters more than the 8-bit codes' error.
 pub const ANN_NPROBES: usize = 64;
 pub const VECTOR_INDEX: &str = "vector_idx";

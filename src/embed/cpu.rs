@@ -139,7 +139,7 @@ impl Table {
 ///
 /// Why panels: a query is a few rows, and for a few rows gemm's microkernel spent its time
 /// waiting on weights read across a row-major in × out matrix (29 tokens of the ruri-v3-30m
-/// shape: 15-17 ms, 80% in the microkernel). A panel is read front to back instead, by a
+/// shape: 13-17 ms, 80% in the microkernel). A panel is read front to back instead, by a
 /// kernel that keeps 4 rows × 16 columns in registers: 9-12 ms. Large batches still go to
 /// gemm, one panel at a time (within noise of one call over the whole matrix).
 pub struct Linear {
@@ -199,7 +199,6 @@ impl Linear {
 
     fn gemm(&self, x: &[f32], out: &mut [f32], accumulate: bool, par: Parallelism) {
         let rows = x.len() / self.in_dim;
-        let panels = self.out_dim.div_ceil(PANEL);
         if rows <= FEW_ROWS {
             let out = SharedOut(out.as_mut_ptr());
             let tiles = self.out_dim.div_ceil(kernels::TILE);
@@ -220,7 +219,7 @@ impl Linear {
             });
             return;
         }
-        for p in 0..panels {
+        for p in 0..self.out_dim.div_ceil(PANEL) {
             let first = p * PANEL;
             let width = PANEL.min(self.out_dim - first);
             // SAFETY: the caller checked out is rows × out; x is rows × in; the panel is
