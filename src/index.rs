@@ -239,6 +239,12 @@ fn run_once(
         .with_context(|| format!("cannot open root {}", opts.root.display()))?;
     let _lock = WriterLock::acquire(&opts.db_dir)?;
     let mut store = runtime.block_on(Store::open(&opts.db_dir, true, opts.store))?;
+    if store.outdated_table_dropped {
+        progress.warn(&format!(
+            "note: {} was made by an older sagasu; rebuilding its sections from the tree",
+            opts.db_dir.display()
+        ));
+    }
     let mut meta = store.read_meta()?;
     if let Some(old_root) = &meta.root {
         if old_root != &root {
@@ -706,14 +712,7 @@ fn read_file(
     drop(bytes);
     let doc = split(&text, split_opts);
     Outcome::Parsed {
-        rows: FileRows {
-            path,
-            file_hash,
-            file_size: file.size,
-            mtime_ns: file.mtime_ns,
-            front_matter: doc.front_matter,
-            sections: doc.sections,
-        },
+        rows: FileRows::new(path, file_hash, file.size, file.mtime_ns, doc),
         had_rows,
     }
 }

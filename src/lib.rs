@@ -1,7 +1,7 @@
 //! sagasu (探す): semantic + keyword search over large Markdown trees, Japanese first.
 //!
 //! The pipeline reads top to bottom: [`discover`] finds files, [`decode`] turns bytes into
-//! text, [`markdown`] splits text into sections, [`embed`] turns text into vectors, [`store`]
+//! text, [`markdown`] splits text into sections, [`terms`] makes their search terms, [`embed`] turns text into vectors, [`store`]
 //! writes both to LanceDB in large batches, [`index`] runs those stages as a bounded pipeline,
 //! and [`search`] / [`eval`] read the index back. [`engine`] is the reader API the CLI
 //! (`main.rs`) and the MCP server ([`mcp`]) share; [`watch`] keeps an index up to date.
@@ -17,6 +17,7 @@ pub mod mcp;
 pub mod progress;
 pub mod search;
 pub mod store;
+pub mod terms;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -108,7 +109,10 @@ impl MemoryBudget {
         (self.mib << 20) / 16
     }
 
-    /// Memory for the full-text index build's postings before they spill to disk.
+    /// Memory for the full-text index build's postings before they spill to disk, each spill
+    /// being one more partition that every query reads. Not lower: at 102,893 files, 1/8
+    /// (5 partitions) peaked ~25 MiB lower than 1/4 (3 partitions), but keyword queries took
+    /// p50 17–18 ms against 11–13 ms.
     pub fn index_build_mib(&self) -> u64 {
         (self.mib / 4).max(16)
     }

@@ -34,9 +34,6 @@ use crate::markdown::{FrontMatter, Section};
 pub const SECTIONS_TABLE: &str = "sections";
 pub const VECTORS_TABLE: &str = "vectors";
 pub const FTS_INDEX: &str = "text_idx";
-/// ICU word segmentation: dictionary-based for Japanese, no download, honours AND/OR.
-/// Measured against n-grams on a Japanese corpus in ../shared/notes/stack-facts.md.
-pub const FTS_TOKENIZER: &str = "icu";
 pub const META_FILE: &str = "sagasu.json";
 /// Below this many vectors, exact search is fast enough and exact; above it, IVF_SQ (the
 /// default of [`StoreLimits::ann_min_rows`]). IVF_SQ, not IVF_PQ: on
@@ -74,6 +71,8 @@ pub fn sections_schema() -> SchemaRef {
         Field::new("description", DataType::Utf8, true),
         list("tags"),
         Field::new("text", DataType::Utf8, false),
+        // The text's search terms, space-separated: what the full-text index holds (terms.rs).
+        Field::new("terms", DataType::Utf8, false),
         Field::new("text_hash", DataType::Utf8, false),
         Field::new("file_hash", DataType::Utf8, false),
         Field::new("file_size", DataType::UInt64, false),
@@ -101,14 +100,42 @@ pub struct FileRows {
     pub mtime_ns: i64,
     pub front_matter: FrontMatter,
     pub sections: Vec<Section>,
+    /// Each section's search terms ([`crate::terms::document_terms`]), in section order.
+    pub terms: Vec<String>,
 }
 
 impl FileRows {
+    /// A file's rows, with the search terms of every section (the costly part: run it on a
+    /// reader thread, not the writer).
+    pub fn new(
+        path: String,
+        file_hash: String,
+        file_size: u64,
+        mtime_ns: i64,
+        doc: crate::markdown::Document,
+    ) -> FileRows {
+        let terms = doc
+            .sections
+            .iter()
+            .map(|s| crate::terms::document_terms(&s.text))
+            .collect();
+        FileRows {
+            path,
+            file_hash,
+            file_size,
+            mtime_ns,
+            front_matter: doc.front_matter,
+            sections: doc.sections,
+            terms,
+        }
+    }
+
     /// Rough in-memory size, for batch and memory budgets.
     pub fn approx_bytes(&self) -> usize {
         self.sections
             .iter()
-            .map(|s| s.text.len() + 64 + self.path.len())
+            .zip(&self.terms)
+            .map(|(s, t)| s.text.len() + t.len() + 64 + self.path.len())
             .sum::<usize>()
             + 128
     }
@@ -160,12 +187,21 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
     let mut description = StringBuilder::new();
     let mut tags = ListBuilder::new(StringBuilder::new());
     let mut text = StringBuilder::new();
+    let mut terms = StringBuilder::new();
     let mut text_hash = StringBuilder::new();
     let mut file_hash = StringBuilder::new();
     let mut file_size = UInt64Builder::with_capacity(n);
     let mut mtime_ns = Int64Builder::with_capacity(n);
     for file in files {
-        for (i, s) in file.sections.iter().enumerate() {
+        if file.terms.len() != file.sections.len() {
+            bail!(
+                "{}: {} sections but {} term lists",
+                file.path,
+                file.sections.len(),
+                file.terms.len()
+            );
+        }
+        for (i, (s, t)) in file.sections.iter().zip(&file.terms).enumerate() {
             let i = u32::try_from(i).context("too many sections in one file")?;
             id.append_value(format!("{}#{i}", file.path));
             path.append_value(&file.path);
@@ -184,6 +220,7 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
             }
             tags.append(true);
             text.append_value(&s.text);
+            terms.append_value(t);
             text_hash.append_value(content_hash(s.text.as_bytes()));
             file_hash.append_value(&file.file_hash);
             file_size.append_value(file.file_size);
@@ -202,6 +239,7 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
         Arc::new(description.finish()),
         Arc::new(tags.finish()),
         Arc::new(text.finish()),
+        Arc::new(terms.finish()),
         Arc::new(text_hash.finish()),
         Arc::new(file_hash.finish()),
         Arc::new(file_size.finish()),
@@ -361,6 +399,9 @@ pub struct Store {
     limits: StoreLimits,
     /// Commits made through this handle (adds, deletes, maintenance).
     pub commits: u64,
+    /// `open` found a sections table of an older layout and dropped it: every file is read
+    /// again.
+    pub outdated_table_dropped: bool,
 }
 
 impl Store {
@@ -429,7 +470,35 @@ impl Store {
             vectors,
             limits,
             commits: 0,
+            outdated_table_dropped: false,
         };
+        if let Some(t) = &store.table {
+            let schema = t.schema().await.context("reading the sections schema")?;
+            let names = |s: &Schema| {
+                s.fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect::<Vec<_>>()
+            };
+            if names(&schema) != names(&sections_schema()) {
+                if !create {
+                    bail!(
+                        "the index at {} was made by an older sagasu (its sections table has \
+                         another layout); run `sagasu index` on its tree again to rebuild it",
+                        dir.display()
+                    );
+                }
+                // Sections are cheap to rebuild from the tree; vectors (keyed by text hash)
+                // stay and are reused.
+                store
+                    .conn
+                    .drop_table(SECTIONS_TABLE, &[])
+                    .await
+                    .context("dropping the sections table of an older layout")?;
+                store.table = None;
+                store.outdated_table_dropped = true;
+            }
+        }
         if create && store.table.is_none() {
             let t = store
                 .conn
@@ -630,12 +699,18 @@ impl Store {
     }
 
     async fn build_text_index(&self) -> Result<()> {
+        // The terms are analysed already (terms.rs): the index only splits them.
         let params = FtsIndexBuilder::default()
-            .base_tokenizer(FTS_TOKENIZER.to_string())
+            .base_tokenizer(crate::terms::INDEX_TOKENIZER.to_string())
+            .max_token_length(None)
+            .lower_case(false)
+            .stem(false)
+            .remove_stop_words(false)
+            .ascii_folding(false)
             .num_workers(self.limits.threads.max(1))
             .memory_limit_mb(self.limits.index_memory_mb);
         self.table()?
-            .create_index(&["text"], Index::FTS(params))
+            .create_index(&["terms"], Index::FTS(params))
             .name(FTS_INDEX.to_string())
             .replace(true)
             .execute()
@@ -666,11 +741,15 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<SectionHit>> {
         let table = self.table()?;
+        let terms = crate::terms::query_terms(query);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
         let operator = if and { Operator::And } else { Operator::Or };
         let fts = FullTextSearchQuery::new_query(FtsQuery::Match(
-            MatchQuery::new(query.to_string())
+            MatchQuery::new(terms)
                 .with_operator(operator)
-                .with_column(Some("text".into())),
+                .with_column(Some("terms".into())),
         ));
         let mut q = table
             .query()

@@ -2,26 +2,29 @@
 //! memory follows the run, not the corpus. Search must see every segment; the fold-in after
 //! `TEXT_SEGMENTS_MAX` segments and a rebuild (what `sagasu optimize` does) leave one.
 
-use sagasu::markdown::{FrontMatter, Section};
+use sagasu::markdown::{Document, FrontMatter, Section};
 use sagasu::store::{content_hash, FileRows, Store, StoreLimits, FTS_INDEX, TEXT_SEGMENTS_MAX};
 
 /// A file whose only section holds `word` (a made-up term found nowhere else) and filler.
 fn file(n: usize, word: &str) -> FileRows {
     let text = format!("# 見出し{n}\n\n{word} は検索の確認に使う語です。本文 {n}。");
-    FileRows {
-        path: format!("doc{n}.md"),
-        file_hash: content_hash(text.as_bytes()),
-        file_size: text.len() as u64,
-        mtime_ns: 0,
+    let doc = Document {
         front_matter: FrontMatter::default(),
         sections: vec![Section {
             heading_path: vec![format!("見出し{n}")],
             level: 1,
             start_line: 1,
             end_line: 3,
-            text,
+            text: text.clone(),
         }],
-    }
+    };
+    FileRows::new(
+        format!("doc{n}.md"),
+        content_hash(text.as_bytes()),
+        text.len() as u64,
+        0,
+        doc,
+    )
 }
 
 fn segments(rt: &tokio::runtime::Runtime, store: &Store) -> u64 {
@@ -96,4 +99,116 @@ fn fold_ins_add_segments_that_search_sees_up_to_a_bound_and_a_rebuild_merges_the
     for word in &words {
         assert_eq!(found(&store, word), 20, "{word} after the rebuild");
     }
+}
+
+/// Search terms come from sagasu's analyzer, so the index holds what the query is turned into:
+/// Japanese words inside running text, and English words by their stem.
+#[test]
+fn terms_made_while_reading_match_queries_in_both_languages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = sagasu::runtime(2).expect("runtime");
+    let mut store = rt
+        .block_on(Store::open(dir.path(), true, StoreLimits::default()))
+        .expect("open");
+    let text =
+        "# 設定\n\n設定ファイルを読み込んでから接続します。Retries are counted per connection.";
+    let doc = Document {
+        front_matter: FrontMatter::default(),
+        sections: vec![Section {
+            heading_path: vec!["設定".into()],
+            level: 1,
+            start_line: 1,
+            end_line: 3,
+            text: text.into(),
+        }],
+    };
+    let files = vec![FileRows::new(
+        "a.md".into(),
+        content_hash(text.as_bytes()),
+        1,
+        0,
+        doc,
+    )];
+    let mut append = store.begin_append(rt.handle()).expect("append");
+    append.send(&files, files[0].approx_bytes()).expect("send");
+    rt.block_on(append.commit(&mut store)).expect("commit");
+    let found = |store: &Store, q: &str| {
+        rt.block_on(store.search_text(q, true, None, 10))
+            .expect("search")
+            .len()
+    };
+    // Flat search (no index yet), then through the index: the same answers.
+    for indexed in [false, true] {
+        if indexed {
+            assert!(rt
+                .block_on(store.refresh_text_index(0, false))
+                .expect("build"));
+        }
+        assert_eq!(found(&store, "設定ファイル"), 1, "indexed: {indexed}");
+        assert_eq!(
+            found(&store, "retry connections"),
+            1,
+            "stemmed, indexed: {indexed}"
+        );
+        assert_eq!(
+            found(&store, "設定 存在しない語"),
+            0,
+            "AND of words, indexed: {indexed}"
+        );
+        assert_eq!(
+            found(&store, "。、"),
+            0,
+            "no words, no results, indexed: {indexed}"
+        );
+    }
+}
+
+/// An index whose sections table predates the `terms` column: readers get a clear error,
+/// an index run drops the table and rebuilds it from the tree.
+#[test]
+fn an_older_table_layout_is_rebuilt_by_index_and_refused_by_readers() {
+    use arrow_schema::Schema;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = sagasu::runtime(2).expect("runtime");
+    let current = sagasu::store::sections_schema();
+    let older: Vec<_> = current
+        .fields()
+        .iter()
+        .filter(|f| f.name() != "terms")
+        .cloned()
+        .collect();
+    rt.block_on(async {
+        let db = lancedb::connect(dir.path().to_str().expect("utf-8"))
+            .execute()
+            .await
+            .expect("connect");
+        db.create_empty_table("sections", std::sync::Arc::new(Schema::new(older)))
+            .execute()
+            .await
+            .expect("older table");
+    });
+    std::fs::write(dir.path().join(sagasu::store::META_FILE), "{}").expect("meta");
+
+    let err = rt
+        .block_on(Store::open(dir.path(), false, StoreLimits::default()))
+        .err()
+        .expect("a reader refuses the older layout");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("older sagasu") && msg.contains("sagasu index"),
+        "{msg}"
+    );
+
+    let store = rt
+        .block_on(Store::open(dir.path(), true, StoreLimits::default()))
+        .expect("an index run opens it");
+    assert!(store.outdated_table_dropped);
+    drop(store);
+    let again = rt
+        .block_on(Store::open(dir.path(), true, StoreLimits::default()))
+        .expect("reopen");
+    assert!(
+        !again.outdated_table_dropped,
+        "the new table has the current layout"
+    );
 }
