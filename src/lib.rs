@@ -112,7 +112,7 @@ impl MemoryBudget {
     /// Memory for the full-text index build's postings before they spill to disk, each spill
     /// being one more partition that every query reads. Not lower: at 102,893 files, 1/8
     /// (5 partitions) peaked 15–26 MiB lower than 1/4 (3 partitions), but keyword queries
-    /// took p50 17–18 ms against 11–13 ms.
+    /// took p50 17–22 ms against 11–13 ms.
     pub fn index_build_mib(&self) -> u64 {
         (self.mib / 4).max(16)
     }
