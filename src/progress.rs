@@ -55,7 +55,11 @@ impl Progress {
     }
 
     pub fn file_done(&self, sections: u64) {
-        if self.files_done.fetch_add(1, Ordering::Relaxed) % 256 == 0 {
+        if self
+            .files_done
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(256)
+        {
             self.sample();
         }
         let total = self.sections.fetch_add(sections, Ordering::Relaxed) + sections;

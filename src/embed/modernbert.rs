@@ -88,7 +88,7 @@ impl Config {
     pub fn is_local(&self, i: usize) -> bool {
         match &self.layer_types {
             Some(types) => types.get(i).is_some_and(|t| t == "sliding_attention"),
-            None => i % self.global_attn_every_n_layers.max(1) != 0,
+            None => !i.is_multiple_of(self.global_attn_every_n_layers.max(1)),
         }
     }
 
@@ -140,7 +140,9 @@ impl ModernBert {
                 cfg.hidden_activation
             );
         }
-        if cfg.hidden_size % cfg.num_attention_heads != 0 || cfg.head_dim() % 2 != 0 {
+        if !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
+            || !cfg.head_dim().is_multiple_of(2)
+        {
             candle_core::bail!(
                 "hidden_size {} does not split into {} heads of even size",
                 cfg.hidden_size,
