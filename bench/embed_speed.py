@@ -32,7 +32,7 @@ def main():
     model.save_pretrained(d, safe_serialization=True)
     # sagasu needs a tokenizer.json to load; the benchmark feeds token ids directly.
     here = os.path.dirname(os.path.abspath(__file__))
-    tok = os.path.join(here, "..", "tests", "fixtures", "tiny-modernbert", "tokenizer.json")
+    tok = os.path.join(here, "..", "crates", "sagasu-embed", "tests", "fixtures", "tiny-modernbert", "tokenizer.json")
     with open(tok) as f, open(os.path.join(d, "tokenizer.json"), "w") as g:
         g.write(f.read())
     params = sum(p.numel() for p in model.parameters())

@@ -64,7 +64,7 @@ def main():
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(SHAPE, f, indent=2)
     here = os.path.dirname(os.path.abspath(__file__))
-    shutil.copy(os.path.join(here, "..", "tests", "fixtures", "tiny-modernbert", "tokenizer.json"),
+    shutil.copy(os.path.join(here, "..", "crates", "sagasu-embed", "tests", "fixtures", "tiny-modernbert", "tokenizer.json"),
                 os.path.join(a.out, "tokenizer.json"))
     params = sum(int(np.prod(s)) for s in tensors.values())
     print(f"{a.out}: ruri-v3-30m shape, {params / 1e6:.1f}M parameters, random weights")

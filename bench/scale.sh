@@ -119,7 +119,7 @@ if [[ $stages == *m* ]]; then
   sagasu=$default_bin
 fi
 if [[ $stages == *b* ]]; then
-  run b "$corpus" "$work/db-b" --model "$repo/tests/fixtures/tiny-modernbert"
+  run b "$corpus" "$work/db-b" --model "$repo/crates/sagasu-embed/tests/fixtures/tiny-modernbert"
   plots+=("(b) tiny model=$work/b.csv")
 fi
 if [[ $stages == *c* ]]; then

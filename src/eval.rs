@@ -10,8 +10,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::embed::Embedder;
+use sagasu_embed::Embedder;
+
 use crate::search::{search, SearchOptions, SearchResult};
+use crate::store::vectors::Search;
 use crate::store::Store;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -243,10 +245,10 @@ pub async fn ann_recall(
     for q in queries {
         let qv = embedder.embed_query(&q.query)?;
         let t = Instant::now();
-        let ann = store.search_vectors(&qv, k, None).await?;
+        let ann = store.search_vectors(&qv, k, None, Search::Indexed).await?;
         ann_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
-        let exact = store.search_vectors_exact(&qv, k).await?;
+        let exact = store.search_vectors(&qv, k, None, Search::Exact).await?;
         exact_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         wanted += exact.len();
         found += exact

@@ -80,7 +80,7 @@ impl SagasuServer {
         if p.query.trim().is_empty() {
             return Ok(bad_arguments("query must not be empty".into()));
         }
-        let k = p.k.unwrap_or(10);
+        let k = p.k.unwrap_or(crate::search::DEFAULT_K as i64);
         if !(1..=MCP_MAX_K).contains(&k) {
             return Ok(bad_arguments(format!(
                 "k must be between 1 and {MCP_MAX_K}, got {k}"

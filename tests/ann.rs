@@ -1,7 +1,9 @@
 //! The vector index: above `ann_min_rows` the vectors table gets an IVF_SQ index, and search
 //! through it must find what exact search finds.
 
-use sagasu::store::{hash_hex, Store, StoreLimits};
+use sagasu::hash::hash_hex;
+use sagasu::store::vectors::{Existing, Search};
+use sagasu::store::{Access, Store, StoreOptions};
 
 const DIM: usize = 32;
 
@@ -36,21 +38,23 @@ fn vectors(rng: &mut Rng, centres: &[Vec<f32>], n: usize, noise: f32) -> Vec<Vec
 fn ivf_sq_keeps_recall() {
     const N: usize = 6000;
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = sagasu::runtime(2).expect("runtime");
+    let rt = sagasu::budget::runtime(2).expect("runtime");
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let centres: Vec<Vec<f32>> = (0..200)
         .map(|_| normalised((0..DIM).map(|_| rng.next()).collect()))
         .collect();
     let data = vectors(&mut rng, &centres, N, 0.25);
     let hashes: Vec<String> = (0..N as u128).map(hash_hex).collect();
-    let limits = StoreLimits {
+    let options = StoreOptions {
         ann_min_rows: 1000,
-        ..StoreLimits::default()
+        ..StoreOptions::default()
     };
     let recall = rt.block_on(async {
-        let mut store = Store::open(dir.path(), true, limits).await.expect("open");
+        let mut store = Store::open(dir.path(), Access::Write, options)
+            .await
+            .expect("open");
         store
-            .prepare_vectors(DIM, false)
+            .prepare_vectors(DIM, Existing::Keep)
             .await
             .expect("vectors table");
         for (h, v) in hashes.chunks(2000).zip(data.chunks(2000)) {
@@ -75,12 +79,15 @@ fn ivf_sq_keeps_recall() {
             exact.sort_by(|a, b| a.1.total_cmp(&b.1));
             let truth: Vec<&String> = exact[..10].iter().map(|(i, _)| &hashes[*i]).collect();
             let exact = store
-                .search_vectors_exact(q, 10)
+                .search_vectors(q, 10, None, Search::Exact)
                 .await
                 .expect("exact search");
             let exact: Vec<&String> = exact.iter().map(|(h, _)| h).collect();
             assert_eq!(exact, truth, "exact search bypasses the index");
-            let ann = store.search_vectors(q, 10, None).await.expect("search");
+            let ann = store
+                .search_vectors(q, 10, None, Search::Indexed)
+                .await
+                .expect("search");
             found += ann.iter().filter(|(h, _)| truth.contains(&h)).count();
         }
         found as f64 / (10 * queries.len()) as f64

@@ -2,8 +2,22 @@
 //! memory follows the run, not the corpus. Search must see every segment; the fold-in after
 //! `TEXT_SEGMENTS_MAX` segments and a rebuild (what `sagasu optimize` does) leave one.
 
-use sagasu::markdown::{Document, FrontMatter, Section};
-use sagasu::store::{content_hash, FileRows, Store, StoreLimits, FTS_INDEX, TEXT_SEGMENTS_MAX};
+use sagasu::hash::content_hash;
+use sagasu::ingest::markdown::{Document, FrontMatter, Section};
+use sagasu::ingest::terms::{document_terms, query_terms};
+use sagasu::store::maintain::TEXT_SEGMENTS_MAX;
+use sagasu::store::schema::FTS_INDEX;
+use sagasu::store::{Access, FileRows, Match, Store, StoreOptions, TextIndexRefresh};
+
+/// A file's rows with its sections' terms, as a reader makes them.
+fn rows(path: String, hash: String, size: u64, doc: Document) -> FileRows {
+    let terms = doc
+        .sections
+        .iter()
+        .map(|s| document_terms(&s.text))
+        .collect();
+    FileRows::new(path, (hash, size, 0), doc, terms)
+}
 
 /// A file whose only section holds `word` (a made-up term found nowhere else) and filler.
 fn file(n: usize, word: &str) -> FileRows {
@@ -18,11 +32,10 @@ fn file(n: usize, word: &str) -> FileRows {
             text: text.clone(),
         }],
     };
-    FileRows::new(
+    rows(
         format!("doc{n}.md"),
         content_hash(text.as_bytes()),
         text.len() as u64,
-        0,
         doc,
     )
 }
@@ -46,7 +59,7 @@ fn add_and_fold(rt: &tokio::runtime::Runtime, store: &mut Store, round: usize, w
     append.send(&files, bytes).expect("send");
     rt.block_on(append.commit(store)).expect("commit");
     let committed = rt
-        .block_on(store.refresh_text_index(0, false))
+        .block_on(store.refresh_text_index(TextIndexRefresh::FoldInAbove(0)))
         .expect("fold in");
     assert!(committed, "round {round}: the new rows were folded in");
 }
@@ -54,15 +67,19 @@ fn add_and_fold(rt: &tokio::runtime::Runtime, store: &mut Store, round: usize, w
 #[test]
 fn fold_ins_add_segments_that_search_sees_up_to_a_bound_and_a_rebuild_merges_them() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = sagasu::runtime(2).expect("runtime");
+    let rt = sagasu::budget::runtime(2).expect("runtime");
     let mut store = rt
-        .block_on(Store::open(dir.path(), true, StoreLimits::default()))
+        .block_on(Store::open(
+            dir.path(),
+            Access::Write,
+            StoreOptions::default(),
+        ))
         .expect("open");
     let words: Vec<String> = (0..TEXT_SEGMENTS_MAX + 2)
         .map(|i| format!("probe{}word", char::from(b'a' + i as u8)))
         .collect();
     let found = |store: &Store, word: &str| {
-        rt.block_on(store.search_text(word, true, None, 50))
+        rt.block_on(store.search_text(query_terms(word), Match::EveryWord, None, 50))
             .expect("search")
             .len()
     };
@@ -74,7 +91,7 @@ fn fold_ins_add_segments_that_search_sees_up_to_a_bound_and_a_rebuild_merges_the
         assert_eq!(found(&store, word), 20, "{word} across the segments");
     }
     assert!(
-        !rt.block_on(store.refresh_text_index(0, false))
+        !rt.block_on(store.refresh_text_index(TextIndexRefresh::FoldInAbove(0)))
             .expect("no-op"),
         "nothing to fold in: no commit"
     );
@@ -93,7 +110,7 @@ fn fold_ins_add_segments_that_search_sees_up_to_a_bound_and_a_rebuild_merges_the
         &words[TEXT_SEGMENTS_MAX + 1],
     );
     assert_eq!(segments(&rt, &store), 2);
-    rt.block_on(store.refresh_text_index(0, true))
+    rt.block_on(store.refresh_text_index(TextIndexRefresh::Rebuild))
         .expect("rebuild");
     assert_eq!(segments(&rt, &store), 1);
     for word in &words {
@@ -106,9 +123,13 @@ fn fold_ins_add_segments_that_search_sees_up_to_a_bound_and_a_rebuild_merges_the
 #[test]
 fn terms_made_while_reading_match_queries_in_both_languages() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = sagasu::runtime(2).expect("runtime");
+    let rt = sagasu::budget::runtime(2).expect("runtime");
     let mut store = rt
-        .block_on(Store::open(dir.path(), true, StoreLimits::default()))
+        .block_on(Store::open(
+            dir.path(),
+            Access::Write,
+            StoreOptions::default(),
+        ))
         .expect("open");
     let text =
         "# 設定\n\n設定ファイルを読み込んでから接続します。Retries are counted per connection.";
@@ -122,18 +143,12 @@ fn terms_made_while_reading_match_queries_in_both_languages() {
             text: text.into(),
         }],
     };
-    let files = vec![FileRows::new(
-        "a.md".into(),
-        content_hash(text.as_bytes()),
-        1,
-        0,
-        doc,
-    )];
+    let files = vec![rows("a.md".into(), content_hash(text.as_bytes()), 1, doc)];
     let mut append = store.begin_append(rt.handle()).expect("append");
     append.send(&files, files[0].approx_bytes()).expect("send");
     rt.block_on(append.commit(&mut store)).expect("commit");
     let found = |store: &Store, q: &str| {
-        rt.block_on(store.search_text(q, true, None, 10))
+        rt.block_on(store.search_text(query_terms(q), Match::EveryWord, None, 10))
             .expect("search")
             .len()
     };
@@ -141,7 +156,7 @@ fn terms_made_while_reading_match_queries_in_both_languages() {
     for indexed in [false, true] {
         if indexed {
             assert!(rt
-                .block_on(store.refresh_text_index(0, false))
+                .block_on(store.refresh_text_index(TextIndexRefresh::FoldInAbove(0)))
                 .expect("build"));
         }
         assert_eq!(found(&store, "設定ファイル"), 1, "indexed: {indexed}");
@@ -169,8 +184,8 @@ fn terms_made_while_reading_match_queries_in_both_languages() {
 fn an_older_table_layout_is_rebuilt_by_index_and_refused_by_readers() {
     use arrow_schema::Schema;
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = sagasu::runtime(2).expect("runtime");
-    let current = sagasu::store::sections_schema();
+    let rt = sagasu::budget::runtime(2).expect("runtime");
+    let current = sagasu::store::schema::sections_schema();
     let older: Vec<_> = current
         .fields()
         .iter()
@@ -190,7 +205,11 @@ fn an_older_table_layout_is_rebuilt_by_index_and_refused_by_readers() {
     std::fs::write(dir.path().join(sagasu::store::META_FILE), "{}").expect("meta");
 
     let err = rt
-        .block_on(Store::open(dir.path(), false, StoreLimits::default()))
+        .block_on(Store::open(
+            dir.path(),
+            Access::Read,
+            StoreOptions::default(),
+        ))
         .err()
         .expect("a reader refuses the older layout");
     let msg = format!("{err:#}");
@@ -200,12 +219,20 @@ fn an_older_table_layout_is_rebuilt_by_index_and_refused_by_readers() {
     );
 
     let store = rt
-        .block_on(Store::open(dir.path(), true, StoreLimits::default()))
+        .block_on(Store::open(
+            dir.path(),
+            Access::Write,
+            StoreOptions::default(),
+        ))
         .expect("an index run opens it");
     assert!(store.outdated_table_dropped);
     drop(store);
     let again = rt
-        .block_on(Store::open(dir.path(), true, StoreLimits::default()))
+        .block_on(Store::open(
+            dir.path(),
+            Access::Write,
+            StoreOptions::default(),
+        ))
         .expect("reopen");
     assert!(
         !again.outdated_table_dropped,

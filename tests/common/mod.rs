@@ -20,7 +20,7 @@ pub fn bin() -> Command {
 
 pub fn tiny_model(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("crates/sagasu-embed/tests/fixtures")
         .join(name)
         .display()
         .to_string()
@@ -79,4 +79,72 @@ pub fn paths(results: &[Value]) -> Vec<String> {
 pub fn stats(dir: &Path) -> Value {
     serde_json::from_str(&ok(bin().current_dir(dir).arg("stats").arg("--json")))
         .expect("stats --json")
+}
+
+/// Every row of an index's sections table as (path, ordinal, start, end, text hash), sorted:
+/// read with LanceDB directly, so the tests check the format on disk, not sagasu's reader.
+pub fn dump(db: &Path) -> Vec<(String, u32, u32, u32, String)> {
+    use arrow_array::{Array, StringArray, UInt32Array};
+    use futures::TryStreamExt;
+    use lancedb::query::{ExecutableQuery, QueryBase, Select};
+    let rt = sagasu::budget::runtime(2).expect("runtime");
+    rt.block_on(async {
+        let conn = lancedb::connect(db.to_str().expect("utf-8"))
+            .execute()
+            .await
+            .expect("connect");
+        let table = conn
+            .open_table("sections")
+            .execute()
+            .await
+            .expect("sections table");
+        let batches: Vec<arrow_array::RecordBatch> = table
+            .query()
+            .select(Select::columns(&[
+                "path",
+                "ordinal",
+                "start_line",
+                "end_line",
+                "text_hash",
+            ]))
+            .execute()
+            .await
+            .expect("query")
+            .try_collect()
+            .await
+            .expect("rows");
+        let mut out = Vec::new();
+        for b in &batches {
+            let s = |name: &str| {
+                b.column_by_name(name)
+                    .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                    .expect(name)
+                    .clone()
+            };
+            let u = |name: &str| {
+                b.column_by_name(name)
+                    .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+                    .expect(name)
+                    .clone()
+            };
+            let (path, ord, start, end, hash) = (
+                s("path"),
+                u("ordinal"),
+                u("start_line"),
+                u("end_line"),
+                s("text_hash"),
+            );
+            for i in 0..b.num_rows() {
+                out.push((
+                    path.value(i).to_string(),
+                    ord.value(i),
+                    start.value(i),
+                    end.value(i),
+                    hash.value(i).to_string(),
+                ));
+            }
+        }
+        out.sort();
+        out
+    })
 }

@@ -3,13 +3,13 @@
 
 Run by hand (not by the tests) whenever the fixture must change:
     python3 -m venv /tmp/v && /tmp/v/bin/pip install torch transformers tokenizers
-    /tmp/v/bin/python tools/make_test_models.py tests/fixtures
+    /tmp/v/bin/python crates/sagasu-embed/tools/make_test_models.py crates/sagasu-embed/tests/fixtures
 
 For each of ModernBERT (the Ruri v3 architecture, with a sliding window small enough that the
 test inputs cross it) and BERT, it writes OUT/tiny-<arch>/ with config.json, tokenizer.json,
 model.safetensors and reference.json: the inputs and the pooled embeddings Hugging Face
 transformers computes for them (masked mean over the last hidden state, L2-normalised), one
-batch with padding. tests/embed.rs checks sagasu's encoders against them without Python.
+batch with padding. crates/sagasu-embed/tests/encoders.rs checks sagasu's encoders against them without Python.
 """
 import json, os, sys
 
@@ -84,7 +84,7 @@ def write(out, name, config, model_cls):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures"
+    out = sys.argv[1] if len(sys.argv) > 1 else "crates/sagasu-embed/tests/fixtures"
     mb = ModernBertConfig(
         hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=48,
         max_position_embeddings=128, local_attention=8, global_attn_every_n_layers=3,

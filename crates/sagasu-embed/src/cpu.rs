@@ -206,7 +206,10 @@ impl Linear {
                 let first = t * kernels::TILE;
                 let (p, offset) = (first / PANEL, first % PANEL);
                 let width = kernels::TILE.min(self.out_dim - first);
-                // SAFETY: each task writes its own columns of out (rows × out_dim).
+                // SAFETY: `forward` checked out is rows × out_dim and x is rows × in_dim; the
+                // panel slice from `offset` (≤ PANEL - TILE: both multiples of TILE) holds
+                // (in_dim - 1) · PANEL + TILE values; width ≤ TILE; each task writes its own
+                // TILE columns of out.
                 unsafe {
                     kernels::panel_rows(
                         x,
@@ -265,6 +268,11 @@ impl Linear {
 /// sees only tokens at most this far away; `rope`: rotate q and k first. One task per
 /// (sequence, head); each task walks its queries in blocks and scores each block against
 /// only the keys it can see.
+///
+/// # Panics
+/// Unless the sequences are disjoint row ranges of `qkv` (rows × 3·hidden), `hidden` is a
+/// multiple of `heads`, and `out` holds rows × hidden values: the parallel tasks write
+/// through raw pointers, and these checks are what makes their regions valid and disjoint.
 pub fn attention(
     qkv: &[f32],
     seqs: &[(usize, usize)],
@@ -273,7 +281,35 @@ pub fn attention(
     rope: Option<&Rotary>,
     out: &mut [f32],
 ) {
-    let h = qkv.len() / seqs.iter().map(|s| s.1).sum::<usize>().max(1) / 3;
+    let rows: usize = seqs.iter().map(|s| s.1).sum();
+    if rows == 0 {
+        return;
+    }
+    assert!(heads > 0, "attention: no heads");
+    assert_eq!(
+        qkv.len() % (3 * rows),
+        0,
+        "attention: qkv is not rows × 3·hidden"
+    );
+    let h = qkv.len() / rows / 3;
+    assert_eq!(
+        h % heads,
+        0,
+        "attention: hidden {h} is not a multiple of {heads} heads"
+    );
+    assert!(
+        out.len() >= rows * h,
+        "attention: out holds {} of {} values",
+        out.len(),
+        rows * h
+    );
+    let mut spans: Vec<(usize, usize)> = seqs.iter().copied().filter(|s| s.1 > 0).collect();
+    spans.sort_unstable();
+    assert!(
+        spans.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0)
+            && spans.last().is_none_or(|s| s.0 + s.1 <= rows),
+        "attention: sequences overlap or run past the rows"
+    );
     let hd = h / heads;
     let scale = 1.0 / (hd as f32).sqrt();
     let out = SharedOut(out.as_mut_ptr());
@@ -521,17 +557,32 @@ pub mod kernels {
 
     /// `out (+)= x · panel` for every row of `x` (rows × k) and one k × PANEL weight panel;
     /// `out`: (first value, row stride, columns to write). Tiles of 4 rows × 16 columns stay
-    /// in registers while the panel streams past.
+    /// in registers while the panel streams past. `k`: (rows of the panel = the length of a
+    /// row of `x`, the panel's row stride).
     ///
     /// # Safety
-    /// `out` reaches rows × row stride values, and no one else writes these columns meanwhile.
-    pub unsafe fn panel_rows(
+    /// - `k.0 > 0` and `x.len()` is a multiple of `k.0` (rows = `x.len() / k.0`);
+    /// - `panel` holds at least `(k.0 - 1) · k.1 + TILE` values: the tiles read TILE values
+    ///   of each panel row with unchecked indexing;
+    /// - `out.2 <= TILE`, and for every row r < rows, `out.0 + r · out.1 .. + out.2` is valid
+    ///   for writes (and reads, with `accumulate`);
+    /// - no one else reads or writes those values meanwhile.
+    pub(crate) unsafe fn panel_rows(
         x: &[f32],
         panel: &[f32],
         k: (usize, usize),
         out: (*mut f32, usize, usize),
         accumulate: bool,
     ) {
+        debug_assert!(
+            k.0 > 0 && x.len().is_multiple_of(k.0),
+            "panel_rows: x is not rows × k"
+        );
+        debug_assert!(
+            panel.len() >= (k.0 - 1) * k.1 + TILE,
+            "panel_rows: panel too short"
+        );
+        debug_assert!(out.2 <= TILE, "panel_rows: wider than a tile");
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             return panel_rows_avx2(x, panel, k, out, accumulate);
@@ -678,7 +729,7 @@ pub mod kernels {
         p = x2 * p + -2.101_024e-6;
         p = x2 * p + -5.692_506_4e-5;
         p = x2 * p + -7.349_906_3e-4;
-        p = x2 * p + -2.954_600_0e-3;
+        p = x2 * p + -2.954_6e-3;
         p = x2 * p + -1.609_603_3e-2;
         let mut q = x2 * -1.456_607_2e-5 + -2.133_740_6e-4;
         q = x2 * q + -1.682_827e-3;
@@ -698,7 +749,7 @@ pub mod kernels {
         p = p * r + 8.333_452e-3;
         p = p * r + 4.166_579_6e-2;
         p = p * r + 1.666_666_5e-1;
-        p = p * r + 5.000_000_1e-1;
+        p = p * r + 5e-1; // 0.500_000_01 as written by the fit: the same f32
         let e = p * r * r + r + 1.0;
         e * f32::from_bits(((n as i32 + 127) as u32) << 23)
     }

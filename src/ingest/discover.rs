@@ -58,7 +58,7 @@ pub fn walk(
     for g in &opts.globs {
         overrides
             .add(g)
-            .with_context(|| format!("bad --glob {g:?}"))?;
+            .with_context(|| format!("bad glob {g:?}"))?;
     }
     let overrides = overrides.build().context("building glob set")?;
 

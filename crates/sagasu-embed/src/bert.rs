@@ -1,8 +1,10 @@
-//! BERT encoder (BERT checkpoints, and XLM-R ones saved under `BertModel` names such as
-//! multilingual-e5), forward pass only. Follows Hugging Face `transformers`' `BertModel`:
-//! word + position + token-type-0 embeddings → LayerNorm → post-norm layers (self-attention,
-//! then a GELU MLP, each added back and normalised). Checked against that implementation on
-//! random weights by `tests/embed.rs`.
+//! BERT encoder (BERT checkpoints, and XLM-R ones: `model_type` `xlm-roberta`, or `bert`
+//! as multilingual-e5-small's config says), forward pass only. Follows Hugging Face
+//! `transformers`' `BertModel`: word + position + token-type-0 embeddings → LayerNorm →
+//! post-norm layers (self-attention, then a GELU MLP, each added back and normalised).
+//! `XLMRobertaModel` is the same network with positions numbered from `pad_token_id + 1`
+//! ([`Config::position_offset`]). Checked against `BertModel` on random weights by
+//! `tests/encoders.rs`, and XLM-R against it with the position table shifted.
 //!
 //! Weights load through candle's `VarBuilder`; the forward pass runs on the CPU blocks of
 //! [`super::cpu`].
@@ -35,6 +37,10 @@ pub struct Config {
     pub layer_norm_eps: f64,
     #[serde(default)]
     pub position_embedding_type: Option<String>,
+    /// The position row of a sequence's first token: 0 for BERT, `pad_token_id + 1` for
+    /// XLM-R (not in config.json; set from `model_type` by the loader).
+    #[serde(skip)]
+    pub position_offset: usize,
 }
 
 fn default_act() -> String {
@@ -70,8 +76,9 @@ pub struct Bert {
 }
 
 impl Bert {
-    /// Loads weights named as in `BertModel`, with or without the `bert.` prefix.
-    /// `max_len` bounds the inputs (at most `max_position_embeddings`).
+    /// Loads weights named as in `BertModel` / `XLMRobertaModel`, with or without the
+    /// `bert.` / `roberta.` prefix of a task-head checkpoint. `max_len` bounds the inputs (at
+    /// most `max_position_embeddings - position_offset`).
     pub fn load(vb: VarBuilder, cfg: &Config, max_len: usize) -> Result<Bert> {
         if cfg.hidden_act != "gelu" {
             candle_core::bail!(
@@ -91,7 +98,22 @@ impl Bert {
                 cfg.num_attention_heads
             );
         }
-        let vb = encoder_root(vb, "bert", "embeddings.word_embeddings.weight");
+        let probe = "embeddings.word_embeddings.weight";
+        let vb = if vb.contains_tensor(&format!("roberta.{probe}")) {
+            encoder_root(vb, "roberta", probe)
+        } else {
+            encoder_root(vb, "bert", probe)
+        };
+        let positions = cfg
+            .max_position_embeddings
+            .saturating_sub(cfg.position_offset);
+        if positions == 0 {
+            candle_core::bail!(
+                "max_position_embeddings {} leaves no position after the offset {}",
+                cfg.max_position_embeddings,
+                cfg.position_offset
+            );
+        }
         let (h, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
         let word = Table::load(&vb, cfg.vocab_size, h, "embeddings.word_embeddings.weight")?;
         // Small tables: plain copies.
@@ -136,7 +158,7 @@ impl Bert {
             embed_norm,
             layers,
             config: cfg.clone(),
-            max_len: max_len.clamp(1, cfg.max_position_embeddings.max(1)),
+            max_len: max_len.clamp(1, positions),
             scratch: Mutex::new(Buffers::default()),
         })
     }
@@ -163,6 +185,7 @@ impl Bert {
                             candle_core::bail!("packed rows out of step");
                         };
                         let word = &table[id * h..(id + 1) * h];
+                        let p = p + cfg.position_offset;
                         let pos = &self.position[p * h..(p + 1) * h];
                         for (((o, w), q), t) in
                             row.iter_mut().zip(word).zip(pos).zip(&self.token_type)

@@ -18,10 +18,7 @@ impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SkipReason::TooLarge { size, limit } => {
-                write!(
-                    f,
-                    "file is {size} bytes, over the {limit}-byte limit (--max-file-size)"
-                )
+                write!(f, "file is {size} bytes, over the {limit}-byte size limit")
             }
             SkipReason::Binary => write!(f, "binary content (NUL bytes)"),
             SkipReason::Undecodable { encoding } => {
@@ -35,15 +32,8 @@ impl fmt::Display for SkipReason {
     }
 }
 
-/// Decoded text and the encoding it was read as.
-#[derive(Debug)]
-pub struct Decoded {
-    pub text: String,
-    pub encoding: &'static str,
-}
-
 /// Decodes a whole file's bytes.
-pub fn decode(bytes: &[u8]) -> Result<Decoded, SkipReason> {
+pub fn decode(bytes: &[u8]) -> Result<String, SkipReason> {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return utf8(rest);
     }
@@ -58,10 +48,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, SkipReason> {
                     encoding: encoding.name(),
                 });
             }
-            return Ok(Decoded {
-                text: text.into_owned(),
-                encoding: encoding.name(),
-            });
+            return Ok(text.into_owned());
         }
     }
     if bytes.contains(&0) {
@@ -80,18 +67,12 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, SkipReason> {
             encoding: encoding.name(),
         });
     }
-    Ok(Decoded {
-        text: text.into_owned(),
-        encoding: encoding.name(),
-    })
+    Ok(text.into_owned())
 }
 
-fn utf8(bytes: &[u8]) -> Result<Decoded, SkipReason> {
+fn utf8(bytes: &[u8]) -> Result<String, SkipReason> {
     match std::str::from_utf8(bytes) {
-        Ok(s) => Ok(Decoded {
-            text: s.to_owned(),
-            encoding: "UTF-8",
-        }),
+        Ok(s) => Ok(s.to_owned()),
         Err(_) => Err(SkipReason::Undecodable { encoding: "UTF-8" }),
     }
 }
@@ -104,22 +85,17 @@ mod tests {
 
     #[test]
     fn utf8_with_and_without_bom() {
-        assert_eq!(
-            decode(JA.as_bytes()).map(|d| d.text).ok().as_deref(),
-            Some(JA)
-        );
+        assert_eq!(decode(JA.as_bytes()).ok().as_deref(), Some(JA));
         let mut bom = b"\xEF\xBB\xBF".to_vec();
         bom.extend_from_slice(JA.as_bytes());
-        assert_eq!(decode(&bom).map(|d| d.text).ok().as_deref(), Some(JA));
+        assert_eq!(decode(&bom).ok().as_deref(), Some(JA));
     }
 
     #[test]
     fn shift_jis_and_euc_jp() {
         for enc in [encoding_rs::SHIFT_JIS, encoding_rs::EUC_JP] {
             let (bytes, _, _) = enc.encode(JA);
-            let decoded = decode(&bytes).expect("decodes");
-            assert_eq!(decoded.text, JA, "{}", enc.name());
-            assert_eq!(decoded.encoding, enc.name());
+            assert_eq!(decode(&bytes).as_deref(), Ok(JA), "{}", enc.name());
         }
     }
 
@@ -127,10 +103,10 @@ mod tests {
     fn utf16_with_bom() {
         let mut le = vec![0xFF, 0xFE];
         le.extend(JA.encode_utf16().flat_map(|u| u.to_le_bytes()));
-        assert_eq!(decode(&le).map(|d| d.text).ok().as_deref(), Some(JA));
+        assert_eq!(decode(&le).ok().as_deref(), Some(JA));
         let mut be = vec![0xFE, 0xFF];
         be.extend(JA.encode_utf16().flat_map(|u| u.to_be_bytes()));
-        assert_eq!(decode(&be).map(|d| d.text).ok().as_deref(), Some(JA));
+        assert_eq!(decode(&be).ok().as_deref(), Some(JA));
     }
 
     #[test]

@@ -46,11 +46,14 @@ pub struct SplitOptions {
     pub max_section_chars: usize,
 }
 
+/// The default [`SplitOptions::max_section_chars`]: ~512 tokens of Japanese for a
+/// Ruri-class tokenizer; small enough for a good snippet.
+pub const DEFAULT_MAX_SECTION_CHARS: usize = 1200;
+
 impl Default for SplitOptions {
     fn default() -> Self {
-        // ~512 tokens of Japanese for a Ruri-class tokenizer; small enough for a good snippet.
         SplitOptions {
-            max_section_chars: 1200,
+            max_section_chars: DEFAULT_MAX_SECTION_CHARS,
         }
     }
 }

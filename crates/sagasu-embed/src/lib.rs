@@ -1,0 +1,274 @@
+//! sagasu's text encoders: text → vectors, in process, on CPU kernels of our own over candle
+//! tensors (no Python, no LanceDB: `cargo test -p sagasu-embed` builds this crate alone).
+//!
+//! An [`Embedder`] is a tokenizer plus an encoder, chosen by `config.json`'s `model_type`:
+//! ModernBERT for the Ruri v3 family ([`modernbert`]), BERT for BERT and XLM-R checkpoints
+//! such as multilingual-e5 ([`bert`]). Output: masked mean pooling over the last hidden
+//! state, L2-normalised. Documents and queries get the model's prefixes ([`prompts`]).
+//! [`resolve`] finds a model's files: a directory, the Hugging Face cache, or a download.
+//!
+//! `unsafe` code is allowed only in [`cpu`], the kernels; each block states its contract.
+
+#![deny(unsafe_code)]
+
+pub mod bert;
+#[allow(unsafe_code)]
+pub mod cpu;
+pub mod modernbert;
+pub mod prompts;
+pub mod resolve;
+mod weights;
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+use tokenizers::{Tokenizer, TruncationParams};
+
+pub use resolve::DEFAULT_MODEL;
+
+/// Tokens each section is truncated to before embedding (at most the model's maximum).
+pub const DEFAULT_MAX_TOKENS: usize = 512;
+/// Padded tokens per forward batch: 16 inputs of 512 tokens.
+pub const DEFAULT_BATCH_TOKENS: usize = 16 * 512;
+
+/// What made a set of vectors; stored with the vectors so they are never mixed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Hub id or directory name, as the user named it.
+    pub id: String,
+    /// Content fingerprint of the weights, config.json and tokenizer.json.
+    pub fingerprint: String,
+    pub model_type: String,
+    pub dim: usize,
+    pub query_prefix: String,
+    pub doc_prefix: String,
+    pub max_tokens: usize,
+}
+
+impl ModelInfo {
+    /// The key vectors are stored under: two models (or prefixes, or truncations) never share
+    /// it. Hex of the first 128 bits of a BLAKE3 digest (stable across releases: a changed key
+    /// re-embeds every section).
+    pub fn key(&self) -> String {
+        let text = format!(
+            "{}\n{}\n{}\n{}\n{}",
+            self.fingerprint, self.dim, self.query_prefix, self.doc_prefix, self.max_tokens
+        );
+        blake3::hash(text.as_bytes()).as_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// How to load a model: overrides for what its directory says, and the batch size.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub query_prefix: Option<String>,
+    pub doc_prefix: Option<String>,
+    /// Truncate inputs to this many tokens (at most the model's maximum).
+    pub max_tokens: usize,
+    /// Padded tokens per forward batch; batches are formed from length-sorted inputs.
+    pub batch_tokens: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            query_prefix: None,
+            doc_prefix: None,
+            max_tokens: DEFAULT_MAX_TOKENS,
+            batch_tokens: DEFAULT_BATCH_TOKENS,
+        }
+    }
+}
+
+enum Encoder {
+    ModernBert(modernbert::ModernBert),
+    Bert(bert::Bert),
+}
+
+pub struct Embedder {
+    encoder: Encoder,
+    tokenizer: Tokenizer,
+    info: ModelInfo,
+    batch_tokens: usize,
+}
+
+#[derive(Deserialize)]
+struct ModelType {
+    model_type: Option<String>,
+    max_position_embeddings: Option<usize>,
+    pad_token_id: Option<usize>,
+}
+
+impl ModelType {
+    /// Position rows an input of n tokens starts after. XLM-R (and RoBERTa) number positions
+    /// from `pad_token_id + 1`; BERT and ModernBERT from 0.
+    fn position_offset(&self) -> usize {
+        match self.model_type.as_deref() {
+            Some("xlm-roberta" | "roberta") => self.pad_token_id.unwrap_or(1) + 1,
+            _ => 0,
+        }
+    }
+}
+
+/// The model files sagasu needs, in a directory.
+pub const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+impl Embedder {
+    /// Loads a model directory. Every problem names the file: a broken model fails here,
+    /// before anything is written.
+    pub fn load(dir: &Path, id: &str, opts: &LoadOptions) -> Result<Embedder> {
+        for f in MODEL_FILES {
+            if !dir.join(f).is_file() {
+                bail!("model directory {} has no {f}", dir.display());
+            }
+        }
+        let config_path = dir.join("config.json");
+        let config_text = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("cannot read {}", config_path.display()))?;
+        let kind: ModelType = serde_json::from_str(&config_text)
+            .with_context(|| format!("{}: not a model config", config_path.display()))?;
+        let model_type = kind.model_type.clone().unwrap_or_default();
+        let offset = kind.position_offset();
+        let model_max = kind
+            .max_position_embeddings
+            .unwrap_or(DEFAULT_MAX_TOKENS)
+            .saturating_sub(offset)
+            .max(8);
+        let max_tokens = opts.max_tokens.clamp(8, model_max);
+
+        let tok_path = dir.join("tokenizer.json");
+        let tok_bytes = std::fs::read(&tok_path)
+            .with_context(|| format!("cannot read {}", tok_path.display()))?;
+        let mut tokenizer = Tokenizer::from_bytes(&tok_bytes)
+            .map_err(|e| anyhow!("{}: cannot load tokenizer: {e}", tok_path.display()))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
+            .map_err(|e| anyhow!("{}: {e}", tok_path.display()))?;
+        tokenizer.with_padding(None);
+
+        let weights = dir.join("model.safetensors");
+        let device = Device::Cpu;
+        let vb = VarBuilder::from_tensors(
+            weights::read_weights(&weights, &device)?,
+            DType::F32,
+            &device,
+        );
+        let tensor_error = |e: candle_core::Error| {
+            anyhow!(
+                "{}: {e} (tensor names or shapes do not match {})",
+                weights.display(),
+                config_path.display()
+            )
+        };
+        let not_a = |what: &str| format!("{}: not a {what} config", config_path.display());
+        let (encoder, dim) = match model_type.as_str() {
+            "modernbert" => {
+                let cfg: modernbert::Config =
+                    serde_json::from_str(&config_text).with_context(|| not_a("ModernBERT"))?;
+                let model =
+                    modernbert::ModernBert::load(vb, &cfg, max_tokens).map_err(tensor_error)?;
+                (Encoder::ModernBert(model), cfg.hidden_size)
+            }
+            "bert" | "xlm-roberta" | "roberta" => {
+                let mut cfg: bert::Config =
+                    serde_json::from_str(&config_text).with_context(|| not_a("BERT"))?;
+                cfg.position_offset = offset;
+                let model = bert::Bert::load(vb, &cfg, max_tokens).map_err(tensor_error)?;
+                (Encoder::Bert(model), cfg.hidden_size)
+            }
+            other => bail!(
+                "{}: model_type {other:?} is not supported (supported: modernbert, bert, xlm-roberta)",
+                config_path.display()
+            ),
+        };
+        let (query_prefix, doc_prefix) = prompts::prefixes(dir, id, &config_text)?;
+        let info = ModelInfo {
+            id: id.to_string(),
+            fingerprint: weights::fingerprint(&weights, &config_text, &tok_bytes)?,
+            model_type,
+            dim,
+            query_prefix: opts.query_prefix.clone().unwrap_or(query_prefix),
+            doc_prefix: opts.doc_prefix.clone().unwrap_or(doc_prefix),
+            max_tokens,
+        };
+        Ok(Embedder {
+            encoder,
+            tokenizer,
+            info,
+            batch_tokens: opts.batch_tokens.max(max_tokens),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Embeds documents (with the document prefix). Output order = input order.
+    pub fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let prefixed: Vec<String> = texts
+            .iter()
+            .map(|t| format!("{}{t}", self.info.doc_prefix))
+            .collect();
+        self.embed_raw(&prefixed)
+    }
+
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        let v = self.embed_raw(&[format!("{}{query}", self.info.query_prefix)])?;
+        v.into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("no embedding returned"))
+    }
+
+    /// Tokenizes, sorts by length, runs batches under the token budget, restores order.
+    pub fn embed_raw(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| anyhow!("tokenizing: {e}"))?;
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); encodings.len()];
+        let mut start = 0;
+        while start < order.len() {
+            // Longest in the batch is the last one (sorted): grow while padded size fits.
+            let mut end = start + 1;
+            while end < order.len() {
+                let longest = encodings[order[end]].get_ids().len().max(1);
+                if longest * (end + 1 - start) > self.batch_tokens {
+                    break;
+                }
+                end += 1;
+            }
+            let batch: Vec<usize> = order[start..end].to_vec();
+            let vectors = self.encode_ids(
+                &batch
+                    .iter()
+                    .map(|&i| encodings[i].get_ids())
+                    .collect::<Vec<_>>(),
+            )?;
+            for (i, v) in batch.into_iter().zip(vectors) {
+                out[i] = v;
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+
+    /// Runs the encoder on one batch of token ids and pools: the hot path, public for the
+    /// speed benchmark.
+    pub fn encode_ids(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        Ok(match &self.encoder {
+            Encoder::ModernBert(m) => m.embed(ids)?,
+            Encoder::Bert(m) => m.embed(ids)?,
+        })
+    }
+}

@@ -1,0 +1,195 @@
+//! The command line, as clap reads it. Defaults are the library's constants: each is defined
+//! once, where it is used.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use sagasu::budget::MemoryBudget;
+use sagasu::embed::{DEFAULT_MAX_TOKENS, DEFAULT_MODEL};
+use sagasu::index::options::{DEFAULT_BATCH_ROWS, DEFAULT_MAX_FILE_BYTES};
+use sagasu::ingest::markdown::DEFAULT_MAX_SECTION_CHARS;
+use sagasu::search::{Mode, DEFAULT_K};
+
+#[derive(Parser)]
+#[command(
+    name = "sagasu",
+    version,
+    about = "探す — fast keyword and semantic search over Markdown trees, Japanese first"
+)]
+#[command(
+    long_about = "Index a Markdown tree once (`sagasu index DIR`), then search it from anywhere inside \
+                  the tree (`sagasu search QUERY`). The index lives in DIR/.sagasu and is updated \
+                  incrementally: re-running `index` reads only new and changed files."
+)]
+pub struct Cli {
+    /// Threads for every pool (readers, LanceDB, index builds). Default: the number of cores.
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// Memory budget in MiB for what grows with the data read at once: LanceDB's read-ahead
+    /// (1/16), the full-text index build (1/4) and LanceDB's cache (1/4).
+    #[arg(long, global = true, value_name = "MIB", default_value_t = MemoryBudget::DEFAULT_MIB,
+          value_parser = clap::value_parser!(u64).range(64..))]
+    pub memory_limit: u64,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Index (or re-index incrementally) the Markdown files under ROOT.
+    Index(IndexArgs),
+    /// Search the index: ranked sections with path, heading path, lines and a snippet.
+    Search(SearchArgs),
+    /// Show what the index holds: documents, sections, fragments, versions, indexes.
+    Stats(StatsArgs),
+    /// Measure search quality on known-item queries (JSONL with "query" and "path").
+    Eval(EvalArgs),
+    /// Compact the table, prune old versions and bring indexes up to date.
+    Optimize(DbArg),
+    /// Index ROOT, then keep the index up to date as files change (until interrupted).
+    Watch(IndexArgs),
+    /// Serve the index to MCP clients (coding agents) over stdio.
+    Serve(ServeArgs),
+    /// Time the encoder on random token ids (for bench/embed_speed.py).
+    #[command(hide = true)]
+    BenchEmbed(BenchEmbedArgs),
+}
+
+#[derive(Args)]
+pub struct BenchEmbedArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 128)]
+    pub len: usize,
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Also watch the indexed root and re-index on changes.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Args)]
+pub struct DbArg {
+    /// Index directory. Default: the nearest .sagasu from the current directory upwards.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct IndexArgs {
+    /// The tree to index.
+    pub root: PathBuf,
+    /// Index directory. Default: ROOT/.sagasu
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Extra glob to include (e.g. '*.mdx') or, with a leading '!', exclude (e.g. '!drafts/**').
+    /// Repeatable. Markdown (*.md, *.markdown) is always included.
+    #[arg(long = "glob", short = 'g')]
+    pub globs: Vec<String>,
+    /// Follow symbolic links (loops are detected and reported).
+    #[arg(long)]
+    pub follow: bool,
+    /// Skip files larger than this many bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES)]
+    pub max_file_size: u64,
+    /// Cut sections longer than this many characters at paragraph, then sentence, boundaries.
+    #[arg(long, default_value_t = DEFAULT_MAX_SECTION_CHARS)]
+    pub max_section_chars: usize,
+    /// Commit after this many sections (commits grow with data, never with file count; each
+    /// commit is one fragment).
+    #[arg(long, default_value_t = DEFAULT_BATCH_ROWS, value_parser = at_least_one)]
+    pub batch_rows: usize,
+    /// Embedding model: a directory (config.json, tokenizer.json, model.safetensors) or a
+    /// Hugging Face hub id, looked up in the local cache, then downloaded.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Keyword index only: no embedding model is loaded.
+    #[arg(long)]
+    pub no_embed: bool,
+    /// Override the model's query prefix (Ruri: "検索クエリ: ").
+    #[arg(long)]
+    pub query_prefix: Option<String>,
+    /// Override the model's document prefix (Ruri: "検索文書: ").
+    #[arg(long)]
+    pub doc_prefix: Option<String>,
+    /// Truncate each section to this many tokens before embedding (at most the model's maximum).
+    #[arg(long, default_value_t = DEFAULT_MAX_TOKENS)]
+    pub max_tokens: usize,
+    /// No progress bar and no warnings.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the run summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    pub query: String,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// text (keyword, BM25), vector or hybrid. Default: the best the index supports.
+    #[arg(long)]
+    pub mode: Option<Mode>,
+    /// Number of results.
+    #[arg(short, default_value_t = DEFAULT_K)]
+    pub k: usize,
+    /// Only sections of files whose path (relative to the root) starts with this.
+    #[arg(long)]
+    pub path_prefix: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// JSONL file, one {"query", "path", "heading"?, "line"?} per line.
+    pub queries: PathBuf,
+    #[command(flatten)]
+    pub db: DbArg,
+    #[arg(long)]
+    pub mode: Option<Mode>,
+    #[arg(short, default_value_t = DEFAULT_K)]
+    pub k: usize,
+    /// Only queries whose "type" is this (e.g. section_sentence).
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// Use each line's "query_core" instead of "query" where present.
+    #[arg(long)]
+    pub core: bool,
+    /// Only the first N selected queries.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Instead: recall@k of the vector index against exact search, on the queries' embeddings.
+    #[arg(long)]
+    pub ann: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A count of 1 or more.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}

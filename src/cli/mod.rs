@@ -1,0 +1,99 @@
+//! The command line: flags parsed once ([`args`]) into [`Settings`], one function per command
+//! ([`commands`]), and what they print ([`print`]).
+
+pub mod args;
+pub mod commands;
+pub mod print;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use sagasu::budget::{default_threads, MemoryBudget, ThreadBudget};
+use sagasu::store::{StoreBudget, StoreOptions, META_FILE};
+use sagasu::INDEX_DIR_NAME;
+
+use args::{Cli, Command};
+
+/// What every command shares, decided once from the global flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub threads: ThreadBudget,
+    pub memory: MemoryBudget,
+}
+
+impl Settings {
+    pub fn new(cli: &Cli) -> Settings {
+        Settings {
+            threads: ThreadBudget::new(cli.threads.unwrap_or_else(default_threads)),
+            memory: MemoryBudget {
+                mib: cli.memory_limit,
+            },
+        }
+    }
+
+    /// The variables LanceDB and candle read their pool and buffer sizes from.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut vars = self.threads.env();
+        vars.extend(self.memory.env());
+        vars
+    }
+
+    pub fn store(&self) -> StoreOptions {
+        StoreOptions {
+            budget: StoreBudget {
+                threads: self.threads.lance,
+                cache_bytes: self.memory.cache_bytes(),
+                index_memory_mib: self.memory.index_build_mib(),
+            },
+            ..StoreOptions::default()
+        }
+    }
+}
+
+/// Runs one command; exit codes as grep and ripgrep: 0 success (search: something found),
+/// 1 search found nothing, 2 error.
+pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
+    settings.threads.start_compute_pool()?;
+    // The MCP server's stdin reader holds a blocking thread for good: two more for file I/O.
+    let blocking = match &command {
+        Command::Serve(_) => settings.threads.blocking + 2,
+        _ => settings.threads.blocking,
+    };
+    let rt = sagasu::budget::runtime(blocking)?;
+    match command {
+        Command::Index(args) => commands::index(&rt, args, settings),
+        Command::Search(args) => commands::search(&rt, args, settings),
+        Command::Stats(args) => commands::stats(&rt, args, settings),
+        Command::Eval(args) => commands::eval(&rt, args, settings),
+        Command::Optimize(args) => commands::optimize(&rt, args, settings),
+        Command::Watch(args) => commands::watch(&rt, args, settings),
+        Command::Serve(args) => commands::serve(&rt, args, settings),
+        Command::BenchEmbed(args) => commands::bench_embed(args),
+    }
+}
+
+/// `--db`, or the nearest index from the current directory upwards.
+fn resolve_db(db: Option<&Path>) -> Result<PathBuf> {
+    match db {
+        Some(d) => Ok(d.to_path_buf()),
+        None => find_index_dir(&std::env::current_dir().context("no current directory")?),
+    }
+}
+
+/// The nearest `.sagasu` holding an index, from `start` upwards, as git finds `.git`.
+fn find_index_dir(start: &Path) -> Result<PathBuf> {
+    let start = start
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", start.display()))?;
+    for dir in start.ancestors() {
+        let candidate = dir.join(INDEX_DIR_NAME);
+        if candidate.join(META_FILE).is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "no sagasu index found in {} or any parent directory; run `sagasu index ROOT` first, or pass --db DIR",
+        start.display()
+    )
+}

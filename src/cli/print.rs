@@ -1,0 +1,142 @@
+//! What the commands print for people (`--json` prints the library's types as they are).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use sagasu::engine::Stats;
+use sagasu::eval::{AnnReport, EvalReport};
+use sagasu::search::SearchResult;
+use sagasu::store::RunSummary;
+
+/// One result per two lines: `path:start-end  heading > path  [score]`, then the snippet.
+pub fn results(out: &mut impl Write, results: &[SearchResult]) -> Result<()> {
+    for r in results {
+        let heading = if r.heading_path.is_empty() {
+            String::new()
+        } else {
+            format!("  {}", r.heading_path.join(" > "))
+        };
+        writeln!(
+            out,
+            "{}:{}-{}{}  [{:.2}]",
+            r.path, r.start_line, r.end_line, heading, r.score
+        )?;
+        writeln!(out, "    {}", r.snippet)?;
+    }
+    Ok(())
+}
+
+pub fn stats(db: &Path, stats: &Stats) {
+    println!("index      {}", db.display());
+    if let Some(root) = &stats.root {
+        println!("root       {}", root.display());
+    }
+    println!("documents  {}", stats.documents);
+    println!("sections   {}", stats.sections);
+    println!("fragments  {}", stats.fragments);
+    println!("versions   {}", stats.versions);
+    println!(
+        "on disk    {:.1} MiB",
+        stats.bytes_on_disk as f64 / (1 << 20) as f64
+    );
+    match &stats.model {
+        Some(m) => println!(
+            "vectors    {} of {} distinct section texts embedded by {} ({} dims)",
+            stats.vectors, stats.texts, m.id, m.dim
+        ),
+        None => println!("vectors    none (keyword search only)"),
+    }
+    for i in &stats.indexes {
+        println!(
+            "index      {} on {} ({}): {} rows indexed, {} not yet{}",
+            i.name,
+            i.columns.join(","),
+            i.index_type,
+            i.indexed_rows.unwrap_or(0),
+            i.unindexed_rows.unwrap_or(0),
+            match i.segments {
+                Some(n) if n > 1 => format!(", {n} segments"),
+                _ => String::new(),
+            }
+        );
+    }
+    if let Some(run) = &stats.last_run {
+        println!(
+            "last run   {} ({:.1}s, {} files read, {} removed)",
+            run.finished_at, run.seconds, run.files_indexed, run.files_removed
+        );
+    }
+    println!("skipped    {}", stats.skipped.len());
+    for s in &stats.skipped {
+        println!("  {}: {}", s.path, s.reason);
+    }
+    for w in &stats.warnings {
+        println!("warning: {w}");
+    }
+}
+
+pub fn eval(report: &EvalReport) {
+    println!(
+        "{} queries: hits@1 {:.3}  hits@5 {:.3}  hits@10 {:.3}  MRR@10 {:.3}  (empty {}; p50 {:.1} ms, p95 {:.1} ms)",
+        report.queries,
+        report.hits_at_1,
+        report.hits_at_5,
+        report.hits_at_10,
+        report.mrr_at_10,
+        report.empty,
+        report.latency_ms_p50,
+        report.latency_ms_p95
+    );
+    if let Some(s) = &report.section {
+        println!(
+            "section level ({} queries): hits@1 {:.3}  hits@5 {:.3}  hits@10 {:.3}  MRR@10 {:.3}",
+            s.queries, s.hits_at_1, s.hits_at_5, s.hits_at_10, s.mrr_at_10
+        );
+    }
+}
+
+pub fn ann(report: &AnnReport) {
+    println!(
+        "{} queries: recall@{} of the vector index against exact search {:.3}  (p50 {:.1} ms, exact {:.1} ms)",
+        report.queries, report.k, report.recall, report.ann_ms_p50, report.exact_ms_p50
+    );
+    if report.indexed.is_none() {
+        println!("no vector index yet (fewer vectors than it needs): every search is exact");
+    }
+}
+
+/// The one line `index` ends with.
+pub fn index_summary(root: &Path, s: &RunSummary) {
+    eprintln!(
+        "indexed {} in {:.1}s: {} files read, {} unchanged, {} removed, {} skipped; {} sections written in {} commits",
+        root.display(),
+        s.seconds,
+        s.files_indexed,
+        s.files_unchanged,
+        s.files_removed,
+        s.files_skipped,
+        s.sections_written,
+        s.commits
+    );
+}
+
+/// One line per watch run on stderr (JSON on stdout with `--json`).
+pub fn watch_run(result: &Result<RunSummary>, quiet: bool, json: bool) {
+    match result {
+        Ok(s) if json => println!("{}", serde_json::to_string(s).unwrap_or_default()),
+        Ok(s) if quiet || (s.files_indexed == 0 && s.files_removed == 0 && s.commits == 0) => {}
+        Ok(s) => eprintln!(
+            "{}: {} files read, {} removed, {} skipped; {} sections, {} vectors in {} commits ({:.2}s)",
+            s.finished_at,
+            s.files_indexed,
+            s.files_removed,
+            s.files_skipped,
+            s.sections_written,
+            s.vectors_written,
+            s.commits,
+            s.seconds
+        ),
+        Err(e) => eprintln!("error: {e:#}"),
+    }
+}

@@ -1,0 +1,220 @@
+//! An index run: ingest → store (→ embed), incremental, one writer at a time.
+//!
+//! A run takes the writer lock, records the root, reads the manifest (every indexed file's
+//! size, mtime and hash), then [`pipeline`] walks and reads only new and changed files while
+//! [`writer`] streams their sections into a few large appends; files gone from the tree are
+//! deleted, the tables maintained, and [`vectors`] embeds the texts that lack a vector. A
+//! killed run leaves whole files behind; the next run picks up where it ended.
+
+pub mod options;
+pub mod pipeline;
+pub mod vectors;
+pub mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tokio::runtime::Handle;
+
+pub use options::{IndexOptions, ModelChoice};
+use pipeline::{read_tree, Outcome};
+use vectors::{embed_missing, load_model, LoadedModel};
+use writer::SectionWriter;
+
+use crate::progress::Progress;
+use crate::store::{
+    Access, FileState, Maintenance, Meta, RunSummary, SkippedFile, Store, WriterLock,
+};
+
+/// Runs one incremental index of `opts.root` into `opts.db_dir`.
+pub fn run_index(opts: &IndexOptions, runtime: &Handle, progress: &Progress) -> Result<RunSummary> {
+    Indexer::new(opts.clone(), runtime, progress)?.run(runtime, progress)
+}
+
+/// Index runs that share one loaded model: `watch` and `serve` keep one and run it on every
+/// change, instead of loading the model each time.
+pub struct Indexer {
+    opts: IndexOptions,
+    /// `None`: keyword index only.
+    model: Option<LoadedModel>,
+}
+
+impl Indexer {
+    /// Loads the model first: a broken model directory fails here, before anything is written.
+    pub fn new(opts: IndexOptions, runtime: &Handle, progress: &Progress) -> Result<Indexer> {
+        let model = match &opts.model {
+            Some(choice) => load_model(choice, runtime, progress)?,
+            None => None,
+        };
+        Ok(Indexer { opts, model })
+    }
+
+    /// One incremental run: reads new and changed files, removes deleted ones, fills vectors.
+    pub fn run(&self, runtime: &Handle, progress: &Progress) -> Result<RunSummary> {
+        let started = Instant::now();
+        let opts = &self.opts;
+        let root = opts
+            .root
+            .canonicalize()
+            .with_context(|| format!("cannot open root {}", opts.root.display()))?;
+        let _lock = WriterLock::acquire(&opts.db_dir)?;
+        let (mut store, mut meta) = open_for_run(opts, &root, runtime, progress)?;
+        let manifest = Arc::new(runtime.block_on(store.manifest())?);
+        let mut summary = RunSummary::default();
+        let tree = write_tree(
+            opts,
+            &root,
+            &manifest,
+            &mut store,
+            runtime,
+            progress,
+            &mut summary,
+        )?;
+        summary.files_removed = remove_missing(&manifest, &tree.seen, &mut store, runtime)?;
+        progress.set_message("optimizing");
+        runtime.block_on(store.maintain(Maintenance::AfterRun))?;
+        // Keyword search is complete from here on; vectors follow.
+        if let Some(model) = &self.model {
+            summary.vectors_written =
+                runtime.block_on(embed_missing(&mut store, &mut meta, model, progress))?;
+        }
+        summary.commits = store.commits;
+        progress.sample();
+        summary.max_threads = progress.max_threads();
+        summary.seconds = started.elapsed().as_secs_f64();
+        summary.finished_at = now_rfc3339();
+        meta.skipped = tree.skipped;
+        meta.last_run = Some(summary.clone());
+        store.write_meta(&meta)?;
+        Ok(summary)
+    }
+}
+
+/// Opens the store for writing and records the root and settings before the first commit,
+/// so a killed first run still leaves a valid index.
+fn open_for_run(
+    opts: &IndexOptions,
+    root: &Path,
+    runtime: &Handle,
+    progress: &Progress,
+) -> Result<(Store, Meta)> {
+    let store = runtime.block_on(Store::open(&opts.db_dir, Access::Write, opts.store))?;
+    if store.outdated_table_dropped {
+        progress.warn(&format!(
+            "note: {} was made by an older sagasu; rebuilding its sections from the tree",
+            opts.db_dir.display()
+        ));
+    }
+    let mut meta = store.read_meta()?;
+    if let Some(old_root) = meta.root.as_ref().filter(|r| r.as_path() != root) {
+        progress.warn(&format!(
+            "note: {} indexed {} before; it now indexes {}",
+            opts.db_dir.display(),
+            old_root.display(),
+            root.display()
+        ));
+    }
+    meta.root = Some(root.to_path_buf());
+    meta.settings = Some(opts.settings());
+    store.write_meta(&meta)?;
+    Ok((store, meta))
+}
+
+/// What the walk saw: the paths whose rows stay, and the files left out.
+struct TreeRead {
+    seen: HashSet<String>,
+    skipped: Vec<SkippedFile>,
+}
+
+/// Reads the tree and writes the sections of new and changed files.
+fn write_tree(
+    opts: &IndexOptions,
+    root: &Path,
+    manifest: &Arc<HashMap<String, FileState>>,
+    store: &mut Store,
+    runtime: &Handle,
+    progress: &Progress,
+    summary: &mut RunSummary,
+) -> Result<TreeRead> {
+    let mut tree = TreeRead {
+        seen: HashSet::with_capacity(manifest.len()),
+        skipped: Vec::new(),
+    };
+    let mut writer = SectionWriter::new(runtime, opts.batch_rows, opts.batch_bytes);
+    let warnings = read_tree(opts, root, manifest, progress, |outcome| {
+        summary.files_seen += 1;
+        match outcome {
+            Outcome::Unchanged(path) => {
+                summary.files_unchanged += 1;
+                tree.seen.insert(path);
+                progress.file_done(0);
+            }
+            Outcome::Skipped {
+                path,
+                reason,
+                keep_old,
+            } => {
+                summary.files_skipped += 1;
+                progress.warn(&format!("skipped {path}: {reason}"));
+                if keep_old {
+                    tree.seen.insert(path.clone());
+                }
+                tree.skipped.push(SkippedFile {
+                    path,
+                    reason: reason.to_string(),
+                });
+                progress.file_done(0);
+            }
+            Outcome::Parsed { rows, had_rows } => {
+                summary.files_indexed += 1;
+                tree.seen.insert(rows.path.clone());
+                progress.file_done(rows.sections.len() as u64);
+                writer.push(rows, had_rows, store)?;
+            }
+        }
+        Ok(())
+    })?;
+    for w in &warnings {
+        let path = w
+            .path
+            .as_ref()
+            .map(|p| format!("{}: ", p.display()))
+            .unwrap_or_default();
+        progress.warn(&format!("walk: {path}{}", w.message));
+    }
+    summary.sections_written += writer.finish(store)? as u64;
+    tree.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(tree)
+}
+
+/// Deletes the rows of indexed files the walk did not see; returns how many files.
+fn remove_missing(
+    manifest: &HashMap<String, FileState>,
+    seen: &HashSet<String>,
+    store: &mut Store,
+    runtime: &Handle,
+) -> Result<u64> {
+    let mut removed: Vec<String> = manifest
+        .keys()
+        .filter(|p| !seen.contains(*p))
+        .cloned()
+        .collect();
+    removed.sort();
+    if !removed.is_empty() {
+        runtime.block_on(store.delete_paths(&removed))?;
+    }
+    Ok(removed.len() as u64)
+}
+
+/// Current UTC time as RFC 3339.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The index directory of a tree when none is given: `ROOT/.sagasu`.
+pub fn default_db_dir(root: &Path) -> PathBuf {
+    root.join(crate::INDEX_DIR_NAME)
+}

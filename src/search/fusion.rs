@@ -1,0 +1,166 @@
+//! Hybrid ranking: keyword and vector rankings fused by reciprocal rank, sections holding
+//! every query word first.
+//!
+//! Plain fusion let the vector side push the section that matched every word of a
+//! description below one that merely looked alike (hits@1 0.961 against text's 0.985 with
+//! multilingual-e5); with the tier, hybrid is at least as good as either side on every
+//! measure (see ARCHITECTURE.md).
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Result;
+
+use super::text::text_search;
+use super::vector::nearest_texts;
+use crate::store::{Filter, SectionHit, Store};
+
+/// Reciprocal rank fusion constant (Cormack et al.; what LanceDB's RRF reranker uses).
+pub const RRF_K: f32 = 60.0;
+/// Candidates each side contributes to a hybrid ranking.
+const HYBRID_DEPTH: usize = 50;
+
+/// Keyword and vector rankings fused by reciprocal rank. Both searches run together; then
+/// sections are read only for the texts that reach the top k and that the keyword side did not
+/// return already: a few rows instead of one join row per vector hit.
+pub async fn hybrid_search(
+    store: &Store,
+    query: &str,
+    qv: &[f32],
+    filter: Option<&Filter>,
+    k: usize,
+) -> Result<Vec<SectionHit>> {
+    let depth = k.max(HYBRID_DEPTH);
+    let text = async { Ok::<_, anyhow::Error>(text_search(store, query, filter, depth).await?) };
+    let ((text, every_word), nearest) =
+        tokio::try_join!(text, nearest_texts(store, qv, filter, depth))?;
+    let hashes: Vec<String> = nearest.into_iter().map(|(h, _)| h).collect();
+    let fused = fuse(text, every_word, &hashes);
+    let mut out: Vec<SectionHit> = Vec::with_capacity(k);
+    let mut next = 0;
+    // Every text has a section under the filter, so one pass fills k; another runs only if a
+    // re-index removed a text's sections in between.
+    while out.len() < k && next < fused.len() {
+        let batch = &fused[next..(next + k - out.len()).min(fused.len())];
+        next += batch.len();
+        let wanted: Vec<String> = batch
+            .iter()
+            .filter_map(|(_, f)| match f {
+                Fused::Text(h) => Some(h.clone()),
+                Fused::Section(_) => None,
+            })
+            .collect();
+        let mut read: HashMap<String, Vec<SectionHit>> = HashMap::new();
+        for s in store.sections_by_hash(&wanted, filter).await? {
+            read.entry(s.text_hash.clone()).or_default().push(s);
+        }
+        for (score, f) in batch {
+            let hits = match f {
+                Fused::Section(hit) => vec![hit.clone()],
+                Fused::Text(h) => read.remove(h).unwrap_or_default(),
+            };
+            out.extend(hits.into_iter().map(|mut hit| {
+                hit.score = *score;
+                hit
+            }));
+        }
+    }
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    out.truncate(k);
+    Ok(out)
+}
+
+/// An entry of a fused ranking: a section the keyword side returned, or the hash of a text
+/// only the vector side found (its sections are read if it reaches the top k).
+#[derive(Debug, Clone)]
+pub enum Fused {
+    Section(SectionHit),
+    Text(String),
+}
+
+/// Reciprocal rank fusion of a keyword ranking of sections, whose first `every_word` hold every
+/// query word, and a vector ranking of texts (by hash, best first): each side adds
+/// 1 / (RRF_K + rank) to a section, the vector side by the section's text, and a section
+/// holding every query word gets 1 more, which puts it above all the others. Best first; ties
+/// by section id, then hash.
+pub fn fuse(text: Vec<SectionHit>, every_word: usize, nearest: &[String]) -> Vec<(f32, Fused)> {
+    let rrf = |rank: usize| 1.0 / (RRF_K + rank as f32 + 1.0);
+    let vector_rank: HashMap<&str, usize> = nearest
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.as_str(), i))
+        .collect();
+    let covered: HashSet<String> = text.iter().map(|h| h.text_hash.clone()).collect();
+    let mut fused: Vec<(f32, Fused)> = text
+        .into_iter()
+        .enumerate()
+        .map(|(rank, hit)| {
+            let v = vector_rank
+                .get(hit.text_hash.as_str())
+                .map_or(0.0, |&r| rrf(r));
+            let tier = if rank < every_word { 1.0 } else { 0.0 };
+            (tier + rrf(rank) + v, Fused::Section(hit))
+        })
+        .collect();
+    fused.extend(
+        nearest
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !covered.contains(*h))
+            .map(|(rank, h)| (rrf(rank), Fused::Text(h.clone()))),
+    );
+    let key = |f: &Fused| match f {
+        Fused::Section(hit) => (0, hit.id.clone()),
+        Fused::Text(h) => (1, h.clone()),
+    };
+    fused.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| key(&a.1).cmp(&key(&b.1))));
+    fused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(id: &str) -> SectionHit {
+        SectionHit {
+            id: id.into(),
+            path: format!("{id}.md"),
+            heading_path: vec![],
+            start_line: 1,
+            end_line: 1,
+            text: String::new(),
+            text_hash: id.into(),
+            score: 0.0,
+        }
+    }
+
+    fn names(fused: &[(f32, Fused)]) -> Vec<String> {
+        fused
+            .iter()
+            .map(|(_, f)| match f {
+                Fused::Section(h) => h.id.clone(),
+                Fused::Text(h) => format!("text {h}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rrf_rewards_agreement_and_defers_vector_only_texts() {
+        let text = vec![hit("x"), hit("y"), hit("z")];
+        let nearest: Vec<String> = ["y", "w", "x"].iter().map(|s| s.to_string()).collect();
+        let fused = fuse(text, 0, &nearest);
+        // y: 2nd and 1st beats x: 1st and 3rd; w (2nd by vector only) beats z (3rd by text).
+        assert_eq!(names(&fused), ["y", "x", "text w", "z"]);
+        assert!((fused[0].0 - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
+        assert!((fused[2].0 - 1.0 / 62.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn sections_holding_every_word_come_first() {
+        // x and z hold every query word; the vector side prefers w, then y.
+        let text = vec![hit("x"), hit("z"), hit("y")];
+        let nearest: Vec<String> = ["w", "y", "z"].iter().map(|s| s.to_string()).collect();
+        let fused = fuse(text, 2, &nearest);
+        assert_eq!(names(&fused), ["z", "x", "y", "text w"]);
+        assert!(fused.windows(2).all(|w| w[0].0 >= w[1].0));
+    }
+}

@@ -1,0 +1,169 @@
+//! Ranked search over the index.
+//!
+//! [`text`] asks the full-text index (BM25 over ICU word segments) for sections holding every
+//! query word; when that gives fewer than k, sections holding any of them fill the rest. AND
+//! first keeps precision for long queries; the OR fill keeps recall when one word is spelt or
+//! segmented differently in the text ("付" vs "付け") — the failure mode of exact-phrase peers.
+//! [`vector`] ranks texts by embedding; [`fusion`] fuses both, keeping the same order of
+//! evidence (sections holding every word first); [`snippet`] cuts what is shown.
+
+pub mod fusion;
+pub mod snippet;
+pub mod text;
+pub mod vector;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use sagasu_embed::Embedder;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Filter, SectionHit, Store};
+use fusion::hybrid_search;
+use snippet::snippet;
+use text::text_search;
+use vector::{embed_query, vector_search};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Keyword search (BM25 over ICU word segments).
+    Text,
+    /// Semantic search by embedding similarity.
+    Vector,
+    /// Keyword and semantic rankings fused by reciprocal rank, sections holding every query
+    /// word first.
+    Hybrid,
+}
+
+impl FromStr for Mode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "text" | "keyword" | "lexical" => Ok(Mode::Text),
+            "vector" | "semantic" => Ok(Mode::Vector),
+            "hybrid" => Ok(Mode::Hybrid),
+            other => bail!("unknown search mode {other:?}: use text, vector or hybrid"),
+        }
+    }
+}
+
+/// The most results one search returns.
+pub const MAX_K: usize = 1000;
+/// Results when none is asked for.
+pub const DEFAULT_K: usize = 10;
+/// Characters of a result's snippet.
+pub const SNIPPET_CHARS: usize = 160;
+
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    pub k: usize,
+    /// `None`: the best mode the index supports.
+    pub mode: Option<Mode>,
+    /// Only sections whose path starts with this ('/'-separated, relative to the root).
+    pub path_prefix: Option<String>,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            k: DEFAULT_K,
+            mode: None,
+            path_prefix: None,
+        }
+    }
+}
+
+/// One result: what the JSON contract promises, plus the section id.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    pub path: String,
+    pub heading_path: Vec<String>,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub score: f32,
+    pub snippet: String,
+    #[serde(skip)]
+    pub id: String,
+}
+
+/// The mode used when none is asked for: hybrid when vectors and a model are there.
+pub fn default_mode(store: &Store, embedder: Option<&Embedder>) -> Mode {
+    if embedder.is_some() && store.has_vectors() {
+        Mode::Hybrid
+    } else {
+        Mode::Text
+    }
+}
+
+pub async fn search(
+    store: &Store,
+    embedder: Option<&Arc<Embedder>>,
+    query: &str,
+    opts: &SearchOptions,
+) -> Result<Vec<SearchResult>> {
+    let query = query.trim();
+    if query.is_empty() {
+        bail!("the query is empty");
+    }
+    if opts.k == 0 || opts.k > MAX_K {
+        bail!("k must be between 1 and {MAX_K}, got {}", opts.k);
+    }
+    let mode = opts
+        .mode
+        .unwrap_or_else(|| default_mode(store, embedder.map(|e| &**e)));
+    let filter = opts.path_prefix.as_deref().map(Filter::path_prefix);
+    let filter = filter.as_ref();
+    let embedder = match (mode, embedder) {
+        (Mode::Text, _) => None,
+        (_, Some(e)) if store.has_vectors() => Some(e),
+        _ => bail!(
+            "{} search needs embeddings, and this index has none (or its model cannot be \
+             loaded); index the tree with a model, or search in text mode",
+            if mode == Mode::Vector {
+                "vector"
+            } else {
+                "hybrid"
+            }
+        ),
+    };
+    let hits = match (mode, embedder) {
+        (Mode::Vector, Some(e)) => {
+            let qv = embed_query(e, query).await?;
+            vector_search(store, &qv, filter, opts.k).await?
+        }
+        (Mode::Hybrid, Some(e)) => {
+            // Embed first, then run both searches together. Embedding the query beside the
+            // keyword search was slower: the encoder uses every compute thread, so the keyword
+            // search only took CPU from it, and the embedding is the longer path.
+            let qv = embed_query(e, query).await?;
+            hybrid_search(store, query, &qv, filter, opts.k).await?
+        }
+        _ => text_search(store, query, filter, opts.k).await?.0,
+    };
+    Ok(hits.into_iter().map(|h| to_result(h, query)).collect())
+}
+
+fn to_result(hit: SectionHit, query: &str) -> SearchResult {
+    SearchResult {
+        snippet: snippet(&hit.text, query, SNIPPET_CHARS),
+        path: hit.path,
+        heading_path: hit.heading_path,
+        start_line: hit.start_line,
+        end_line: hit.end_line,
+        score: hit.score,
+        id: hit.id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!("text".parse::<Mode>().ok(), Some(Mode::Text));
+        assert!("fuzzy".parse::<Mode>().is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! Vector ranking: the query's embedding against the texts' vectors.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use sagasu_embed::Embedder;
+
+use crate::hash::hash_key;
+use crate::store::vectors::Search;
+use crate::store::{Filter, SectionHit, Store};
+
+/// Up to this many distinct texts under a path prefix, the vector search is pre-filtered by
+/// their hashes; above it, it over-fetches and filters after.
+const PREFILTER_MAX_HASHES: usize = 20_000;
+
+/// Embeds the query on the rayon pool, so that the async worker stays free meanwhile.
+pub async fn embed_query(e: &Arc<Embedder>, query: &str) -> Result<Vec<f32>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (e, q) = (Arc::clone(e), query.to_string());
+    rayon::spawn(move || {
+        // A panic in a rayon::spawn job aborts the process: make it this query's error.
+        let embedded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.embed_query(&q)))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the query embedding panicked")));
+        let _ = tx.send(embedded);
+    });
+    rx.await.context("the query embedding thread stopped")?
+}
+
+/// Nearest sections by embedding; score = cosine similarity.
+pub async fn vector_search(
+    store: &Store,
+    qv: &[f32],
+    filter: Option<&Filter>,
+    k: usize,
+) -> Result<Vec<SectionHit>> {
+    let nearest = nearest_texts(store, qv, filter, k).await?;
+    let hashes: Vec<String> = nearest.iter().map(|(h, _)| h.clone()).collect();
+    let mut sections = store.sections_by_hash(&hashes, filter).await?;
+    let rank: HashMap<&str, (usize, f32)> = nearest
+        .iter()
+        .enumerate()
+        .map(|(i, (h, d))| (h.as_str(), (i, *d)))
+        .collect();
+    sections.retain(|s| rank.contains_key(s.text_hash.as_str()));
+    for s in &mut sections {
+        s.score = 1.0 - rank[s.text_hash.as_str()].1;
+    }
+    sections.sort_by(|a, b| {
+        rank[a.text_hash.as_str()]
+            .0
+            .cmp(&rank[b.text_hash.as_str()].0)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    sections.truncate(k);
+    Ok(sections)
+}
+
+/// The `k` texts nearest to `qv` that have a section under `filter` (hash, cosine distance),
+/// best first. Under a path prefix with few distinct texts the search is restricted to their
+/// hashes; with many it over-fetches, then keeps the texts found under the prefix.
+pub async fn nearest_texts(
+    store: &Store,
+    qv: &[f32],
+    filter: Option<&Filter>,
+    k: usize,
+) -> Result<Vec<(String, f32)>> {
+    let Some(f) = filter else {
+        return Ok(store.search_vectors(qv, k, None, Search::Indexed).await?);
+    };
+    let hashes = store.section_hashes(Some(f)).await?;
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    if hashes.len() <= PREFILTER_MAX_HASHES {
+        let only = Filter::TextHashes(hashes.into_iter().collect());
+        return Ok(store
+            .search_vectors(qv, k, Some(&only), Search::Indexed)
+            .await?);
+    }
+    let mut nearest = store
+        .search_vectors(qv, k * 20, None, Search::Indexed)
+        .await?;
+    nearest.retain(|(h, _)| hashes.contains(&hash_key(h)));
+    nearest.truncate(k);
+    Ok(nearest)
+}

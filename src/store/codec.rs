@@ -1,0 +1,271 @@
+//! Rows ⇄ Arrow: a file's sections into a `sections` batch, result batches into hits. The
+//! column names here are those of [`super::schema`].
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Int64Builder, ListBuilder, StringBuilder, UInt32Builder, UInt64Builder, UInt8Builder,
+};
+use arrow_array::{
+    Array, ArrayRef, Float32Array, ListArray, RecordBatch, StringArray, UInt32Array,
+};
+use serde::Serialize;
+
+use super::error::{Result, StoreError};
+use super::schema::sections_schema;
+use crate::hash::content_hash;
+use crate::ingest::markdown::{Document, FrontMatter, Section};
+
+/// A file's sections and their search terms, ready to be written.
+#[derive(Debug, Clone)]
+pub struct FileRows {
+    pub path: String,
+    pub file_hash: String,
+    pub file_size: u64,
+    pub mtime_ns: i64,
+    pub front_matter: FrontMatter,
+    pub sections: Vec<Section>,
+    /// Each section's search terms, in section order.
+    pub terms: Vec<String>,
+}
+
+impl FileRows {
+    /// A file's rows; `terms` are its sections' search terms, one per section.
+    pub fn new(
+        path: String,
+        (file_hash, file_size, mtime_ns): (String, u64, i64),
+        doc: Document,
+        terms: Vec<String>,
+    ) -> FileRows {
+        FileRows {
+            path,
+            file_hash,
+            file_size,
+            mtime_ns,
+            front_matter: doc.front_matter,
+            sections: doc.sections,
+            terms,
+        }
+    }
+
+    /// Rough in-memory size, for batch and memory budgets.
+    pub fn approx_bytes(&self) -> usize {
+        self.sections
+            .iter()
+            .zip(&self.terms)
+            .map(|(s, t)| s.text.len() + t.len() + 64 + self.path.len())
+            .sum::<usize>()
+            + 128
+    }
+}
+
+/// Builds one RecordBatch from whole files (a file is never split across batches, so a
+/// committed batch always holds complete files: the basis of crash safety).
+pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
+    let codec = |message: String| StoreError::Lance {
+        doing: "building a batch of sections".into(),
+        message,
+        changed: false,
+    };
+    let n: usize = files.iter().map(|f| f.sections.len()).sum();
+    let mut id = StringBuilder::with_capacity(n, n * 32);
+    let mut path = StringBuilder::with_capacity(n, n * 32);
+    let mut ordinal = UInt32Builder::with_capacity(n);
+    let mut heading_path = ListBuilder::new(StringBuilder::new());
+    let mut level = UInt8Builder::with_capacity(n);
+    let mut start_line = UInt32Builder::with_capacity(n);
+    let mut end_line = UInt32Builder::with_capacity(n);
+    let mut title = StringBuilder::new();
+    let mut description = StringBuilder::new();
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    let mut text = StringBuilder::new();
+    let mut terms = StringBuilder::new();
+    let mut text_hash = StringBuilder::new();
+    let mut file_hash = StringBuilder::new();
+    let mut file_size = UInt64Builder::with_capacity(n);
+    let mut mtime_ns = Int64Builder::with_capacity(n);
+    for file in files {
+        if file.terms.len() != file.sections.len() {
+            return Err(codec(format!(
+                "{}: {} sections but {} term lists",
+                file.path,
+                file.sections.len(),
+                file.terms.len()
+            )));
+        }
+        for (i, (s, t)) in file.sections.iter().zip(&file.terms).enumerate() {
+            let i = u32::try_from(i)
+                .map_err(|_| codec(format!("{}: too many sections in one file", file.path)))?;
+            id.append_value(format!("{}#{i}", file.path));
+            path.append_value(&file.path);
+            ordinal.append_value(i);
+            for h in &s.heading_path {
+                heading_path.values().append_value(h);
+            }
+            heading_path.append(true);
+            level.append_value(s.level);
+            start_line.append_value(s.start_line);
+            end_line.append_value(s.end_line);
+            title.append_option(file.front_matter.title.as_deref());
+            description.append_option(file.front_matter.description.as_deref());
+            for t in &file.front_matter.tags {
+                tags.values().append_value(t);
+            }
+            tags.append(true);
+            text.append_value(&s.text);
+            terms.append_value(t);
+            text_hash.append_value(content_hash(s.text.as_bytes()));
+            file_hash.append_value(&file.file_hash);
+            file_size.append_value(file.file_size);
+            mtime_ns.append_value(file.mtime_ns);
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(path.finish()),
+        Arc::new(ordinal.finish()),
+        Arc::new(heading_path.finish()),
+        Arc::new(level.finish()),
+        Arc::new(start_line.finish()),
+        Arc::new(end_line.finish()),
+        Arc::new(title.finish()),
+        Arc::new(description.finish()),
+        Arc::new(tags.finish()),
+        Arc::new(text.finish()),
+        Arc::new(terms.finish()),
+        Arc::new(text_hash.finish()),
+        Arc::new(file_hash.finish()),
+        Arc::new(file_size.finish()),
+        Arc::new(mtime_ns.finish()),
+    ];
+    RecordBatch::try_new(sections_schema(), columns).map_err(|e| codec(e.to_string()))
+}
+
+/// One search hit as read from the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionHit {
+    pub id: String,
+    pub path: String,
+    pub heading_path: Vec<String>,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub text: String,
+    pub text_hash: String,
+    pub score: f32,
+}
+
+/// The columns a search hit is read from.
+pub const HIT_COLUMNS: [&str; 7] = [
+    "id",
+    "path",
+    "heading_path",
+    "start_line",
+    "end_line",
+    "text",
+    "text_hash",
+];
+
+/// Whether result rows carry a `_score` column (full-text results) or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scored {
+    Yes,
+    No,
+}
+
+/// A column of a result batch, of the type the schema says: anything else is an error that
+/// names the column, never a silent default.
+pub fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    let bad = |message: String| StoreError::Lance {
+        doing: "reading results".into(),
+        message,
+        changed: false,
+    };
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| bad(format!("column {name} missing from the result")))?
+        .as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| bad(format!("column {name} has an unexpected type")))
+}
+
+pub fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    col::<StringArray>(batch, name)
+}
+
+/// The hits of a result batch holding [`HIT_COLUMNS`] (and `_score` when `scored`).
+pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<SectionHit>> {
+    let id = string_col(batch, "id")?;
+    let path = string_col(batch, "path")?;
+    let headings = col::<ListArray>(batch, "heading_path")?;
+    let start = col::<UInt32Array>(batch, "start_line")?;
+    let end = col::<UInt32Array>(batch, "end_line")?;
+    let text = string_col(batch, "text")?;
+    let text_hash = string_col(batch, "text_hash")?;
+    let score = match scored {
+        Scored::Yes => Some(col::<Float32Array>(batch, "_score")?),
+        Scored::No => None,
+    };
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let list = headings.value(i);
+        let list =
+            list.as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| StoreError::Lance {
+                    doing: "reading results".into(),
+                    message: "heading_path has an unexpected type".into(),
+                    changed: false,
+                })?;
+        out.push(SectionHit {
+            id: id.value(i).to_string(),
+            path: path.value(i).to_string(),
+            heading_path: (0..list.len()).map(|j| list.value(j).to_string()).collect(),
+            start_line: start.value(i),
+            end_line: end.value(i),
+            text: text.value(i).to_string(),
+            text_hash: text_hash.value(i).to_string(),
+            score: score.map_or(0.0, |s| s.value(i)),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::markdown::{split, SplitOptions};
+
+    fn rows(path: &str, text: &str) -> FileRows {
+        let doc = split(text, SplitOptions::default());
+        let terms = doc.sections.iter().map(|s| s.text.clone()).collect();
+        FileRows::new(path.into(), ("h".into(), 1, 2), doc, terms)
+    }
+
+    #[test]
+    fn batches_hold_whole_files_and_hits_need_their_columns() {
+        let files = [
+            rows("a.md", "# A\n\none\n\n## B\n\ntwo\n"),
+            rows("b.md", "# C\n\nthree\n"),
+        ];
+        let batch = rows_to_batch(&files).expect("batch");
+        assert_eq!(batch.num_rows(), 3);
+        let ids = string_col(&batch, "id").expect("id");
+        assert_eq!(ids.value(1), "a.md#1");
+        let hits = hits_from_batch(&batch, Scored::No).expect("hits");
+        assert_eq!(hits[2].path, "b.md");
+        assert_eq!(hits[0].text_hash, content_hash(hits[0].text.as_bytes()));
+        // A full-text result without its score column is an error naming it, not a 0.0.
+        let err = hits_from_batch(&batch, Scored::Yes)
+            .expect_err("no _score")
+            .to_string();
+        assert!(err.contains("_score"), "{err}");
+        let without_hash = batch.project(&[0, 1, 3, 5, 6, 10]).expect("project");
+        let err = hits_from_batch(&without_hash, Scored::No)
+            .expect_err("no hash")
+            .to_string();
+        assert!(err.contains("text_hash"), "{err}");
+        let mut bad = files[0].clone();
+        bad.terms.pop();
+        assert!(rows_to_batch(&[bad]).is_err());
+    }
+}

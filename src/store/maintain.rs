@@ -1,0 +1,280 @@
+//! Keeping the tables fast after writes: compaction when fragments pile up, the full-text
+//! index brought up to date (folded in as segments, rebuilt past a bound), the text-hash and
+//! vector indexes, and pruning of old versions. Also the numbers `stats` reports.
+
+use lancedb::index::scalar::FtsIndexBuilder;
+use lancedb::index::Index;
+use lancedb::table::{CompactionOptions, Duration, OptimizeAction, OptimizeOptions};
+use lancedb::Table;
+use serde::Serialize;
+
+use super::error::{LanceContext, Result};
+use super::schema::{FTS_INDEX, HASH_INDEX, VECTOR_INDEX};
+use super::{Filter, Store};
+use crate::ingest::terms::INDEX_TOKENIZER;
+
+/// Sections left outside the full-text index (searched flat) before a run folds them in.
+pub const UNINDEXED_TEXT_MAX: usize = 20_000;
+/// Vectors left outside the ANN index (searched exactly) before a run folds them in.
+pub const UNINDEXED_VECTORS_MAX: usize = 5_000;
+/// Full-text index segments (one per fold-in) before the next fold-in rebuilds it whole.
+pub const TEXT_SEGMENTS_MAX: usize = 8;
+/// Above this many fragments a run compacts, which keeps a table at ≤ [`MAX_FRAGMENTS`].
+pub const COMPACT_ABOVE_FRAGMENTS: usize = 8;
+/// The most fragments a maintained table has; `stats` warns above it.
+pub const MAX_FRAGMENTS: u64 = 2 * COMPACT_ABOVE_FRAGMENTS as u64;
+/// The most versions a maintained table keeps (every run prunes); `stats` warns above it.
+pub const MAX_VERSIONS: u64 = 5;
+
+/// When the full-text index is brought up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextIndexRefresh {
+    /// Fold rows in once more than this many are outside the index (build it if missing).
+    FoldInAbove(usize),
+    /// Build it again whole.
+    Rebuild,
+}
+
+/// How much maintenance to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Maintenance {
+    /// After a run: only what the bounds above call for; nothing when nothing changed.
+    AfterRun,
+    /// `sagasu optimize`: compact and rebuild the full-text index whatever the state.
+    Full,
+}
+
+/// Prune every version but the latest.
+fn prune_all_old() -> OptimizeAction {
+    OptimizeAction::Prune {
+        older_than: Some(Duration::zero()),
+        delete_unverified: Some(true),
+        error_if_tagged_old_versions: Some(false),
+    }
+}
+
+impl Store {
+    /// Compacts when there are too many fragments, makes the full-text index cover every row,
+    /// drops old versions. Cheap when nothing needs doing, so a no-op run commits nothing.
+    pub async fn maintain(&mut self, how: Maintenance) -> Result<()> {
+        let table = self.sections()?.clone();
+        let fragments = table
+            .stats()
+            .await
+            .doing("reading table stats")?
+            .fragment_stats
+            .num_fragments;
+        let mut changed = false;
+        if how == Maintenance::Full || fragments > COMPACT_ABOVE_FRAGMENTS {
+            self.compact(&table).await?;
+            changed = true;
+        }
+        let refresh = match how {
+            Maintenance::AfterRun => TextIndexRefresh::FoldInAbove(UNINDEXED_TEXT_MAX),
+            Maintenance::Full => TextIndexRefresh::Rebuild,
+        };
+        changed |= self.refresh_text_index(refresh).await?;
+        if changed || self.commits > 0 {
+            table
+                .optimize(prune_all_old())
+                .await
+                .doing("pruning old versions")?;
+        }
+        Ok(())
+    }
+
+    async fn compact(&self, table: &Table) -> Result<()> {
+        let options = CompactionOptions {
+            num_threads: Some(self.options.budget.threads),
+            ..Default::default()
+        };
+        table
+            .optimize(OptimizeAction::Compact {
+                options,
+                remap_options: None,
+            })
+            .await
+            .doing(&format!("compacting the {} table", table.name()))?;
+        Ok(())
+    }
+
+    /// Builds the full-text index, or folds the rows it lacks into it as a new segment once
+    /// there are more than a bound of them (after a run: [`UNINDEXED_TEXT_MAX`]). Rows outside
+    /// the index are still found (LanceDB searches them flat), so a run that changed a few
+    /// files leaves them until there are enough. A fold-in tokenizes only the new rows;
+    /// LanceDB's default merges them with every old segment, loaded into memory, so its memory
+    /// would follow the corpus. With [`TEXT_SEGMENTS_MAX`] segments, or when asked to
+    /// rebuild, the index is built again whole. Returns whether it committed.
+    pub async fn refresh_text_index(&mut self, how: TextIndexRefresh) -> Result<bool> {
+        let table = self.sections()?.clone();
+        if table.count_rows(None).await.doing("counting rows")? == 0 {
+            return Ok(false);
+        }
+        let stats = table
+            .index_stats(FTS_INDEX)
+            .await
+            .doing("reading index stats")?;
+        let fold_in = match (how, stats) {
+            (TextIndexRefresh::Rebuild, _) | (_, None) => false,
+            (TextIndexRefresh::FoldInAbove(max), Some(s)) if s.num_unindexed_rows <= max => {
+                return Ok(false)
+            }
+            (_, Some(s)) => (s.num_indices.unwrap_or(1) as usize) < TEXT_SEGMENTS_MAX,
+        };
+        if fold_in {
+            let mut options = OptimizeOptions::append();
+            options.index_names = Some(vec![FTS_INDEX.to_string()]);
+            table
+                .optimize(OptimizeAction::Index(options))
+                .await
+                .doing("updating the full-text index")?;
+        } else {
+            // The terms are analysed already (ingest::terms): the index only splits them.
+            let params = FtsIndexBuilder::default()
+                .base_tokenizer(INDEX_TOKENIZER.to_string())
+                .max_token_length(None)
+                .lower_case(false)
+                .stem(false)
+                .remove_stop_words(false)
+                .ascii_folding(false)
+                .num_workers(self.options.budget.threads.max(1))
+                .memory_limit_mb(self.options.budget.index_memory_mib);
+            table
+                .create_index(&["terms"], Index::FTS(params))
+                .name(FTS_INDEX.to_string())
+                .replace(true)
+                .execute()
+                .await
+                .doing("building the full-text index")?;
+        }
+        self.commits += 1;
+        Ok(true)
+    }
+
+    /// After vectors were written: the text-hash index on sections (vector hits are joined
+    /// back to sections by it), compaction of the vectors table, and an ANN index once there
+    /// are enough vectors for it to pay off (exact search below that), folding new vectors
+    /// into it in bulk.
+    pub async fn maintain_vectors(&mut self) -> Result<()> {
+        let Some(t) = self.vectors.clone() else {
+            return Ok(());
+        };
+        let sections = self.sections()?.clone();
+        if sections
+            .index_stats(HASH_INDEX)
+            .await
+            .doing("reading index stats")?
+            .is_none()
+            && sections.count_rows(None).await.doing("counting rows")? > 0
+        {
+            sections
+                .create_index(&["text_hash"], Index::BTree(Default::default()))
+                .name(HASH_INDEX.to_string())
+                .replace(true)
+                .execute()
+                .await
+                .doing("building the text hash index")?;
+            self.commits += 1;
+        }
+        let rows = t.count_rows(None).await.doing("counting vectors")?;
+        let fragments = t
+            .stats()
+            .await
+            .doing("reading vector stats")?
+            .fragment_stats
+            .num_fragments;
+        if fragments > COMPACT_ABOVE_FRAGMENTS {
+            self.compact(&t).await?;
+        }
+        if rows >= self.options.ann_min_rows {
+            match t
+                .index_stats(VECTOR_INDEX)
+                .await
+                .doing("reading vector index stats")?
+            {
+                None => {
+                    let partitions = ((rows as f64).sqrt() as u32).clamp(16, 1024);
+                    let builder = lancedb::index::vector::IvfSqIndexBuilder::default()
+                        .distance_type(lancedb::DistanceType::Cosine)
+                        .num_partitions(partitions);
+                    t.create_index(&["vector"], Index::IvfSq(builder))
+                        .name(VECTOR_INDEX.to_string())
+                        .replace(true)
+                        .execute()
+                        .await
+                        .doing("building the vector index")?;
+                }
+                // New vectors are searched exactly until there are enough of them to be worth
+                // folding into the index: a watch run that adds one vector stays cheap.
+                Some(s) if s.num_unindexed_rows > UNINDEXED_VECTORS_MAX => {
+                    t.optimize(OptimizeAction::Index(OptimizeOptions::default()))
+                        .await
+                        .doing("updating the vector index")?;
+                }
+                Some(_) => {}
+            }
+        }
+        t.optimize(prune_all_old())
+            .await
+            .doing("pruning old vector versions")?;
+        Ok(())
+    }
+
+    /// Numbers for `stats`.
+    pub async fn table_stats(&self) -> Result<TableStats> {
+        let Some(table) = &self.sections else {
+            return Ok(TableStats::default());
+        };
+        let stats = table.stats().await.doing("reading table stats")?;
+        let sections = table.count_rows(None).await.doing("counting rows")? as u64;
+        let first = Filter::FirstSections.sql().doing("counting documents")?;
+        let documents = table
+            .count_rows(Some(first))
+            .await
+            .doing("counting documents")? as u64;
+        // Versions are few (every run prunes), so listing them is cheap here; never on a hot path.
+        let versions = table.list_versions().await.doing("listing versions")?.len() as u64;
+        let mut indexes = Vec::new();
+        for index in table.list_indices().await.doing("listing indexes")? {
+            let s = table
+                .index_stats(&index.name)
+                .await
+                .doing("reading index stats")?;
+            indexes.push(IndexInfo {
+                name: index.name.clone(),
+                columns: index.columns.clone(),
+                index_type: format!("{:?}", index.index_type),
+                indexed_rows: s.as_ref().map(|s| s.num_indexed_rows as u64),
+                unindexed_rows: s.as_ref().map(|s| s.num_unindexed_rows as u64),
+                segments: s.as_ref().and_then(|s| s.num_indices).map(u64::from),
+            });
+        }
+        Ok(TableStats {
+            documents,
+            sections,
+            fragments: stats.fragment_stats.num_fragments as u64,
+            versions,
+            indexes,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableStats {
+    pub documents: u64,
+    pub sections: u64,
+    pub fragments: u64,
+    pub versions: u64,
+    pub indexes: Vec<IndexInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexInfo {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub index_type: String,
+    pub indexed_rows: Option<u64>,
+    pub unindexed_rows: Option<u64>,
+    /// Parts the index is stored in (a full-text fold-in adds one).
+    pub segments: Option<u64>,
+}

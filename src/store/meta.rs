@@ -1,0 +1,154 @@
+//! `sagasu.json`: what the tables do not say — the indexed root, the settings and model of
+//! the last run, what it skipped, and the format version. Written atomically (temp file +
+//! rename) by the writer; read by everyone.
+
+use std::path::{Path, PathBuf};
+
+use sagasu_embed::ModelInfo;
+use serde::{Deserialize, Serialize};
+
+use super::error::{Result, StoreError};
+use super::schema::FORMAT_VERSION;
+
+pub const META_FILE: &str = "sagasu.json";
+
+/// Run metadata kept next to the tables.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Meta {
+    /// The [`FORMAT_VERSION`] of the sagasu that wrote it (absent before versions were kept).
+    #[serde(default)]
+    pub format: Option<u32>,
+    /// Absolute path of the indexed tree.
+    pub root: Option<PathBuf>,
+    pub last_run: Option<RunSummary>,
+    /// Files left out by the last run, with the reason.
+    #[serde(default)]
+    pub skipped: Vec<SkippedFile>,
+    /// The model that made the vectors in the `vectors` table, and where it was loaded from.
+    #[serde(default)]
+    pub model: Option<ModelInfo>,
+    #[serde(default)]
+    pub model_dir: Option<PathBuf>,
+    /// How the tree was indexed, so that `serve` and `watch --db` re-run it the same way.
+    #[serde(default)]
+    pub settings: Option<RunSettings>,
+}
+
+/// The walk and split settings of the last run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    pub globs: Vec<String>,
+    pub follow_links: bool,
+    pub max_file_bytes: u64,
+    pub max_section_chars: usize,
+    /// Whether the run embedded (false: `--no-embed`).
+    pub embed: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// RFC 3339 time the run finished.
+    pub finished_at: String,
+    pub seconds: f64,
+    pub files_seen: u64,
+    pub files_indexed: u64,
+    pub files_unchanged: u64,
+    pub files_removed: u64,
+    pub files_skipped: u64,
+    pub sections_written: u64,
+    #[serde(default)]
+    pub vectors_written: u64,
+    pub commits: u64,
+    /// Most threads the process had at the run's sample points (every 256 files, each
+    /// phase, each commit): the thread budget, as measured.
+    #[serde(default)]
+    pub max_threads: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Reads `dir/sagasu.json`; an absent file is an empty [`Meta`].
+pub fn read_meta(dir: &Path) -> Result<Meta> {
+    let path = dir.join(META_FILE);
+    let bad = |message: String| StoreError::File {
+        path: path.clone(),
+        message,
+    };
+    let meta: Meta = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("not valid index metadata ({e})")))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
+        Err(e) => return Err(bad(format!("cannot read it ({e})"))),
+    };
+    match meta.format {
+        Some(found) if found > FORMAT_VERSION => Err(StoreError::NewerFormat {
+            dir: dir.to_path_buf(),
+            found,
+        }),
+        _ => Ok(meta),
+    }
+}
+
+/// Writes `dir/sagasu.json` atomically (temp file + rename): a kill never leaves half a file.
+/// Stamps it with this sagasu's [`FORMAT_VERSION`].
+pub fn write_meta(dir: &Path, meta: &Meta) -> Result<()> {
+    let path = dir.join(META_FILE);
+    let tmp = dir.join(format!("{META_FILE}.tmp"));
+    let bad = |message: String| StoreError::File {
+        path: path.clone(),
+        message,
+    };
+    let stamped = Meta {
+        format: Some(FORMAT_VERSION),
+        ..meta.clone()
+    };
+    let json = serde_json::to_vec_pretty(&stamped).map_err(|e| bad(e.to_string()))?;
+    std::fs::write(&tmp, json).map_err(|e| bad(format!("cannot write {} ({e})", tmp.display())))?;
+    std::fs::rename(&tmp, &path).map_err(|e| bad(format!("cannot replace it ({e})")))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_stamps_the_format_and_refuses_a_newer_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(read_meta(dir.path())
+            .expect("absent is empty")
+            .root
+            .is_none());
+        let meta = Meta {
+            root: Some("/tree".into()),
+            ..Meta::default()
+        };
+        write_meta(dir.path(), &meta).expect("write");
+        let back = read_meta(dir.path()).expect("read");
+        assert_eq!(back.format, Some(FORMAT_VERSION));
+        assert_eq!(back.root, meta.root);
+        let newer = Meta {
+            format: Some(FORMAT_VERSION + 1),
+            ..meta
+        };
+        std::fs::write(
+            dir.path().join(META_FILE),
+            serde_json::to_vec(&newer).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            read_meta(dir.path()),
+            Err(StoreError::NewerFormat { .. })
+        ));
+        std::fs::write(dir.path().join(META_FILE), b"{garbage").unwrap();
+        let err = read_meta(dir.path()).expect_err("garbage").to_string();
+        assert!(
+            err.contains(META_FILE) && err.contains("not valid"),
+            "{err}"
+        );
+    }
+}

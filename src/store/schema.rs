@@ -1,0 +1,119 @@
+//! The on-disk format: the two tables' Arrow schemas, their names and indexes, and the
+//! format version recorded in `sagasu.json`. Change anything here and bump
+//! [`FORMAT_VERSION`]; readers refuse an index whose layout is not this one, and `index`
+//! rebuilds it (sections from the tree; vectors are kept, keyed by text hash).
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+
+/// The format this sagasu writes and reads. 1: the `sections` table with its `terms` column,
+/// the `vectors` table keyed by text hash.
+pub const FORMAT_VERSION: u32 = 1;
+
+pub const SECTIONS_TABLE: &str = "sections";
+pub const VECTORS_TABLE: &str = "vectors";
+/// The full-text index, on `terms`.
+pub const FTS_INDEX: &str = "text_idx";
+/// The ANN index, on `vectors.vector`.
+pub const VECTOR_INDEX: &str = "vector_idx";
+/// A B-tree on `sections.text_hash`: vector hits are joined back to sections by it.
+pub const HASH_INDEX: &str = "text_hash_idx";
+
+/// The `sections` table: one row per section of every indexed file.
+pub fn sections_schema() -> SchemaRef {
+    let list = |name: &str| Field::new_list(name, Field::new("item", DataType::Utf8, true), false);
+    Arc::new(Schema::new(vec![
+        // "{path}#{ordinal}"
+        Field::new("id", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("ordinal", DataType::UInt32, false),
+        list("heading_path"),
+        Field::new("level", DataType::UInt8, false),
+        Field::new("start_line", DataType::UInt32, false),
+        Field::new("end_line", DataType::UInt32, false),
+        Field::new("title", DataType::Utf8, true),
+        Field::new("description", DataType::Utf8, true),
+        list("tags"),
+        Field::new("text", DataType::Utf8, false),
+        // The text's search terms, space-separated: what the full-text index holds (terms.rs).
+        Field::new("terms", DataType::Utf8, false),
+        Field::new("text_hash", DataType::Utf8, false),
+        Field::new("file_hash", DataType::Utf8, false),
+        Field::new("file_size", DataType::UInt64, false),
+        Field::new("mtime_ns", DataType::Int64, false),
+    ]))
+}
+
+/// The `vectors` table: one row per distinct section text, keyed by its hash. Kept apart from
+/// `sections` so that adding vectors never rewrites text rows and keyword search works before
+/// any vector exists (ARCHITECTURE.md).
+pub fn vectors_schema(dim: usize) -> SchemaRef {
+    let item = Arc::new(Field::new("item", DataType::Float32, true));
+    Arc::new(Schema::new(vec![
+        Field::new("text_hash", DataType::Utf8, false),
+        Field::new("vector", DataType::FixedSizeList(item, dim as i32), false),
+    ]))
+}
+
+/// How a table found on disk differs from the layout expected, or `None` when it does not:
+/// names, order, types and nullability of every column (metadata aside).
+pub fn layout_difference(found: &Schema, expected: &Schema) -> Option<String> {
+    let describe = |s: &Schema| {
+        s.fields()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {}{}",
+                    f.name(),
+                    f.data_type(),
+                    if f.is_nullable() { "?" } else { "" }
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (found, expected) = (describe(found), describe(expected));
+    if found == expected {
+        return None;
+    }
+    let first = found
+        .iter()
+        .zip(&expected)
+        .find(|(a, b)| a != b)
+        .map(|(a, b)| format!("column {a}, expected {b}"))
+        .unwrap_or_else(|| format!("{} columns, expected {}", found.len(), expected.len()));
+    Some(first)
+}
+
+/// Whether a vectors table on disk has this sagasu's layout (any dimension).
+pub fn vectors_layout_difference(found: &Schema) -> Option<String> {
+    let dim = match found.field_with_name("vector").map(|f| f.data_type()) {
+        Ok(DataType::FixedSizeList(_, n)) => *n as usize,
+        _ => return Some("no fixed-size vector column".into()),
+    };
+    layout_difference(found, &vectors_schema(dim))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_differ_by_type_and_nullability_not_only_names() {
+        let expected = sections_schema();
+        assert_eq!(layout_difference(&expected, &expected), None);
+        let mut fields: Vec<Field> = expected
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[2] = Field::new("ordinal", DataType::UInt64, false);
+        let d = layout_difference(&Schema::new(fields.clone()), &expected).expect("type differs");
+        assert!(d.contains("ordinal"), "{d}");
+        fields[2] = Field::new("ordinal", DataType::UInt32, true);
+        assert!(layout_difference(&Schema::new(fields.clone()), &expected).is_some());
+        fields.remove(11);
+        assert!(layout_difference(&Schema::new(fields), &expected).is_some());
+        assert_eq!(vectors_layout_difference(&vectors_schema(384)), None);
+    }
+}

@@ -1,0 +1,303 @@
+//! Reads and writes of the `sections` table: the manifest of indexed files, streaming
+//! appends, deletions, full-text search and lookups by text hash.
+
+use std::collections::{HashMap, HashSet};
+
+use arrow_array::{Int64Array, RecordBatch, UInt64Array};
+use futures::TryStreamExt;
+use lancedb::index::scalar::{FtsQuery, FullTextSearchQuery, MatchQuery, Operator};
+use lancedb::query::{ExecutableQuery, QueryBase, Select};
+use lancedb::Table;
+
+use super::codec::{
+    col, hits_from_batch, rows_to_batch, string_col, FileRows, Scored, SectionHit, HIT_COLUMNS,
+};
+use super::error::{LanceContext, Result, StoreError};
+use super::schema::sections_schema;
+use super::{Filter, Store};
+use crate::hash::{hash_key, HashKey};
+
+/// Most values one `IN (…)` filter lists: deletions and lookups go in chunks of this many.
+pub const FILTER_CHUNK: usize = 1000;
+
+/// What the index knows about a file, to decide whether to re-read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileState {
+    pub file_hash: String,
+    pub file_size: u64,
+    pub mtime_ns: i64,
+    /// Rows of this path disagree (left by an older crash or a bug): re-index it from scratch.
+    pub inconsistent: bool,
+}
+
+/// Which query words a full-text match needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    /// Every word (the caller falls back to [`Match::AnyWord`] for the rest).
+    EveryWord,
+    AnyWord,
+}
+
+/// An append in progress (see [`Store::begin_append`]).
+pub struct Append {
+    tx: tokio::sync::mpsc::Sender<RecordBatch>,
+    task: tokio::task::JoinHandle<Result<()>>,
+    runtime: tokio::runtime::Handle,
+    /// Rows and text bytes sent so far.
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+impl Append {
+    /// Sends whole files (of `bytes` approximate size) as one batch; blocks while the writer
+    /// is two batches behind. Call from outside the runtime (the indexing thread).
+    pub fn send(&mut self, files: &[FileRows], bytes: usize) -> Result<()> {
+        let batch = rows_to_batch(files)?;
+        self.rows += batch.num_rows();
+        self.bytes += bytes;
+        if self.tx.blocking_send(batch).is_err() {
+            // The write ended early: its error says why.
+            return match self.runtime.block_on(&mut self.task) {
+                Ok(Err(e)) => Err(e),
+                _ => Err(stopped()),
+            };
+        }
+        Ok(())
+    }
+
+    /// Ends the stream and waits for the commit.
+    pub async fn commit(self, store: &mut Store) -> Result<()> {
+        drop(self.tx);
+        self.task.await.map_err(|_| stopped())??;
+        store.commits += 1;
+        Ok(())
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Lance {
+        doing: "writing sections".into(),
+        message: "the section writer stopped".into(),
+        changed: false,
+    }
+}
+
+impl Store {
+    /// Every indexed file with its size, mtime and hash, read from the first row of each file.
+    pub async fn manifest(&self) -> Result<HashMap<String, FileState>> {
+        let mut out: HashMap<String, FileState> = HashMap::new();
+        let Some(table) = &self.sections else {
+            return Ok(out);
+        };
+        let doing = "reading the file manifest";
+        let mut stream = table
+            .query()
+            .only_if_expr(Filter::FirstSections.expr())
+            .select(Select::columns(&[
+                "path",
+                "file_hash",
+                "file_size",
+                "mtime_ns",
+            ]))
+            .execute()
+            .await
+            .doing(doing)?;
+        while let Some(batch) = stream.try_next().await.doing(doing)? {
+            let path = string_col(&batch, "path")?;
+            let hash = string_col(&batch, "file_hash")?;
+            let size = col::<UInt64Array>(&batch, "file_size")?;
+            let mtime = col::<Int64Array>(&batch, "mtime_ns")?;
+            for i in 0..batch.num_rows() {
+                let state = FileState {
+                    file_hash: hash.value(i).to_string(),
+                    file_size: size.value(i),
+                    mtime_ns: mtime.value(i),
+                    inconsistent: false,
+                };
+                out.entry(path.value(i).to_string())
+                    .and_modify(|s| s.inconsistent = true)
+                    .or_insert(state);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens an append that stays open while batches stream in and commits once, when
+    /// [`Append::commit`] is called: one commit (and one fragment) per many batches, with only
+    /// a couple of batches in memory at a time. Deletions may commit while it is open; the
+    /// append lands on top of them.
+    pub fn begin_append(&self, runtime: &tokio::runtime::Handle) -> Result<Append> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|batch| (Ok(batch), rx))
+        });
+        let stream: lancedb::arrow::SendableRecordBatchStream =
+            Box::pin(lancedb::arrow::SimpleRecordBatchStream {
+                schema: sections_schema(),
+                stream,
+            });
+        let table = self.sections()?.clone();
+        let task = runtime.spawn(async move {
+            table
+                .add(stream)
+                .write_parallelism(1)
+                .execute()
+                .await
+                .doing("writing sections")
+                .map(|_| ())
+        });
+        Ok(Append {
+            tx,
+            task,
+            runtime: runtime.clone(),
+            rows: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Deletes every row of the given paths, in commits of at most [`FILTER_CHUNK`] paths.
+    pub async fn delete_paths(&mut self, paths: &[String]) -> Result<()> {
+        for chunk in paths.chunks(FILTER_CHUNK) {
+            let filter = Filter::Paths(chunk.to_vec()).expr();
+            self.sections()?
+                .delete(&filter)
+                .await
+                .doing("deleting stale sections")?;
+            self.commits += 1;
+        }
+        Ok(())
+    }
+
+    /// Full-text search over the `terms` column. `terms`: the query's analysed terms
+    /// (space-separated, as [`crate::ingest::terms::query_terms`] makes them).
+    pub async fn search_text(
+        &self,
+        terms: String,
+        words: Match,
+        filter: Option<&Filter>,
+        limit: usize,
+    ) -> Result<Vec<SectionHit>> {
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let operator = match words {
+            Match::EveryWord => Operator::And,
+            Match::AnyWord => Operator::Or,
+        };
+        let fts = FullTextSearchQuery::new_query(FtsQuery::Match(
+            MatchQuery::new(terms)
+                .with_operator(operator)
+                .with_column(Some("terms".into())),
+        ));
+        let mut q = self
+            .sections()?
+            .query()
+            .full_text_search(fts)
+            .select(Select::columns(&HIT_COLUMNS))
+            .limit(limit);
+        if let Some(f) = filter {
+            q = q.only_if_expr(f.expr());
+        }
+        let doing = "running the full-text query";
+        let batches: Vec<RecordBatch> = q
+            .execute()
+            .await
+            .doing(doing)?
+            .try_collect()
+            .await
+            .doing(doing)?;
+        let mut hits = Vec::new();
+        for batch in &batches {
+            hits.extend(hits_from_batch(batch, Scored::Yes)?);
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(hits)
+    }
+
+    /// Sections whose text has one of these hashes (optionally under a filter).
+    pub async fn sections_by_hash(
+        &self,
+        hashes: &[String],
+        filter: Option<&Filter>,
+    ) -> Result<Vec<SectionHit>> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut predicate = Filter::TextHashes(hashes.iter().map(|h| hash_key(h)).collect());
+        if let Some(f) = filter {
+            predicate = predicate.and(f.clone());
+        }
+        let doing = "reading sections by hash";
+        let batches: Vec<RecordBatch> = self
+            .sections()?
+            .query()
+            .only_if_expr(predicate.expr())
+            .select(Select::columns(&HIT_COLUMNS))
+            .execute()
+            .await
+            .doing(doing)?
+            .try_collect()
+            .await
+            .doing(doing)?;
+        let mut hits = Vec::new();
+        for b in &batches {
+            hits.extend(hits_from_batch(b, Scored::No)?);
+        }
+        Ok(hits)
+    }
+
+    /// Whether the index holds rows of `path`.
+    pub async fn has_document(&self, path: &str) -> Result<bool> {
+        let Some(table) = &self.sections else {
+            return Ok(false);
+        };
+        let sql = Filter::path(path).sql().doing("looking up a document")?;
+        let n = table
+            .count_rows(Some(sql))
+            .await
+            .doing("looking up a document")?;
+        Ok(n > 0)
+    }
+
+    /// Distinct text hashes of the sections (optionally under a filter).
+    pub async fn section_hashes(&self, filter: Option<&Filter>) -> Result<HashSet<HashKey>> {
+        match &self.sections {
+            Some(t) => text_hashes(t, filter).await,
+            None => Ok(HashSet::new()),
+        }
+    }
+
+    /// Streams (text_hash, text) of the sections (under a filter), for the embedder.
+    pub async fn section_texts(
+        &self,
+        filter: Option<&Filter>,
+    ) -> Result<lancedb::arrow::SendableRecordBatchStream> {
+        let mut q = self
+            .sections()?
+            .query()
+            .select(Select::columns(&["text_hash", "text"]));
+        if let Some(f) = filter {
+            q = q.only_if_expr(f.expr());
+        }
+        q.execute().await.doing("reading section texts")
+    }
+}
+
+/// The distinct `text_hash` values of a table's rows (optionally under a filter), streamed.
+pub(super) async fn text_hashes(
+    table: &Table,
+    filter: Option<&Filter>,
+) -> Result<HashSet<HashKey>> {
+    let doing = "reading text hashes";
+    let mut q = table.query().select(Select::columns(&["text_hash"]));
+    if let Some(f) = filter {
+        q = q.only_if_expr(f.expr());
+    }
+    let mut out = HashSet::new();
+    let mut stream = q.execute().await.doing(doing)?;
+    while let Some(batch) = stream.try_next().await.doing(doing)? {
+        let h = string_col(&batch, "text_hash")?;
+        out.extend((0..batch.num_rows()).map(|i| hash_key(h.value(i))));
+    }
+    Ok(out)
+}
