@@ -239,6 +239,11 @@ impl Engine {
         if !full.starts_with(&root) {
             bail!("{path:?} leads outside the indexed root (through a symbolic link)");
         }
+        let follows_links = self.meta.settings.as_ref().is_some_and(|s| s.follow_links);
+        if !follows_links {
+            regular_file_without_links(&root, &rel)
+                .map_err(|why| anyhow!("{path:?} is not served: {why}"))?;
+        }
         let bytes = std::fs::read(&full).with_context(|| format!("cannot read {path}"))?;
         let text = decode(&bytes).map_err(|reason| anyhow!("cannot read {path}: {reason}"))?;
         let lines: Vec<&str> = text.lines().collect();
@@ -281,6 +286,25 @@ fn load_query_model(info: &ModelInfo, dir: &Path) -> Result<Embedder> {
         );
     }
     Ok(e)
+}
+
+/// Whether `root/rel` is still what an index run without `--follow` reads: a regular file
+/// reached through no symbolic link. A file swapped for a link after indexing (`ln -sf .env
+/// notes.md`) is refused, wherever the link points.
+fn regular_file_without_links(root: &Path, rel: &Path) -> std::result::Result<(), String> {
+    let mut at = root.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        let meta = std::fs::symlink_metadata(&at).map_err(|e| format!("cannot read it ({e})"))?;
+        if meta.file_type().is_symlink() {
+            return Err("it is a symbolic link now, not the file that was indexed".into());
+        }
+        if i + 1 == parts.len() && !meta.is_file() {
+            return Err("it is not a regular file".into());
+        }
+    }
+    Ok(())
 }
 
 /// A relative path with no `..`, root or prefix component.
@@ -356,6 +380,29 @@ mod tests {
         assert!(retryable(&vanished.context("searching")));
         assert!(!retryable(&anyhow!("the query is empty")));
         assert!(!retryable(&anyhow::Error::from(StoreError::NoVectors)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_swapped_for_a_link_is_not_served() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::write(root.join("swap.md"), "# x\n").expect("write");
+        std::fs::write(root.join(".env"), "SECRET=1\n").expect("write");
+        std::fs::create_dir(root.join("sub")).expect("mkdir");
+        std::fs::write(root.join("sub/a.md"), "# a\n").expect("write");
+        assert!(regular_file_without_links(root, Path::new("swap.md")).is_ok());
+        assert!(regular_file_without_links(root, Path::new("sub/a.md")).is_ok());
+        std::fs::remove_file(root.join("swap.md")).expect("rm");
+        std::os::unix::fs::symlink(root.join(".env"), root.join("swap.md")).expect("link");
+        let why = regular_file_without_links(root, Path::new("swap.md")).expect_err("a link");
+        assert!(why.contains("symbolic link"), "{why}");
+        std::os::unix::fs::symlink(root.join("sub"), root.join("linked")).expect("link");
+        assert!(regular_file_without_links(root, Path::new("linked/a.md")).is_err());
+        assert!(
+            regular_file_without_links(root, Path::new("sub")).is_err(),
+            "a directory"
+        );
     }
 
     #[test]

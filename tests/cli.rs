@@ -530,3 +530,60 @@ fn threads_stay_within_budget_and_commits_do_not_follow_file_count() {
         );
     }
 }
+
+/// What is indexed and what is not, as the README says: ignore rules hold for `.md` files,
+/// a file of front matter only is found by its title, and files left out (empty, a name that
+/// is not UTF-8) are listed by `stats` with the reason.
+#[test]
+fn ignore_rules_front_matter_only_files_and_skipped_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(root, ".gitignore", "ign.md\n");
+    write(root, "ign.md", "# x\n\nzqgnrfl\n");
+    write(root, ".x.md", "# x\n\nzqgnrfl\n");
+    write(root, "keep.md", "# 残す\n\n本文。\n");
+    write(
+        root,
+        "title-only.md",
+        "---\ntitle: 前書きだけの文書 QXTITLE\n---\n",
+    );
+    write(root, "empty.md", "");
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"bad-\xff-name.md");
+        std::fs::write(root.join(name), "# x\n\n本文\n").expect("write");
+    }
+    ok(bin().arg("index").arg(root).arg("--no-embed").arg("-q"));
+    assert!(
+        search_json(root, "zqgnrfl", &[]).is_empty(),
+        "ignored files stay out"
+    );
+    assert_eq!(paths(&search_json(root, "QXTITLE", &[])), ["title-only.md"]);
+    let s = stats(root);
+    assert_eq!(s["documents"], 2, "{s}");
+    let skipped: Vec<(String, String)> = s["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|x| {
+            (
+                x["path"].as_str().expect("path").to_string(),
+                x["reason"].as_str().expect("reason").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        skipped
+            .iter()
+            .any(|(p, r)| p == "empty.md" && r.contains("no text")),
+        "{skipped:?}"
+    );
+    #[cfg(unix)]
+    assert!(
+        skipped
+            .iter()
+            .any(|(p, r)| p.starts_with("bad-") && r.contains("UTF-8")),
+        "{skipped:?}"
+    );
+}

@@ -123,6 +123,16 @@ impl Drop for RawClient {
 fn mcp_server_survives_bad_input_and_keeps_stdout_clean() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = mcp_tree(dir.path());
+    // An indexed file swapped for a link to a secret after indexing is not served.
+    write(&root, "swap.md", "# 入れ替え\n\nSWAPWORD\n");
+    write(&root, ".env", "SECRET_TOKEN=hunter2\n");
+    ok(bin()
+        .arg("index")
+        .arg(&root)
+        .arg("--no-embed")
+        .arg("--quiet"));
+    std::fs::remove_file(root.join("swap.md")).expect("rm");
+    std::os::unix::fs::symlink(root.join(".env"), root.join("swap.md")).expect("symlink");
     let mut c = RawClient::start(&root.join(".sagasu"));
     let init = c.request(
         1,
@@ -159,6 +169,9 @@ fn mcp_server_survives_bad_input_and_keeps_stdout_clean() {
     let r = c.call(7, "get_document", json!({"path": "../outside/secret.md"}));
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert!(!r.to_string().contains("TOP SECRET"));
+    let r = c.call(10, "get_document", json!({"path": "swap.md"}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(!r.to_string().contains("hunter2"), "{r}");
     let r = c.call(8, "no_such_tool", json!({}));
     assert!(
         r["error"]["code"].is_i64(),
@@ -250,7 +263,8 @@ fn watch_reflects_added_changed_and_removed_files() {
 /// one is repeated (the other version, then back), up to ROUNDS times.
 #[test]
 fn searches_during_indexing_see_whole_files() {
-    const FILES: usize = 1500;
+    // 900 sections: one search (k = 1000) sees every section of the index at once.
+    const FILES: usize = 300;
     const SECTIONS: usize = 3;
     const ROUNDS: usize = 4;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -278,18 +292,17 @@ fn searches_during_indexing_see_whole_files() {
         } else {
             "VERSIONONE"
         });
-        // Small batches: many commits, so the readers below see many intermediate versions.
+        // Small batches: 30 commits of 10 files, so nearly every snapshot a search sees holds
+        // files of both versions.
         let mut writer = bin()
             .arg("index")
             .arg(root)
             .arg("--no-embed")
             .arg("--quiet")
-            .args(["--batch-rows", "300"])
+            .args(["--batch-rows", "30"])
             .spawn()
             .expect("start index");
         while writer.try_wait().expect("poll").is_none() {
-            // One directory at a time: its 450 sections fit in k, so every section shows.
-            let prefix = format!("d{}/", snapshots % 10);
             let out = run(bin().current_dir(root).args([
                 "search",
                 "COMMONWORD",
@@ -297,8 +310,6 @@ fn searches_during_indexing_see_whole_files() {
                 "text",
                 "-k",
                 "1000",
-                "--path-prefix",
-                &prefix,
                 "--json",
             ]));
             let code = out.status.code();

@@ -24,6 +24,7 @@ use pipeline::{read_tree, Outcome};
 use vectors::{embed_missing, load_model, LoadedModel};
 use writer::SectionWriter;
 
+use crate::ingest::discover::{relative_display, WarningKind};
 use crate::progress::Progress;
 use crate::store::{
     Access, FileState, Maintenance, Meta, RunSummary, SkippedFile, Store, WriterLock,
@@ -73,7 +74,7 @@ impl Indexer {
             progress,
             &mut summary,
         )?;
-        summary.files_removed = remove_missing(&manifest, &tree.seen, &mut store, runtime)?;
+        summary.files_removed = remove_missing(&manifest, &tree, &mut store, runtime)?;
         progress.set_message("optimizing");
         runtime.block_on(store.maintain(Maintenance::AfterRun))?;
         // Keyword search is complete from here on; vectors follow.
@@ -123,10 +124,12 @@ fn open_for_run(
     Ok((store, meta))
 }
 
-/// What the walk saw: the paths whose rows stay, and the files left out.
+/// What the walk saw: the paths whose rows stay, the files left out, and the paths it could
+/// not read (whose rows stay too: a walk error is not a deletion).
 struct TreeRead {
     seen: HashSet<String>,
     skipped: Vec<SkippedFile>,
+    unreadable: Vec<String>,
 }
 
 /// Reads the tree and writes the sections of new and changed files.
@@ -142,6 +145,7 @@ fn write_tree(
     let mut tree = TreeRead {
         seen: HashSet::with_capacity(manifest.len()),
         skipped: Vec::new(),
+        unreadable: Vec::new(),
     };
     let mut writer = SectionWriter::new(runtime, opts.batch_rows, opts.batch_bytes);
     let warnings = read_tree(opts, root, manifest, progress, |outcome| {
@@ -178,35 +182,63 @@ fn write_tree(
         Ok(())
     })?;
     for w in &warnings {
-        let path = w
+        let shown = w
             .path
             .as_ref()
-            .map(|p| format!("{}: ", p.display()))
+            .map(|p| relative_display(root, p))
             .unwrap_or_default();
-        progress.warn(&format!("walk: {path}{}", w.message));
+        match w.kind {
+            WarningKind::SkippedFile => {
+                summary.files_skipped += 1;
+                progress.warn(&format!("skipped {shown}: {}", w.message));
+                tree.skipped.push(SkippedFile {
+                    path: shown,
+                    reason: w.message.clone(),
+                });
+            }
+            WarningKind::Unreadable if w.path.is_some() => {
+                progress.warn(&format!(
+                    "walk: {shown}: {} (what the index holds under it is kept)",
+                    w.message
+                ));
+                tree.unreadable.push(shown);
+            }
+            _ => progress.warn(&format!("walk: {shown}: {}", w.message)),
+        }
     }
     summary.sections_written += writer.finish(store)? as u64;
     tree.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(tree)
 }
 
-/// Deletes the rows of indexed files the walk did not see; returns how many files.
+/// Deletes the rows of indexed files the walk did not see (and that are not under a path it
+/// could not read); returns how many files.
 fn remove_missing(
     manifest: &HashMap<String, FileState>,
-    seen: &HashSet<String>,
+    tree: &TreeRead,
     store: &mut Store,
     runtime: &Handle,
 ) -> Result<u64> {
-    let mut removed: Vec<String> = manifest
-        .keys()
-        .filter(|p| !seen.contains(*p))
-        .cloned()
-        .collect();
-    removed.sort();
+    let removed = missing(manifest.keys(), tree);
     if !removed.is_empty() {
         runtime.block_on(store.delete_paths(&removed))?;
     }
     Ok(removed.len() as u64)
+}
+
+/// The indexed paths gone from the tree, sorted.
+fn missing<'a>(indexed: impl Iterator<Item = &'a String>, tree: &TreeRead) -> Vec<String> {
+    let under_unreadable = |p: &str| {
+        tree.unreadable.iter().any(|u| {
+            u.is_empty() || p == u || (p.starts_with(u.as_str()) && p[u.len()..].starts_with('/'))
+        })
+    };
+    let mut removed: Vec<String> = indexed
+        .filter(|p| !tree.seen.contains(*p) && !under_unreadable(p))
+        .cloned()
+        .collect();
+    removed.sort();
+    removed
 }
 
 /// Current UTC time as RFC 3339.
@@ -217,4 +249,34 @@ pub fn now_rfc3339() -> String {
 /// The index directory of a tree when none is given: `ROOT/.sagasu`.
 pub fn default_db_dir(root: &Path) -> PathBuf {
     root.join(crate::INDEX_DIR_NAME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_walk_error_is_not_a_deletion() {
+        let indexed: Vec<String> = [
+            "a.md",
+            "gone.md",
+            "locked/x.md",
+            "locked/deep/y.md",
+            "lockedness.md",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let tree = TreeRead {
+            seen: ["a.md".to_string()].into_iter().collect(),
+            skipped: Vec::new(),
+            unreadable: vec!["locked".into()],
+        };
+        assert_eq!(missing(indexed.iter(), &tree), ["gone.md", "lockedness.md"]);
+        let root_unreadable = TreeRead {
+            unreadable: vec![String::new()],
+            ..tree
+        };
+        assert!(missing(indexed.iter(), &root_unreadable).is_empty());
+    }
 }

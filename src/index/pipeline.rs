@@ -160,6 +160,13 @@ pub fn read_file(
     };
     drop(bytes);
     let doc = split(&text, split_opts);
+    if doc.sections.is_empty() {
+        return Outcome::Skipped {
+            path,
+            reason: SkipReason::NoText,
+            keep_old: false,
+        };
+    }
     let terms = doc
         .sections
         .iter()
@@ -236,6 +243,14 @@ mod tests {
             Outcome::Skipped {
                 reason: SkipReason::TooLarge { .. },
                 keep_old: false,
+                ..
+            }
+        ));
+        let empty = read_file(found(dir.path(), "empty.md", b"\n\n"), None, 1 << 20, opts);
+        assert!(matches!(
+            empty,
+            Outcome::Skipped {
+                reason: SkipReason::NoText,
                 ..
             }
         ));

@@ -8,10 +8,17 @@ use std::fmt;
 /// Why a file was not indexed. Shown to the user and kept in `stats`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
     Binary,
-    Undecodable { encoding: &'static str },
+    Undecodable {
+        encoding: &'static str,
+    },
     Unreadable(String),
+    /// Nothing to search: an empty file, or one of blank lines and markup only.
+    NoText,
 }
 
 impl fmt::Display for SkipReason {
@@ -28,6 +35,7 @@ impl fmt::Display for SkipReason {
                 )
             }
             SkipReason::Unreadable(e) => write!(f, "cannot read: {e}"),
+            SkipReason::NoText => write!(f, "no text to index"),
         }
     }
 }

@@ -38,6 +38,19 @@ pub struct FoundFile {
 pub struct WalkWarning {
     pub path: Option<PathBuf>,
     pub message: String,
+    pub kind: WarningKind,
+}
+
+/// What a walk warning means for the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningKind {
+    /// A directory or file that could not be read: not a deletion, so what the index holds
+    /// under it stays.
+    Unreadable,
+    /// A Markdown file left out (its name is not UTF-8), listed with the skipped files.
+    SkippedFile,
+    /// Anything else (a symlink loop…).
+    Other,
 }
 
 /// Walks the tree and calls `on_file` for every matching file in a stable order. Returns the
@@ -50,17 +63,26 @@ pub fn walk(
         .root
         .canonicalize()
         .with_context(|| format!("cannot open root {}", opts.root.display()))?;
-    let mut overrides = OverrideBuilder::new(&root);
-    // Include globs add to the Markdown defaults; `!` globs exclude.
-    for g in DEFAULT_GLOBS {
-        overrides.add(g).with_context(|| format!("bad glob {g}"))?;
+    // Which files are Markdown: the defaults plus include globs. Checked on each file the
+    // walk yields, never given to the walker as overrides: an override whitelist beats every
+    // ignore rule (.gitignore, .ignore, hidden files), which would index ignored notes.
+    let mut include = OverrideBuilder::new(&root);
+    // What the user excludes (`!glob`): walker overrides, which may only take files away.
+    let mut exclude = OverrideBuilder::new(&root);
+    for g in DEFAULT_GLOBS
+        .iter()
+        .map(|g| g.to_string())
+        .chain(opts.globs.iter().cloned())
+    {
+        let target = if g.starts_with('!') {
+            &mut exclude
+        } else {
+            &mut include
+        };
+        target.add(&g).with_context(|| format!("bad glob {g:?}"))?;
     }
-    for g in &opts.globs {
-        overrides
-            .add(g)
-            .with_context(|| format!("bad glob {g:?}"))?;
-    }
-    let overrides = overrides.build().context("building glob set")?;
+    let include = include.build().context("building glob set")?;
+    let exclude = exclude.build().context("building glob set")?;
 
     let excluded: Vec<PathBuf> = opts
         .exclude_dirs
@@ -69,7 +91,7 @@ pub fn walk(
         .collect();
     let mut builder = WalkBuilder::new(&root);
     builder
-        .overrides(overrides)
+        .overrides(exclude)
         .follow_links(opts.follow_links)
         .require_git(false)
         .sort_by_file_path(|a, b| a.cmp(b));
@@ -85,9 +107,15 @@ pub fn walk(
         let entry = match result {
             Ok(entry) => entry,
             Err(err) => {
+                let kind = if err.io_error().is_some() {
+                    WarningKind::Unreadable
+                } else {
+                    WarningKind::Other
+                };
                 warnings.push(WalkWarning {
                     path: error_path(&err),
                     message: err.to_string(),
+                    kind,
                 });
                 continue;
             }
@@ -95,6 +123,7 @@ pub fn walk(
         if !entry
             .file_type()
             .is_some_and(|t| t.is_file() || (t.is_symlink() && opts.follow_links))
+            || !include.matched(entry.path(), false).is_whitelist()
         {
             continue;
         }
@@ -105,6 +134,7 @@ pub fn walk(
                 warnings.push(WalkWarning {
                     path: Some(entry.path().to_path_buf()),
                     message: err.to_string(),
+                    kind: WarningKind::Unreadable,
                 });
                 continue;
             }
@@ -112,7 +142,8 @@ pub fn walk(
         let Some(rel_path) = relative_key(&root, entry.path()) else {
             warnings.push(WalkWarning {
                 path: Some(entry.path().to_path_buf()),
-                message: "path is not valid UTF-8; skipped".into(),
+                message: "file name is not valid UTF-8".into(),
+                kind: WarningKind::SkippedFile,
             });
             continue;
         };
@@ -151,6 +182,15 @@ pub fn relative_key(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
     Some(parts?.join("/"))
+}
+
+/// [`relative_key`] with invalid UTF-8 replaced (U+FFFD): how a path that has no key is shown.
+pub fn relative_display(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(test)]
@@ -203,6 +243,40 @@ mod tests {
         assert_eq!(collect(&o), vec!["a.md", "b.markdown"]);
         o.globs = vec!["*.txt".into()];
         assert_eq!(collect(&o), vec!["a.md", "b.markdown", "c.txt", "sub/d.md"]);
+    }
+
+    /// Ignore rules hold for Markdown files too (ripgrep skips every one of these): a `.md`
+    /// file named in `.gitignore` (top-level or nested) or `.ignore`, a hidden `.x.md`, and
+    /// files inside an ignored directory whose own name ends in `.md`.
+    #[test]
+    fn ignore_rules_hold_for_markdown_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        for p in [
+            "keep.md",
+            "ign.md",
+            "sub/keep.md",
+            "sub/secret.md",
+            "priv.md",
+            ".x.md",
+            "old.md/inside.md",
+            "docs/page.mdx",
+            "docs/draft.mdx",
+        ] {
+            let path = root.join(p);
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            fs::write(path, "# x\n").expect("write");
+        }
+        fs::write(root.join(".gitignore"), "ign.md\nold.md/\ndraft.mdx\n").expect("write");
+        fs::write(root.join("sub/.gitignore"), "secret.md\n").expect("write");
+        fs::write(root.join(".ignore"), "priv.md\n").expect("write");
+        let mut o = opts(root);
+        assert_eq!(collect(&o), vec!["keep.md", "sub/keep.md"]);
+        // An include glob adds files, and ignore rules still hold for them.
+        o.globs = vec!["*.mdx".into()];
+        assert_eq!(collect(&o), vec!["docs/page.mdx", "keep.md", "sub/keep.md"]);
+        o.globs = vec!["*.mdx".into(), "!docs/**".into()];
+        assert_eq!(collect(&o), vec!["keep.md", "sub/keep.md"]);
     }
 
     #[cfg(unix)]

@@ -190,8 +190,17 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
     .filter(|s| !s.trim().is_empty())
     .collect();
     if !lead.is_empty() {
-        if let Some(first) = sections.first_mut() {
-            first.text = format!("{}\n{}", lead.join("\n"), first.text);
+        match sections.first_mut() {
+            Some(first) => first.text = format!("{}\n{}", lead.join("\n"), first.text),
+            // A file of front matter only is still found by its title: one section holding
+            // the title and description, spanning the front matter's lines.
+            None => sections.push(Section {
+                heading_path: Vec::new(),
+                level: 0,
+                start_line: 1,
+                end_line: lines.line_of(last_content_byte(source, 0, body_start)),
+                text: lead.join("\n"),
+            }),
         }
     }
     Document {
@@ -549,6 +558,25 @@ mod tests {
         assert!(s
             .text
             .starts_with("設定ガイド\n設定の方法を説明します。\n設定"));
+    }
+
+    #[test]
+    fn a_file_of_only_front_matter_is_one_section_of_its_title() {
+        for src in [
+            "---\ntitle: 前書きだけの文書\ndescription: 説明文\n---\n",
+            "+++\ntitle = \"前書きだけの文書\"\ndescription = \"説明文\"\n+++\n\n",
+        ] {
+            let doc = split(src, SplitOptions::default());
+            assert_eq!(doc.sections.len(), 1, "{src:?}");
+            let s = &doc.sections[0];
+            assert_eq!((s.start_line, s.end_line), (1, 4), "{src:?}");
+            assert_eq!(s.text, "前書きだけの文書\n説明文");
+        }
+        // Nothing at all: no section (the reader reports the file as empty).
+        assert!(split("", SplitOptions::default()).sections.is_empty());
+        assert!(split("---\n---\n", SplitOptions::default())
+            .sections
+            .is_empty());
     }
 
     #[test]
