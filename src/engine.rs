@@ -68,8 +68,13 @@ impl Engine {
     /// Opens the index at `db`. `mode`: the mode the caller will ask for, if known; text mode
     /// never loads the model.
     pub async fn open(db: &Path, options: StoreOptions, mode: Option<Mode>) -> Result<Engine> {
-        let store = Store::open(db, Access::Read, options).await?;
-        let meta = read_meta(db)?;
+        let opened = async {
+            Ok::<_, StoreError>((
+                Store::open(db, Access::Read, options).await?,
+                read_meta(db)?,
+            ))
+        };
+        let (store, meta) = opened.await.map_err(|e| damaged(db, e.into()))?;
         let mut engine = Engine {
             db: db.to_path_buf(),
             options,
@@ -149,19 +154,23 @@ impl Engine {
                 bail!("{e}");
             }
         }
-        match search(&self.store, self.embedder.as_ref(), query, opts).await {
-            Ok(results) => Ok(results),
+        let result = match search(&self.store, self.embedder.as_ref(), query, opts).await {
             Err(first) if retryable(&first) => {
                 if self.reopen(meta_mtime(&self.db)).await.is_err() {
                     return Err(first);
                 }
                 search(&self.store, self.embedder.as_ref(), query, opts).await
             }
-            Err(e) => Err(e),
-        }
+            other => other,
+        };
+        result.map_err(|e| damaged(&self.db, e))
     }
 
     pub async fn stats(&self) -> Result<Stats> {
+        self.read_stats().await.map_err(|e| damaged(&self.db, e))
+    }
+
+    async fn read_stats(&self) -> Result<Stats> {
         let table = self.store.table_stats().await?;
         let vectors = self.store.vector_count().await?;
         // Counting distinct texts scans a column: only worth it when there are vectors.
@@ -330,6 +339,25 @@ fn confined_path(path: &str) -> Result<PathBuf> {
         bail!("{path:?} names no file");
     }
     Ok(out)
+}
+
+/// Says which command fixes an index that cannot be read: the tables or `sagasu.json` are
+/// damaged (not a bad query, a missing model, or an index that is not there).
+fn damaged(db: &Path, e: anyhow::Error) -> anyhow::Error {
+    let is_damage = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::Lance { .. } | StoreError::File { .. })
+        )
+    });
+    if is_damage {
+        e.context(format!(
+            "the index at {} cannot be read; `sagasu index` on its tree repairs it",
+            db.display()
+        ))
+    } else {
+        e
+    }
 }
 
 /// Whether an error came from the store and a freshly opened store may not have it.

@@ -75,8 +75,11 @@ impl SagasuServer {
     #[tool(
         description = "Search the indexed Markdown documents (Japanese and English). Returns ranked sections with path, heading path, line range, score and snippet; read more with get_document."
     )]
-    async fn search(&self, params: Parameters<SearchParams>) -> Result<CallToolResult, ErrorData> {
-        let p = params.0;
+    async fn search(
+        &self,
+        params: Parameters<Bounded<SearchParams>>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let p = params.0 .0;
         if p.query.trim().is_empty() {
             return Ok(bad_arguments("query must not be empty".into()));
         }
@@ -106,9 +109,9 @@ impl SagasuServer {
     )]
     async fn get_document(
         &self,
-        params: Parameters<GetDocumentParams>,
+        params: Parameters<Bounded<GetDocumentParams>>,
     ) -> Result<CallToolResult, ErrorData> {
-        let p = params.0;
+        let p = params.0 .0;
         for (name, v) in [("start_line", p.start_line), ("end_line", p.end_line)] {
             if let Some(n) = v.filter(|n| *n < 1) {
                 return Ok(bad_arguments(format!("{name} must be 1 or more, got {n}")));
@@ -175,13 +178,57 @@ impl ServerHandler for SagasuServer {
 }
 
 fn tool_error(e: anyhow::Error) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(format!("{e:#}"))])
+    CallToolResult::error(vec![ContentBlock::text(bounded(&format!("{e:#}")))])
 }
 
 fn bad_arguments(message: String) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(format!(
+    CallToolResult::error(vec![ContentBlock::text(bounded(&format!(
         "invalid arguments: {message}"
-    ))])
+    )))])
+}
+
+/// The most characters an error message sent to a client has: an error may quote what the
+/// client sent, and a 5 MB argument must not come back whole.
+pub const MAX_ERROR_CHARS: usize = 1000;
+
+/// `text`, cut to [`MAX_ERROR_CHARS`] characters with a note of how much was left out.
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(MAX_ERROR_CHARS) {
+        None => text.to_string(),
+        Some((cut, _)) => format!(
+            "{}… ({} more characters)",
+            &text[..cut],
+            text[cut..].chars().count()
+        ),
+    }
+}
+
+/// Tool arguments whose deserialization errors (rmcp sends them to the client) quote at most
+/// [`MAX_ERROR_CHARS`] characters of what the client sent. The schema is the inner type's.
+pub struct Bounded<T>(pub T);
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Bounded<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        serde_json::from_value(value)
+            .map(Bounded)
+            .map_err(|e| serde::de::Error::custom(bounded(&e.to_string())))
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Bounded<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
 }
 
 /// Serves MCP on stdin/stdout until the client closes the connection.
@@ -192,4 +239,35 @@ pub async fn serve_stdio(engine: Engine, worker: IndexWorker) -> Result<()> {
         .context("starting the MCP server on stdio")?;
     server.waiting().await.context("serving MCP")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_quote_a_bounded_part_of_what_was_sent() {
+        let big = "x".repeat(5_000_000);
+        let err = match serde_json::from_value::<Bounded<SearchParams>>(
+            json!({"query": "q", "mode": big}),
+        ) {
+            Ok(_) => panic!("an unknown mode is refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.chars().count() < MAX_ERROR_CHARS + 100,
+            "{} chars",
+            err.len()
+        );
+        assert!(err.contains("more characters"), "{}", &err[..200]);
+        let ok: Bounded<SearchParams> =
+            serde_json::from_value(json!({"query": "q", "k": 3})).expect("valid arguments");
+        assert_eq!(ok.0.k, Some(3));
+        assert_eq!(bounded("短い"), "短い");
+        assert_eq!(
+            schemars::schema_for!(Bounded<SearchParams>),
+            schemars::schema_for!(SearchParams),
+            "clients see the same input schema"
+        );
+    }
 }

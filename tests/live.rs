@@ -172,6 +172,21 @@ fn mcp_server_survives_bad_input_and_keeps_stdout_clean() {
     let r = c.call(10, "get_document", json!({"path": "swap.md"}));
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert!(!r.to_string().contains("hunter2"), "{r}");
+    // A 5 MB bad argument: the error names the problem and quotes a bounded part of it.
+    let big = "x".repeat(5_000_000);
+    for (id, tool, args) in [
+        (11, "search", json!({"query": "x", "mode": big})),
+        (12, "search", json!({"query": "x", "k": big})),
+        (13, "get_document", json!({"path": big})),
+    ] {
+        let r = c.call(id, tool, args);
+        assert_eq!(r["result"]["isError"], true, "{tool}");
+        assert!(
+            r.to_string().len() < 4096,
+            "{tool}: {} bytes back",
+            r.to_string().len()
+        );
+    }
     let r = c.call(8, "no_such_tool", json!({}));
     assert!(
         r["error"]["code"].is_i64(),

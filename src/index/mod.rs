@@ -27,7 +27,7 @@ use writer::SectionWriter;
 use crate::ingest::discover::{relative_display, WarningKind};
 use crate::progress::Progress;
 use crate::store::{
-    Access, FileState, Maintenance, Meta, RunSummary, SkippedFile, Store, WriterLock,
+    Access, FileState, Maintenance, Meta, RunSummary, SkippedFile, Store, StoreError, WriterLock,
 };
 
 /// Runs one incremental index of `opts.root` into `opts.db_dir`.
@@ -62,8 +62,9 @@ impl Indexer {
             .canonicalize()
             .with_context(|| format!("cannot open root {}", opts.root.display()))?;
         let _lock = WriterLock::acquire(&opts.db_dir)?;
-        let (mut store, mut meta) = open_for_run(opts, &root, runtime, progress)?;
-        let manifest = Arc::new(runtime.block_on(store.manifest())?);
+        let (mut store, mut meta, manifest) = open_for_run(opts, &root, runtime, progress)?;
+        let manifest = Arc::new(manifest);
+        let reported = store.repairs.len();
         let mut summary = RunSummary::default();
         let tree = write_tree(
             opts,
@@ -77,12 +78,16 @@ impl Indexer {
         summary.files_removed = remove_missing(&manifest, &tree, &mut store, runtime)?;
         progress.set_message("optimizing");
         runtime.block_on(store.maintain(Maintenance::AfterRun))?;
+        for r in store.repairs.iter().skip(reported) {
+            progress.warn(&format!("repaired {}: {r}", opts.db_dir.display()));
+        }
         // Keyword search is complete from here on; vectors follow.
         if let Some(model) = &self.model {
             summary.vectors_written =
                 runtime.block_on(embed_missing(&mut store, &mut meta, model, progress))?;
         }
         summary.commits = store.commits;
+        summary.repairs = store.repairs.clone();
         progress.sample();
         summary.max_threads = progress.max_threads();
         summary.seconds = started.elapsed().as_secs_f64();
@@ -94,22 +99,45 @@ impl Indexer {
     }
 }
 
-/// Opens the store for writing and records the root and settings before the first commit,
-/// so a killed first run still leaves a valid index.
+/// Opens the store for writing, repairing what cannot be read (a table that does not open or
+/// whose manifest does not read is made again, an unreadable `sagasu.json` is started
+/// afresh), and records the root and settings before the first commit, so a killed first run
+/// still leaves a valid index. Returns the manifest of indexed files too.
 fn open_for_run(
     opts: &IndexOptions,
     root: &Path,
     runtime: &Handle,
     progress: &Progress,
-) -> Result<(Store, Meta)> {
-    let store = runtime.block_on(Store::open(&opts.db_dir, Access::Write, opts.store))?;
+) -> Result<(Store, Meta, HashMap<String, FileState>)> {
+    let mut store = runtime.block_on(Store::open(&opts.db_dir, Access::Write, opts.store))?;
     if store.outdated_table_dropped {
         progress.warn(&format!(
             "note: {} was made by an older sagasu; rebuilding its sections from the tree",
             opts.db_dir.display()
         ));
     }
-    let mut meta = store.read_meta()?;
+    let mut meta = match store.read_meta() {
+        Ok(meta) => meta,
+        Err(e @ StoreError::File { .. }) => {
+            // Without it the model of the vectors is unknown: they are made again.
+            runtime.block_on(store.drop_vectors())?;
+            store
+                .repairs
+                .push(format!("{e}: started afresh, vectors made again"));
+            Meta::default()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let manifest = match runtime.block_on(store.manifest()) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            runtime.block_on(store.rebuild_sections(&e))?;
+            HashMap::new()
+        }
+    };
+    for r in &store.repairs {
+        progress.warn(&format!("repaired {}: {r}", opts.db_dir.display()));
+    }
     if let Some(old_root) = meta.root.as_ref().filter(|r| r.as_path() != root) {
         progress.warn(&format!(
             "note: {} indexed {} before; it now indexes {}",
@@ -121,7 +149,7 @@ fn open_for_run(
     meta.root = Some(root.to_path_buf());
     meta.settings = Some(opts.settings());
     store.write_meta(&meta)?;
-    Ok((store, meta))
+    Ok((store, meta, manifest))
 }
 
 /// What the walk saw: the paths whose rows stay, the files left out, and the paths it could

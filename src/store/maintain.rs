@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::error::{LanceContext, Result};
 use super::schema::{FTS_INDEX, HASH_INDEX, VECTOR_INDEX};
+use super::sections::Match;
 use super::{Filter, Store};
 use crate::ingest::terms::INDEX_TOKENIZER;
 
@@ -74,6 +75,7 @@ impl Store {
             Maintenance::Full => TextIndexRefresh::Rebuild,
         };
         changed |= self.refresh_text_index(refresh).await?;
+        changed |= self.check_text_index().await?;
         if changed || self.commits > 0 {
             table
                 .optimize(prune_all_old())
@@ -148,6 +150,31 @@ impl Store {
                 .doing("building the full-text index")?;
         }
         self.commits += 1;
+        Ok(true)
+    }
+
+    /// Runs a full-text query for a term the index holds; if the index cannot answer it (its
+    /// files damaged), builds it again. Returns whether it did.
+    async fn check_text_index(&mut self) -> Result<bool> {
+        let table = self.sections()?.clone();
+        if table
+            .index_stats(FTS_INDEX)
+            .await
+            .doing("reading index stats")?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let probe = self.first_terms().await?;
+        let Some(term) = probe.split_whitespace().next().map(str::to_string) else {
+            return Ok(false);
+        };
+        let Err(e) = self.search_text(term, Match::AnyWord, None, 1).await else {
+            return Ok(false);
+        };
+        self.refresh_text_index(TextIndexRefresh::Rebuild).await?;
+        self.repairs
+            .push(format!("{e}: the full-text index was built again"));
         Ok(true)
     }
 

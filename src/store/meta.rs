@@ -63,6 +63,9 @@ pub struct RunSummary {
     /// phase, each commit): the thread budget, as measured.
     #[serde(default)]
     pub max_threads: u64,
+    /// What the run found damaged and repaired, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repairs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

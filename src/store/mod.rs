@@ -115,6 +115,10 @@ pub struct Store {
     /// `open` found a sections table of an older layout and dropped it: every file is read
     /// again.
     pub outdated_table_dropped: bool,
+    /// What a writer's `open` (or [`Store::rebuild_sections`]) repaired, one line each: a table
+    /// that could not be opened is set aside and made again (sections from the tree, vectors
+    /// by embedding again).
+    pub repairs: Vec<String>,
 }
 
 impl Store {
@@ -158,18 +162,25 @@ impl Store {
         }
         let conn = connect.execute().await.doing("opening the index")?;
         let names = conn.table_names().execute().await.doing("listing tables")?;
-        let open = |name: &'static str| {
-            let conn = conn.clone();
-            let present = names.iter().any(|n| n == name);
-            async move {
-                match present {
-                    true => conn
-                        .open_table(name)
-                        .execute()
-                        .await
-                        .doing(&format!("opening the {name} table"))
-                        .map(Some),
-                    false => Ok(None),
+        let mut repairs = Vec::new();
+        let mut open = async |name: &'static str| -> Result<Option<Table>> {
+            if !names.iter().any(|n| n == name) {
+                return Ok(None);
+            }
+            let opened = conn
+                .open_table(name)
+                .execute()
+                .await
+                .doing(&format!("opening the {name} table"));
+            match (opened, access) {
+                (Ok(t), _) => Ok(Some(t)),
+                (Err(e), Access::Read) => Err(e),
+                // The tables are derived from the tree: a writer sets a damaged one aside and
+                // makes it again rather than stop at it.
+                (Err(e), Access::Write) => {
+                    discard_table(dir, name)?;
+                    repairs.push(format!("{e}: the {name} table was made again"));
+                    Ok(None)
                 }
             }
         };
@@ -183,6 +194,7 @@ impl Store {
             options,
             commits: 0,
             outdated_table_dropped: false,
+            repairs,
         };
         store.check_layouts(access).await?;
         if access == Access::Write && store.sections.is_none() {
@@ -242,6 +254,27 @@ impl Store {
         &self.dir
     }
 
+    /// Sets a sections table that cannot be read aside and starts an empty one (a writer's
+    /// repair: every file is read again). `why`: what failed, for [`Store::repairs`].
+    pub async fn rebuild_sections(&mut self, why: &StoreError) -> Result<()> {
+        self.sections = None;
+        if self.conn.drop_table(SECTIONS_TABLE, &[]).await.is_err() {
+            discard_table(&self.dir, SECTIONS_TABLE)?;
+        }
+        let t = self
+            .conn
+            .create_empty_table(SECTIONS_TABLE, sections_schema())
+            .execute()
+            .await
+            .doing("creating the sections table")?;
+        self.sections = Some(t);
+        self.commits += 1;
+        self.repairs.push(format!(
+            "{why}: the sections table was made again from the tree"
+        ));
+        Ok(())
+    }
+
     fn sections(&self) -> Result<&Table> {
         self.sections
             .as_ref()
@@ -264,5 +297,19 @@ impl Store {
 
     pub fn write_meta(&self, meta: &Meta) -> Result<()> {
         write_meta(&self.dir, meta)
+    }
+}
+
+/// Removes a table's directory whatever state it is in (LanceDB cannot drop a table it
+/// cannot open). Only for a writer's repair: the tables are derived data.
+fn discard_table(dir: &Path, name: &str) -> Result<()> {
+    let path = dir.join(format!("{name}.lance"));
+    match std::fs::remove_dir_all(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::File {
+            path,
+            message: format!("cannot remove the damaged table ({e})"),
+        }),
     }
 }

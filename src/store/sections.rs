@@ -267,6 +267,26 @@ impl Store {
         }
     }
 
+    /// The `terms` of one section (the first the table yields), or "" when there is none.
+    pub(super) async fn first_terms(&self) -> Result<String> {
+        let doing = "reading a section's terms";
+        let batches: Vec<RecordBatch> = self
+            .sections()?
+            .query()
+            .select(Select::columns(&["terms"]))
+            .limit(1)
+            .execute()
+            .await
+            .doing(doing)?
+            .try_collect()
+            .await
+            .doing(doing)?;
+        match batches.iter().find(|b| b.num_rows() > 0) {
+            Some(b) => Ok(string_col(b, "terms")?.value(0).to_string()),
+            None => Ok(String::new()),
+        }
+    }
+
     /// Streams (text_hash, text) of the sections (under a filter), for the embedder.
     pub async fn section_texts(
         &self,

@@ -42,12 +42,8 @@ pub enum Existing {
 impl Store {
     /// Makes the vectors table hold vectors of `dim` dimensions.
     pub async fn prepare_vectors(&mut self, dim: usize, existing: Existing) -> Result<()> {
-        if existing == Existing::Drop && self.vectors.is_some() {
-            self.conn
-                .drop_table(VECTORS_TABLE, &[])
-                .await
-                .doing("dropping vectors of the previous model")?;
-            self.vectors = None;
+        if existing == Existing::Drop {
+            self.drop_vectors().await?;
         }
         if self.vectors.is_none() {
             let t = self
@@ -57,6 +53,18 @@ impl Store {
                 .await
                 .doing("creating the vectors table")?;
             self.vectors = Some(t);
+            self.commits += 1;
+        }
+        Ok(())
+    }
+
+    /// Drops the vectors table, if there is one: every text is embedded again.
+    pub async fn drop_vectors(&mut self) -> Result<()> {
+        if self.vectors.take().is_some() {
+            self.conn
+                .drop_table(VECTORS_TABLE, &[])
+                .await
+                .doing("dropping the vectors table")?;
             self.commits += 1;
         }
         Ok(())
