@@ -1,7 +1,10 @@
 //! Bytes → text. Japanese trees still hold Shift_JIS and EUC-JP files next to UTF-8 ones, so
 //! the encoding is detected per file: UTF-8 (BOM stripped) first, UTF-16 by BOM, else
-//! chardetng's guess. A file that is binary or does not decode cleanly is refused with a
-//! reason, never indexed as mojibake.
+//! chardetng's guess among the legacy encodings of East Asian text ([`LEGACY`]). A file that
+//! is binary, or valid in none of these, is skipped with a reason that names what its bytes
+//! look like, never indexed as mojibake: any byte string decodes "cleanly" in some
+//! single-byte code page (stray `\x80\x81` bytes read as Cyrillic in windows-1251), so a
+//! clean decode alone proves nothing.
 
 use std::fmt;
 
@@ -28,12 +31,11 @@ impl fmt::Display for SkipReason {
                 write!(f, "file is {size} bytes, over the {limit}-byte size limit")
             }
             SkipReason::Binary => write!(f, "binary content (NUL bytes)"),
-            SkipReason::Undecodable { encoding } => {
-                write!(
-                    f,
-                    "not valid text (best guess {encoding}, with decoding errors)"
-                )
-            }
+            SkipReason::Undecodable { encoding } => write!(
+                f,
+                "not valid UTF-8, UTF-16, Shift_JIS, EUC-JP, ISO-2022-JP, GBK, Big5 or EUC-KR \
+                 text (its bytes look most like {encoding}); convert it to UTF-8 to index it"
+            ),
             SkipReason::Unreadable(e) => write!(f, "cannot read: {e}"),
             SkipReason::NoText => write!(f, "no text to index"),
         }
@@ -70,13 +72,24 @@ pub fn decode(bytes: &[u8]) -> Result<String, SkipReason> {
     // The "jp" hint tilts close calls toward Japanese legacy encodings.
     let encoding = detector.guess(Some(b"jp"), true);
     let (text, _, had_errors) = encoding.decode(bytes);
-    if had_errors {
+    if had_errors || !LEGACY.contains(&encoding) {
         return Err(SkipReason::Undecodable {
             encoding: encoding.name(),
         });
     }
     Ok(text.into_owned())
 }
+
+/// The legacy encodings a file without a BOM that is not UTF-8 may be read as: Japanese first,
+/// then the other East Asian ones, whose multi-byte structure a clean decode does test.
+const LEGACY: [&encoding_rs::Encoding; 6] = [
+    encoding_rs::SHIFT_JIS,
+    encoding_rs::EUC_JP,
+    encoding_rs::ISO_2022_JP,
+    encoding_rs::GBK,
+    encoding_rs::BIG5,
+    encoding_rs::EUC_KR,
+];
 
 fn utf8(bytes: &[u8]) -> Result<String, SkipReason> {
     match std::str::from_utf8(bytes) {
@@ -115,6 +128,25 @@ mod tests {
         let mut be = vec![0xFE, 0xFF];
         be.extend(JA.encode_utf16().flat_map(|u| u.to_be_bytes()));
         assert_eq!(decode(&be).ok().as_deref(), Some(JA));
+    }
+
+    #[test]
+    fn bytes_valid_in_no_supported_encoding_are_refused_not_read_as_mojibake() {
+        let mut bytes = b"# Notes\n\nplain ascii text ".to_vec();
+        bytes.extend_from_slice(b"\xc3\x28 more \xa0\xa1 text \x80\x81 end\n");
+        match decode(&bytes) {
+            Err(SkipReason::Undecodable { encoding }) => {
+                let reason = SkipReason::Undecodable { encoding }.to_string();
+                assert!(reason.contains("convert it to UTF-8"), "{reason}");
+            }
+            other => panic!("read as {other:?}"),
+        }
+        // Latin-1 text is not an encoding sagasu reads either: skipped with the same reason.
+        let (latin, _, _) = encoding_rs::WINDOWS_1252.encode("Café déjà vu, naïve résumé.\n");
+        assert!(matches!(
+            decode(&latin),
+            Err(SkipReason::Undecodable { .. })
+        ));
     }
 
     #[test]
