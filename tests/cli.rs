@@ -587,3 +587,18 @@ fn ignore_rules_front_matter_only_files_and_skipped_names() {
         "{skipped:?}"
     );
 }
+
+/// A relative `--db` is a directory, whatever its name: LanceDB reads a URI that starts with
+/// "db" as its cloud service, so sagasu hands it absolute paths.
+#[test]
+fn a_relative_db_path_starting_with_db_is_a_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "tree/a.md", "# 見出し\n\nRELWORD です。\n");
+    ok(bin()
+        .current_dir(dir.path())
+        .args(["index", "tree", "--db", "db/idx", "--no-embed", "-q"]));
+    let out = ok(bin()
+        .current_dir(dir.path())
+        .args(["search", "RELWORD", "--db", "db/idx", "--json"]));
+    assert!(out.contains("a.md"), "{out}");
+}

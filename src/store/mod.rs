@@ -147,7 +147,11 @@ impl Store {
             }
             Access::Read => {}
         }
-        let uri = dir
+        // Absolute: LanceDB takes any URI that starts with "db" (a relative `db/index`) for
+        // its cloud service.
+        let absolute = std::path::absolute(dir)
+            .map_err(|e| file_error(dir, format!("cannot resolve the index path ({e})")))?;
+        let uri = absolute
             .to_str()
             .ok_or_else(|| file_error(dir, "the index path is not UTF-8".into()))?;
         let budget = options.budget;

@@ -137,13 +137,14 @@ impl Store {
                 stream,
             });
         let table = self.sections()?.clone();
+        let doing = format!("writing sections to {}", self.dir.display());
         let task = runtime.spawn(async move {
             table
                 .add(stream)
                 .write_parallelism(1)
                 .execute()
                 .await
-                .doing("writing sections")
+                .doing(&doing)
                 .map(|_| ())
         });
         Ok(Append {
