@@ -199,14 +199,7 @@ impl Store {
         if let Some(f) = filter {
             q = q.only_if_expr(f.expr());
         }
-        let doing = "running the full-text query";
-        let batches: Vec<RecordBatch> = q
-            .execute()
-            .await
-            .doing(doing)?
-            .try_collect()
-            .await
-            .doing(doing)?;
+        let batches = collect(q, "running the full-text query").await?;
         let mut hits = Vec::new();
         for batch in &batches {
             hits.extend(hits_from_batch(batch, Scored::Yes)?);
@@ -228,18 +221,12 @@ impl Store {
         if let Some(f) = filter {
             predicate = predicate.and(f.clone());
         }
-        let doing = "reading sections by hash";
-        let batches: Vec<RecordBatch> = self
+        let q = self
             .sections()?
             .query()
             .only_if_expr(predicate.expr())
-            .select(Select::columns(&HIT_COLUMNS))
-            .execute()
-            .await
-            .doing(doing)?
-            .try_collect()
-            .await
-            .doing(doing)?;
+            .select(Select::columns(&HIT_COLUMNS));
+        let batches = collect(q, "reading sections by hash").await?;
         let mut hits = Vec::new();
         for b in &batches {
             hits.extend(hits_from_batch(b, Scored::No)?);
@@ -270,18 +257,12 @@ impl Store {
 
     /// The `terms` of one section (the first the table yields), or "" when there is none.
     pub(super) async fn first_terms(&self) -> Result<String> {
-        let doing = "reading a section's terms";
-        let batches: Vec<RecordBatch> = self
+        let q = self
             .sections()?
             .query()
             .select(Select::columns(&["terms"]))
-            .limit(1)
-            .execute()
-            .await
-            .doing(doing)?
-            .try_collect()
-            .await
-            .doing(doing)?;
+            .limit(1);
+        let batches = collect(q, "reading a section's terms").await?;
         match batches.iter().find(|b| b.num_rows() > 0) {
             Some(b) => Ok(string_col(b, "terms")?.value(0).to_string()),
             None => Ok(String::new()),
@@ -302,6 +283,16 @@ impl Store {
         }
         q.execute().await.doing("reading section texts")
     }
+}
+
+/// Runs a query and collects its batches; `doing` names it in errors.
+pub(super) async fn collect(q: impl ExecutableQuery, doing: &str) -> Result<Vec<RecordBatch>> {
+    q.execute()
+        .await
+        .doing(doing)?
+        .try_collect()
+        .await
+        .doing(doing)
 }
 
 /// The distinct `text_hash` values of a table's rows (optionally under a filter), streamed.

@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use arrow_array::{FixedSizeListArray, Float32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field};
-use futures::TryStreamExt;
-use lancedb::query::{ExecutableQuery, QueryBase, Select};
+use lancedb::query::{QueryBase, Select};
 
 use super::codec::{col, string_col};
 use super::error::{LanceContext, Result, StoreError};
 use super::schema::{vectors_schema, VECTORS_TABLE, VECTOR_INDEX};
-use super::sections::{text_hashes, FILTER_CHUNK};
+use super::sections::{collect, text_hashes, FILTER_CHUNK};
 use super::{Filter, Store};
 use crate::hash::HashKey;
 
@@ -147,13 +146,7 @@ impl Store {
         if let Some(f) = filter {
             q = q.only_if_expr(f.expr());
         }
-        let batches: Vec<RecordBatch> = q
-            .execute()
-            .await
-            .doing(doing)?
-            .try_collect()
-            .await
-            .doing(doing)?;
+        let batches = collect(q, doing).await?;
         let mut out = Vec::new();
         for b in &batches {
             let h = string_col(b, "text_hash")?;
