@@ -215,43 +215,60 @@ impl Store {
     }
 
     /// Refuses (reading) or drops (writing) tables whose layout is not this sagasu's.
+    /// Sections are cheap to rebuild from the tree; vectors of an older layout are made again.
     async fn check_layouts(&mut self, access: Access) -> Result<()> {
-        if let Some(t) = &self.sections {
-            let found = t.schema().await.doing("reading the sections layout")?;
-            if let Some(what) = layout_difference(&found, &sections_schema()) {
-                if access == Access::Read {
-                    return Err(StoreError::OlderLayout {
-                        dir: self.dir.clone(),
-                        what: format!("sections table: {what}"),
-                    });
-                }
-                // Sections are cheap to rebuild from the tree; vectors (keyed by text hash)
-                // stay and are reused.
-                self.conn
-                    .drop_table(SECTIONS_TABLE, &[])
-                    .await
-                    .doing("dropping the sections table of an older layout")?;
-                self.sections = None;
-                self.outdated_table_dropped = true;
-            }
+        if self
+            .outdated(SECTIONS_TABLE, access, |s| {
+                layout_difference(s, &sections_schema())
+            })
+            .await?
+        {
+            self.sections = None;
+            self.outdated_table_dropped = true;
         }
-        if let Some(t) = &self.vectors {
-            let found = t.schema().await.doing("reading the vectors layout")?;
-            if let Some(what) = vectors_layout_difference(&found) {
-                if access == Access::Read {
-                    return Err(StoreError::OlderLayout {
-                        dir: self.dir.clone(),
-                        what: format!("vectors table: {what}"),
-                    });
-                }
-                self.conn
-                    .drop_table(VECTORS_TABLE, &[])
-                    .await
-                    .doing("dropping the vectors table of an older layout")?;
-                self.vectors = None;
-            }
+        if self
+            .outdated(VECTORS_TABLE, access, vectors_layout_difference)
+            .await?
+        {
+            self.vectors = None;
         }
         Ok(())
+    }
+
+    /// Whether table `name` has another layout than `difference` accepts; a writer drops it,
+    /// a reader gets [`StoreError::OlderLayout`].
+    async fn outdated(
+        &self,
+        name: &str,
+        access: Access,
+        difference: impl Fn(&arrow_schema::Schema) -> Option<String>,
+    ) -> Result<bool> {
+        let table = if name == SECTIONS_TABLE {
+            &self.sections
+        } else {
+            &self.vectors
+        };
+        let Some(t) = table else {
+            return Ok(false);
+        };
+        let found = t
+            .schema()
+            .await
+            .doing(&format!("reading the {name} layout"))?;
+        let Some(what) = difference(&found) else {
+            return Ok(false);
+        };
+        if access == Access::Read {
+            return Err(StoreError::OlderLayout {
+                dir: self.dir.clone(),
+                what: format!("{name} table: {what}"),
+            });
+        }
+        self.conn
+            .drop_table(name, &[])
+            .await
+            .doing(&format!("dropping the {name} table of an older layout"))?;
+        Ok(true)
     }
 
     pub fn dir(&self) -> &Path {
