@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use sagasu_embed::Embedder;
 
-use crate::search::{search, SearchOptions, SearchResult};
+use crate::search::{search, SearchOptions, SearchResult, Unit};
 use crate::store::vectors::Search;
 use crate::store::Store;
 
@@ -182,8 +182,12 @@ pub async fn evaluate(
     let mut latencies = Vec::with_capacity(queries.len());
     // Document ranks count distinct documents, so a document with many matching sections
     // does not crowd the others out of the top k: fetch deeper than k for them.
+    // Ranks come from the flat list of sections: a document's rank is that of its first
+    // section among distinct documents (what one hit per page shows), a section's is its rank
+    // among the first k sections.
     let deep = SearchOptions {
         k: (opts.k * DOC_DEPTH).min(crate::search::MAX_K),
+        unit: Unit::Section,
         ..opts.clone()
     };
     for q in queries {
@@ -288,6 +292,8 @@ mod tests {
             end_line: end,
             score: 1.0,
             snippet: String::new(),
+            other_sections: Vec::new(),
+            explain: None,
             id: String::new(),
         }
     }

@@ -22,7 +22,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::engine::Engine;
-use crate::search::{Mode, SearchOptions};
+use crate::search::{Mode, SearchOptions, Unit};
 use crate::watch::IndexWorker;
 
 /// The most results one `search` call returns.
@@ -41,6 +41,12 @@ pub struct SearchParams {
     /// Only sections of files whose path (relative to the indexed root) starts with this,
     /// e.g. "docs/api/".
     pub path_prefix: Option<String>,
+    /// true: one result per matching section. Default false: one result per page, its best
+    /// section, with the page's other matching sections (heading path and lines) attached.
+    pub sections: Option<bool>,
+    /// true: each result carries the parts of its score (field matches, keyword and vector
+    /// ranks, demotions, fused score).
+    pub explain: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -93,6 +99,12 @@ impl SagasuServer {
             k: k as usize,
             mode: p.mode,
             path_prefix: p.path_prefix.filter(|s| !s.is_empty()),
+            unit: if p.sections.unwrap_or(false) {
+                Unit::Section
+            } else {
+                Unit::Page
+            },
+            explain: p.explain.unwrap_or(false),
         };
         let mut engine = self.engine.lock().await;
         if let Err(e) = engine.refresh().await {

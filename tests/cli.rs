@@ -392,11 +392,11 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
     assert_eq!(s["texts"], 3, "stats shows embedded of total");
     assert_eq!(s["model"]["model_type"], "modernbert");
 
-    let hits = search_json(root, "東京", &["--mode", "vector", "-k", "4"]);
+    let hits = search_json(root, "東京", &["--mode", "vector", "-k", "4", "--sections"]);
     // The model directory is recorded absolute: a search from elsewhere still finds it.
     let sub = root.join("sub");
     fs::create_dir_all(&sub).expect("mkdir");
-    let from_sub = search_json(&sub, "東京", &["--mode", "vector", "-k", "4"]);
+    let from_sub = search_json(&sub, "東京", &["--mode", "vector", "-k", "4", "--sections"]);
     assert_eq!(paths(&from_sub), paths(&hits));
     assert_eq!(hits.len(), 4);
     assert!(hits
@@ -410,8 +410,14 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
     );
     // Texts only the vector side found are read back as sections after fusion: every
     // section comes back, both copies of the shared text included, with their snippets.
-    let all = search_json(root, "東京は日本の首都", &["-k", "10"]);
+    let all = search_json(root, "東京は日本の首都", &["-k", "10", "--sections"]);
     assert_eq!(all.len(), 4, "{all:?}");
+    // By default one result per page, its other matching sections attached.
+    let pages = search_json(root, "東京は日本の首都", &["-k", "10"]);
+    assert_eq!(paths(&pages).len(), 2, "{pages:?}");
+    assert!(pages
+        .iter()
+        .all(|p| p["other_sections"].as_array().map_or(0, Vec::len) == 1));
     assert_eq!(paths(&all)[0], "b.md");
     let shared = all
         .iter()

@@ -151,6 +151,34 @@ fn mcp_server_survives_bad_input_and_keeps_stdout_clean() {
     let found = c.call(2, "search", json!({"query": "ZEBRAFISH"}));
     let hits = &found["result"]["structuredContent"]["results"];
     assert_eq!(hits[0]["path"], "guide/setup.md", "{found}");
+    assert!(hits[0].get("explain").is_none(), "{found}");
+    // `sections` and `explain`: every section on its own, each with its score's parts.
+    let flat = c.call(
+        20,
+        "search",
+        json!({"query": "必要", "mode": "text", "sections": true, "explain": true}),
+    );
+    let flat = flat["result"]["structuredContent"]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let setup = flat
+        .iter()
+        .filter(|h| h["path"] == "guide/setup.md")
+        .count();
+    assert_eq!(setup, 2, "two sections of one page say 必要: {flat:?}");
+    assert!(
+        flat.iter().all(|h| h["explain"]["keyword_rank"].is_u64()),
+        "{flat:?}"
+    );
+    let pages = c.call(21, "search", json!({"query": "必要", "mode": "text"}));
+    let pages = &pages["result"]["structuredContent"]["results"];
+    assert_eq!(pages.as_array().map_or(0, Vec::len), 1, "{pages}");
+    assert_eq!(
+        pages[0]["other_sections"].as_array().map_or(0, Vec::len),
+        1,
+        "{pages}"
+    );
 
     // Bad arguments: tool errors naming the problem (the MCP spec's "input validation errors").
     for (id, args, needle) in [
@@ -272,8 +300,9 @@ fn watch_reflects_added_changed_and_removed_files() {
 }
 
 /// Every file holds SECTIONS sections tagged with the same version word. While a re-index
-/// replaces every file, searches must succeed and never show a file with sections of two
-/// versions or only some of its sections. The test must also have seen what it guards: a
+/// replaces every file, searches must succeed, see every file (a changed file's old rows go in
+/// the commit that adds its new ones), and never show a file with sections of two versions or
+/// only some of its sections. The test must also have seen what it guards: a
 /// snapshot holding files of both versions. A rewrite that finished before any search caught
 /// one is repeated (the other version, then back), up to ROUNDS times.
 #[test]
@@ -325,12 +354,12 @@ fn searches_during_indexing_see_whole_files() {
                 "text",
                 "-k",
                 "1000",
+                "--sections",
                 "--json",
             ]));
-            let code = out.status.code();
             assert!(
-                code == Some(0) || code == Some(1),
-                "a search during indexing failed: {}",
+                out.status.success(),
+                "a search during indexing failed or found nothing: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
             let v: Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -346,6 +375,11 @@ fn searches_during_indexing_see_whole_files() {
                     .or_default()
                     .push(tag.to_string());
             }
+            assert_eq!(
+                per_file.len(),
+                FILES,
+                "a snapshot without some files: a changed file was absent"
+            );
             let tags: std::collections::HashSet<&String> = per_file.values().flatten().collect();
             seen_mixed_state |= tags.len() == 2;
             for (path, tags) in &per_file {

@@ -40,6 +40,9 @@ fn check(bytes: &[u8]) -> Result<(), String> {
                 s.start_line, s.end_line
             ));
         }
+        if !(0.0..=1.0).contains(&s.link_share) {
+            return Err(format!("section {i}: link share {}", s.link_share));
+        }
         // In order. Chunks cut inside one paragraph carry the paragraph's lines, so they may
         // share them; sections never go back.
         if let Some((start, end)) = previous {

@@ -24,12 +24,14 @@ fn file(n: usize, word: &str) -> FileRows {
     let text = format!("# 見出し{n}\n\n{word} は検索の確認に使う語です。本文 {n}。");
     let doc = Document {
         front_matter: FrontMatter::default(),
+        title: None,
         sections: vec![Section {
             heading_path: vec![format!("見出し{n}")],
             level: 1,
             start_line: 1,
             end_line: 3,
             text: text.clone(),
+            link_share: 0.0,
         }],
     };
     rows(
@@ -57,7 +59,7 @@ fn add_and_fold(rt: &tokio::runtime::Runtime, store: &mut Store, round: usize, w
     let bytes = files.iter().map(FileRows::approx_bytes).sum();
     let mut append = store.begin_append(rt.handle()).expect("append");
     append.send(&files, bytes).expect("send");
-    rt.block_on(append.commit(store)).expect("commit");
+    rt.block_on(append.commit(store, &[])).expect("commit");
     let committed = rt
         .block_on(store.refresh_text_index(TextIndexRefresh::FoldInAbove(0)))
         .expect("fold in");
@@ -135,18 +137,20 @@ fn terms_made_while_reading_match_queries_in_both_languages() {
         "# 設定\n\n設定ファイルを読み込んでから接続します。Retries are counted per connection.";
     let doc = Document {
         front_matter: FrontMatter::default(),
+        title: None,
         sections: vec![Section {
             heading_path: vec!["設定".into()],
             level: 1,
             start_line: 1,
             end_line: 3,
             text: text.into(),
+            link_share: 0.0,
         }],
     };
     let files = vec![rows("a.md".into(), content_hash(text.as_bytes()), 1, doc)];
     let mut append = store.begin_append(rt.handle()).expect("append");
     append.send(&files, files[0].approx_bytes()).expect("send");
-    rt.block_on(append.commit(&mut store)).expect("commit");
+    rt.block_on(append.commit(&mut store, &[])).expect("commit");
     let found = |store: &Store, q: &str| {
         rt.block_on(store.search_text(query_terms(q), Match::EveryWord, None, 10))
             .expect("search")

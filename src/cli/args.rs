@@ -147,6 +147,14 @@ pub struct SearchArgs {
     /// Only sections of files whose path (relative to the root) starts with this.
     #[arg(long)]
     pub path_prefix: Option<String>,
+    /// One result per section instead of per page (a page's best section, with its other
+    /// matching sections listed under it).
+    #[arg(long)]
+    pub sections: bool,
+    /// Show why each result ranks where it does: field matches, keyword and vector ranks,
+    /// demotions, fused score.
+    #[arg(long)]
+    pub explain: bool,
     #[arg(long)]
     pub json: bool,
 }

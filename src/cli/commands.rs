@@ -11,7 +11,7 @@ use sagasu::eval::{ann_recall, evaluate, read_queries, QuerySelection};
 use sagasu::index::{default_db_dir, run_index, IndexOptions, ModelChoice};
 use sagasu::mcp::serve_stdio;
 use sagasu::progress::Progress;
-use sagasu::search::{Mode, SearchOptions};
+use sagasu::search::{Mode, SearchOptions, Unit};
 use sagasu::store::{Access, Maintenance, Reads, Store, StoreOptions, WriterLock};
 use sagasu::watch::{watch_tree, IndexWorker, WorkerOptions};
 use serde_json::json;
@@ -41,6 +41,12 @@ pub fn search(rt: &Runtime, args: SearchArgs, settings: Settings) -> Result<Exit
         k: args.k,
         mode: args.mode,
         path_prefix: args.path_prefix,
+        unit: if args.sections {
+            Unit::Section
+        } else {
+            Unit::Page
+        },
+        explain: args.explain,
     };
     let results = rt.block_on(engine.search(&args.query, &opts))?;
     let mut out = std::io::stdout().lock();
@@ -96,7 +102,7 @@ pub fn eval(rt: &Runtime, args: EvalArgs, settings: Settings) -> Result<ExitCode
     let opts = SearchOptions {
         k: args.k,
         mode: args.mode,
-        path_prefix: None,
+        ..SearchOptions::default()
     };
     let report = rt.block_on(evaluate(engine.store(), engine.embedder(), &queries, &opts))?;
     if args.json {

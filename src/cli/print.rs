@@ -7,7 +7,7 @@ use anyhow::Result;
 use sagasu::engine::Stats;
 use sagasu::eval::{AnnReport, EvalReport};
 use sagasu::search::SearchResult;
-use sagasu::store::RunSummary;
+use sagasu::store::{Explain, RunSummary};
 
 /// One result per two lines: `path:start-end  heading > path  [score]`, then the snippet.
 pub fn results(out: &mut impl Write, results: &[SearchResult]) -> Result<()> {
@@ -23,8 +23,43 @@ pub fn results(out: &mut impl Write, results: &[SearchResult]) -> Result<()> {
             r.path, r.start_line, r.end_line, heading, r.score
         )?;
         writeln!(out, "    {}", r.snippet)?;
+        for o in &r.other_sections {
+            let heading = if o.heading_path.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", o.heading_path.join(" > "))
+            };
+            writeln!(out, "    also :{}-{}{}", o.start_line, o.end_line, heading)?;
+        }
+        if let Some(e) = &r.explain {
+            writeln!(out, "    why  {}", explain_line(e))?;
+        }
     }
     Ok(())
+}
+
+/// The parts of a score on one line: only those that apply.
+fn explain_line(e: &Explain) -> String {
+    let mut parts = Vec::new();
+    if let Some(b) = e.bm25 {
+        parts.push(format!("bm25 {b:.2}"));
+    }
+    if let Some(r) = e.keyword_rank {
+        parts.push(format!(
+            "keyword #{r} (tier {}, title {:.2}, headings {:.2}, links {:.2}, on {} pages)",
+            e.tier, e.title_match, e.heading_match, e.link_share, e.repeated_on
+        ));
+    }
+    if let (Some(r), Some(d)) = (e.vector_rank, e.vector_distance) {
+        parts.push(format!("vector #{r} (distance {d:.3})"));
+    }
+    if let Some(f) = e.fused {
+        parts.push(format!("fused {f:.4}"));
+    }
+    if let Some(s) = e.rerank {
+        parts.push(format!("rerank {s:.3}"));
+    }
+    parts.join(", ")
 }
 
 pub fn stats(db: &Path, stats: &Stats) {

@@ -20,7 +20,7 @@ pub struct SectionWriter<'a> {
     pending: Vec<FileRows>,
     pending_rows: usize,
     pending_bytes: usize,
-    /// Paths whose old rows go just before the open append commits.
+    /// Paths whose old rows go in the same commit as the open append.
     deletes: Vec<String>,
     append: Option<Append>,
     rows_committed: usize,
@@ -75,19 +75,19 @@ impl<'a> SectionWriter<'a> {
         Ok(())
     }
 
-    /// Commits the stale rows' deletion, then the open append: a reader sees a changed file
-    /// old, new, or (between those two commits) not at all, never half. A kill between them
-    /// leaves those files absent, and the next run adds them back.
+    /// Commits the open append together with the deletion of the replaced files' old rows:
+    /// one version, so a reader (and a run killed at any point) sees a changed file old or
+    /// new, never absent and never twice.
     fn commit(&mut self, store: &mut Store) -> Result<()> {
-        if !self.deletes.is_empty() {
-            self.runtime.block_on(store.delete_paths(&self.deletes))?;
-            self.deletes.clear();
+        let replaced = std::mem::take(&mut self.deletes);
+        match self.append.take() {
+            Some(append) => {
+                self.rows_committed += append.rows;
+                self.runtime.block_on(append.commit(store, &replaced))
+            }
+            None if !replaced.is_empty() => self.runtime.block_on(store.delete_paths(&replaced)),
+            None => Ok(()),
         }
-        if let Some(append) = self.append.take() {
-            self.rows_committed += append.rows;
-            self.runtime.block_on(append.commit(store))?;
-        }
-        Ok(())
     }
 
     /// Sends and commits what is left; returns the rows written by this writer.

@@ -31,11 +31,17 @@ pub struct Section {
     pub end_line: u32,
     /// Plain text: the heading line, then the body.
     pub text: String,
+    /// Share of the body's characters (heading line aside) that are link text, 0–1: near 1
+    /// for a list of links ("See also", a table of contents, navigation), which search ranks
+    /// below the pages it links to.
+    pub link_share: f32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Document {
     pub front_matter: FrontMatter,
+    /// The page's title: the front matter's, else the text of the first level-1 heading.
+    pub title: Option<String>,
     pub sections: Vec<Section>,
 }
 
@@ -63,6 +69,8 @@ struct Block {
     start: usize,
     end: usize,
     text: String,
+    /// Characters of `text` (whitespace aside) inside links.
+    link_chars: usize,
 }
 
 struct RawSection {
@@ -104,7 +112,10 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
     let mut depth = 0usize; // nesting of open container tags
     let mut block_start = 0usize;
     let mut text = String::new();
+    let mut link_chars = 0usize;
+    let mut link_depth = 0usize;
     let mut heading: Option<(u8, String)> = None;
+    let mut first_h1: Option<String> = None;
 
     for (event, range) in Parser::new_ext(body, parser_opts).into_offset_iter() {
         let (start, end) = (range.start + body_start, range.end + body_start);
@@ -113,20 +124,31 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
                 if depth == 0 {
                     block_start = start;
                     text.clear();
+                    link_chars = 0;
                 }
                 depth += 1;
-                if let Tag::Heading { level, .. } = tag {
-                    heading = Some((heading_level(level), String::new()));
+                match tag {
+                    Tag::Heading { level, .. } => {
+                        heading = Some((heading_level(level), String::new()));
+                    }
+                    Tag::Link { .. } => link_depth += 1,
+                    _ => {}
                 }
             }
             Event::End(tag_end) => {
                 depth = depth.saturating_sub(1);
+                if let TagEnd::Link = tag_end {
+                    link_depth = link_depth.saturating_sub(1);
+                }
                 if is_block_end(&tag_end) {
                     push_break(&mut text);
                 }
                 if let TagEnd::Heading(_) = tag_end {
                     if let Some((level, title)) = heading.take() {
                         let title = collapse_ws(&title);
+                        if level == 1 && first_h1.is_none() && !title.is_empty() {
+                            first_h1 = Some(title.clone());
+                        }
                         while stack.last().is_some_and(|(l, _)| *l >= level) {
                             stack.pop();
                         }
@@ -145,6 +167,7 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
                             start: block_start,
                             end,
                             text: block_text,
+                            link_chars: std::mem::take(&mut link_chars),
                         });
                     }
                 }
@@ -152,6 +175,9 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
             Event::Text(t) | Event::Code(t) => {
                 if let Some((_, title)) = heading.as_mut() {
                     title.push_str(&t);
+                }
+                if link_depth > 0 {
+                    link_chars += visible_chars(&t);
                 }
                 text.push_str(&t);
             }
@@ -200,13 +226,25 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
                 start_line: 1,
                 end_line: lines.line_of(last_content_byte(source, 0, body_start)),
                 text: lead.join("\n"),
+                link_share: 0.0,
             }),
         }
     }
+    let title = front_matter
+        .title
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .or(first_h1);
     Document {
         front_matter,
+        title,
         sections,
     }
+}
+
+/// Characters that show (whitespace aside): what link shares are measured in.
+fn visible_chars(s: &str) -> usize {
+    s.chars().filter(|c| !c.is_whitespace()).count()
 }
 
 fn heading_level(level: HeadingLevel) -> u8 {
@@ -256,23 +294,37 @@ fn emit_chunks(
     out: &mut Vec<Section>,
 ) {
     let max = opts.max_section_chars.max(16);
-    let make = |start: usize, end: usize, text: String| Section {
+    let make = |start: usize, end: usize, text: String, (links, shown): (usize, usize)| Section {
         heading_path: section.heading_path.clone(),
         level: section.level,
         start_line: lines.line_of(start),
         end_line: lines.line_of(last_content_byte(source, start, end)),
         text: text.trim().to_string(),
+        link_share: if shown == 0 {
+            0.0
+        } else {
+            (links as f32 / shown as f32).min(1.0)
+        },
     };
 
     let mut chunk = String::new();
     let mut chunk_start: Option<usize> = None;
     let mut chunk_end = 0usize;
+    // (link characters, visible characters) of the chunk's body blocks.
+    let mut chunk_links = (0usize, 0usize);
     let emitted_before = out.len();
-    for block in &section.blocks {
+    // A heading section's first block is its heading line: not part of the body.
+    let heading_block = usize::from(section.level > 0);
+    for (b, block) in section.blocks.iter().enumerate() {
         let block_text = block.text.trim();
         if block_text.is_empty() {
             continue;
         }
+        let links = if b < heading_block {
+            (0, 0)
+        } else {
+            (block.link_chars, visible_chars(block_text))
+        };
         let block_chars = block_text.chars().count();
         let chunk_chars = chunk.chars().count();
         if chunk_start.is_some() && chunk_chars + block_chars > max {
@@ -280,13 +332,14 @@ fn emit_chunks(
                 chunk_start.unwrap_or(block.start),
                 chunk_end,
                 std::mem::take(&mut chunk),
+                std::mem::take(&mut chunk_links),
             ));
             chunk_start = None;
         }
         if block_chars > max {
             // One oversized block (a long paragraph or code block): cut at sentence ends.
             for piece in split_sentences(block_text, max) {
-                out.push(make(block.start, block.end, piece));
+                out.push(make(block.start, block.end, piece, links));
             }
             continue;
         }
@@ -303,9 +356,10 @@ fn emit_chunks(
         chunk.push_str(block_text);
         chunk.push('\n');
         chunk_end = block.end;
+        chunk_links = (chunk_links.0 + links.0, chunk_links.1 + links.1);
     }
     if let Some(start) = chunk_start {
-        out.push(make(start, chunk_end, chunk));
+        out.push(make(start, chunk_end, chunk, chunk_links));
     }
 }
 
@@ -558,6 +612,36 @@ mod tests {
         assert!(s
             .text
             .starts_with("設定ガイド\n設定の方法を説明します。\n設定"));
+    }
+
+    #[test]
+    fn link_share_measures_the_body_not_the_heading() {
+        let src = "# [リンクの見出し](a.md)\n\n本文だけの段落です。\n\n## 関連項目\n\n- [例外処理](b.md)\n- [エラー処理の基本](c.md)\n\n## 混在\n\n詳しくは [例外処理](b.md) を参照。\n";
+        let doc = split(src, SplitOptions::default());
+        let shares: Vec<f32> = doc.sections.iter().map(|s| s.link_share).collect();
+        assert_eq!(shares.len(), 3, "{:#?}", doc.sections);
+        assert_eq!(
+            shares[0], 0.0,
+            "a linked heading is not link text of the body"
+        );
+        assert_eq!(shares[1], 1.0, "a list of links");
+        // 詳しくは(4) + 例外処理(4) + を参照。(4): 4 of 12 visible characters.
+        assert!((shares[2] - 4.0 / 12.0).abs() < 1e-6, "{}", shares[2]);
+    }
+
+    #[test]
+    fn the_title_is_the_front_matters_else_the_first_h1() {
+        let doc = split(
+            "---\ntitle: 表題\n---\n# 見出し\n\n本文\n",
+            SplitOptions::default(),
+        );
+        assert_eq!(doc.title.as_deref(), Some("表題"));
+        let doc = split(
+            "## 二\n\n本文\n\n# <a name=\"x\"></a>最初の H1\n\n# 次\n\n本文\n",
+            SplitOptions::default(),
+        );
+        assert_eq!(doc.title.as_deref(), Some("最初の H1"));
+        assert_eq!(split("本文だけ\n", SplitOptions::default()).title, None);
     }
 
     #[test]

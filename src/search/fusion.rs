@@ -33,7 +33,12 @@ pub async fn hybrid_search(
     let text = async { Ok::<_, anyhow::Error>(text_search(store, query, filter, depth).await?) };
     let ((text, every_word), nearest) =
         tokio::try_join!(text, nearest_texts(store, qv, filter, depth))?;
-    let hashes: Vec<String> = nearest.into_iter().map(|(h, _)| h).collect();
+    let hashes: Vec<String> = nearest.iter().map(|(h, _)| h.clone()).collect();
+    let vector_side: HashMap<&str, (usize, f32)> = nearest
+        .iter()
+        .enumerate()
+        .map(|(i, (h, d))| (h.as_str(), (i + 1, *d)))
+        .collect();
     let fused = fuse(text, every_word, &hashes);
     let mut out: Vec<SectionHit> = Vec::with_capacity(k);
     let mut next = 0;
@@ -55,11 +60,16 @@ pub async fn hybrid_search(
         }
         for (score, f) in batch {
             let hits = match f {
-                Fused::Section(hit) => vec![hit.clone()],
+                Fused::Section(hit) => vec![(**hit).clone()],
                 Fused::Text(h) => read.remove(h).unwrap_or_default(),
             };
             out.extend(hits.into_iter().map(|mut hit| {
                 hit.score = *score;
+                hit.explain.fused = Some(*score);
+                if let Some(&(rank, distance)) = vector_side.get(hit.text_hash.as_str()) {
+                    hit.explain.vector_rank = Some(rank);
+                    hit.explain.vector_distance = Some(distance);
+                }
                 hit
             }));
         }
@@ -73,7 +83,7 @@ pub async fn hybrid_search(
 /// only the vector side found (its sections are read if it reaches the top k).
 #[derive(Debug, Clone)]
 pub enum Fused {
-    Section(SectionHit),
+    Section(Box<SectionHit>),
     Text(String),
 }
 
@@ -98,7 +108,7 @@ pub fn fuse(text: Vec<SectionHit>, every_word: usize, nearest: &[String]) -> Vec
                 .get(hit.text_hash.as_str())
                 .map_or(0.0, |&r| rrf(r));
             let tier = if rank < every_word { 1.0 } else { 0.0 };
-            (tier + rrf(rank) + v, Fused::Section(hit))
+            (tier + rrf(rank) + v, Fused::Section(Box::new(hit)))
         })
         .collect();
     fused.extend(
@@ -127,9 +137,13 @@ mod tests {
             heading_path: vec![],
             start_line: 1,
             end_line: 1,
+            title: None,
+            link_share: 0.0,
             text: String::new(),
             text_hash: id.into(),
             score: 0.0,
+            explain: Default::default(),
+            row_id: None,
         }
     }
 

@@ -5,9 +5,12 @@
 //! first keeps precision for long queries; the OR fill keeps recall when one word is spelt or
 //! segmented differently in the text ("付" vs "付け") — the failure mode of exact-phrase peers.
 //! [`vector`] ranks texts by embedding; [`fusion`] fuses both, keeping the same order of
-//! evidence (sections holding every word first); [`snippet`] cuts what is shown.
+//! evidence (sections holding every word first); [`rank`] scores the keyword candidates'
+//! fields; [`pages`] folds sections into one hit per page; [`snippet`] cuts what is shown.
 
 pub mod fusion;
+pub mod pages;
+pub mod rank;
 pub mod snippet;
 pub mod text;
 pub mod vector;
@@ -19,8 +22,9 @@ use anyhow::{bail, Result};
 use sagasu_embed::Embedder;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Filter, SectionHit, Store};
+use crate::store::{Explain, Filter, SectionHit, Store};
 use fusion::hybrid_search;
+use pages::{by_page, SectionRef};
 use snippet::snippet;
 use text::text_search;
 use vector::{embed_query, vector_search};
@@ -55,6 +59,9 @@ pub const MAX_K: usize = 1000;
 pub const DEFAULT_K: usize = 10;
 /// Characters of a result's snippet.
 pub const SNIPPET_CHARS: usize = 160;
+/// Sections ranked per page asked for, when results are pages: enough for k distinct pages
+/// when a few pages hold many matching sections.
+const SECTIONS_PER_PAGE: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct SearchOptions {
@@ -63,6 +70,20 @@ pub struct SearchOptions {
     pub mode: Option<Mode>,
     /// Only sections whose path starts with this ('/'-separated, relative to the root).
     pub path_prefix: Option<String>,
+    /// What a result is: a page (its best section, the others attached) or a section.
+    pub unit: Unit,
+    /// Attach each result's score parts.
+    pub explain: bool,
+}
+
+/// What one result stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unit {
+    /// One result per page: its best section, with its other matching sections attached.
+    #[default]
+    Page,
+    /// Every matching section on its own (`--sections`).
+    Section,
 }
 
 impl Default for SearchOptions {
@@ -71,6 +92,8 @@ impl Default for SearchOptions {
             k: DEFAULT_K,
             mode: None,
             path_prefix: None,
+            unit: Unit::Page,
+            explain: false,
         }
     }
 }
@@ -84,6 +107,12 @@ pub struct SearchResult {
     pub end_line: u32,
     pub score: f32,
     pub snippet: String,
+    /// The page's other matching sections, best first (pages only; absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_sections: Vec<SectionRef>,
+    /// The parts of `score` (`--explain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Explain>,
     #[serde(skip)]
     pub id: String,
 }
@@ -128,24 +157,45 @@ pub async fn search(
             }
         ),
     };
+    let depth = match opts.unit {
+        Unit::Page => (opts.k * SECTIONS_PER_PAGE).min(MAX_K * SECTIONS_PER_PAGE),
+        Unit::Section => opts.k,
+    };
     let hits = match (mode, embedder) {
         (Mode::Vector, Some(e)) => {
             let qv = embed_query(e, query).await?;
-            vector_search(store, &qv, filter, opts.k).await?
+            vector_search(store, &qv, filter, depth).await?
         }
         (Mode::Hybrid, Some(e)) => {
             // Embed first, then run both searches together. Embedding the query beside the
             // keyword search was slower: the encoder uses every compute thread, so the keyword
             // search only took CPU from it, and the embedding is the longer path.
             let qv = embed_query(e, query).await?;
-            hybrid_search(store, query, &qv, filter, opts.k).await?
+            hybrid_search(store, query, &qv, filter, depth).await?
         }
-        _ => text_search(store, query, filter, opts.k).await?.0,
+        _ => text_search(store, query, filter, depth).await?.0,
     };
-    Ok(hits.into_iter().map(|h| to_result(h, query)).collect())
+    let explain = opts.explain;
+    let (mut shown, others): (Vec<SectionHit>, Vec<Vec<SectionRef>>) = match opts.unit {
+        Unit::Page => by_page(hits, opts.k)
+            .into_iter()
+            .map(|p| (p.best, p.others))
+            .unzip(),
+        Unit::Section => hits
+            .into_iter()
+            .take(opts.k)
+            .map(|h| (h, Vec::new()))
+            .unzip(),
+    };
+    store.fill_texts(&mut shown).await?;
+    Ok(shown
+        .into_iter()
+        .zip(others)
+        .map(|(h, o)| to_result(h, o, query, explain))
+        .collect())
 }
 
-fn to_result(hit: SectionHit, query: &str) -> SearchResult {
+fn to_result(hit: SectionHit, others: Vec<SectionRef>, query: &str, explain: bool) -> SearchResult {
     SearchResult {
         snippet: snippet(&hit.text, query, SNIPPET_CHARS),
         path: hit.path,
@@ -153,6 +203,8 @@ fn to_result(hit: SectionHit, query: &str) -> SearchResult {
         start_line: hit.start_line,
         end_line: hit.end_line,
         score: hit.score,
+        other_sections: others,
+        explain: explain.then_some(hit.explain),
         id: hit.id,
     }
 }

@@ -1,32 +1,46 @@
-//! Keyword ranking: BM25 over the index's terms, every query word first.
+//! Keyword ranking: BM25 over the index's terms, every query word first, then the fields
+//! ([`super::rank`]).
 
 use std::collections::HashSet;
 
+use super::rank::{rank_fields, WEIGHTS};
 use crate::ingest::terms::query_terms;
 use crate::store::{Filter, Match, Result, SectionHit, Store};
 
-/// Keyword ranking of up to k sections, and how many of the first hold every query word.
-/// Sections holding every word come first; when they are fewer than k, sections holding any
-/// word fill the rest.
+/// Fewest candidates the full-text index is asked for: the field pass can only reorder what
+/// the index returns, and a page whose title is the query is not always in BM25's first ten.
+/// 50: titles hits@1 0.961 where 100 gave 0.964, at 3.8 ms p50 instead of 4.5 (keywords).
+pub const MIN_CANDIDATES: usize = 50;
+
+/// Keyword ranking of up to `depth` sections (at least [`MIN_CANDIDATES`] are scored), and
+/// how many of the first hold every query word. Sections holding every word come first; when
+/// they are fewer than asked, sections holding any word fill the rest.
 pub async fn text_search(
     store: &Store,
     query: &str,
     filter: Option<&Filter>,
-    k: usize,
+    depth: usize,
 ) -> Result<(Vec<SectionHit>, usize)> {
+    let want = depth.max(MIN_CANDIDATES);
     let terms = query_terms(query);
     let mut hits = store
-        .search_text(terms.clone(), Match::EveryWord, filter, k)
+        .search_text(terms.clone(), Match::EveryWord, filter, want)
         .await?;
     let every_word = hits.len();
-    if hits.len() < k {
+    // The fill with any word is a second, slower query: only when the sections holding
+    // every word are fewer than asked for.
+    if hits.len() < depth {
         let seen: HashSet<String> = hits.iter().map(|h| h.id.clone()).collect();
-        let more = store.search_text(terms, Match::AnyWord, filter, k).await?;
+        let more = store
+            .search_text(terms, Match::AnyWord, filter, want)
+            .await?;
         hits.extend(
             more.into_iter()
                 .filter(|h| !seen.contains(&h.id))
-                .take(k - hits.len()),
+                .take(want - hits.len()),
         );
     }
-    Ok((hits, every_word))
+    rank_fields(query, &mut hits, every_word, &WEIGHTS);
+    hits.truncate(depth);
+    Ok((hits, every_word.min(depth)))
 }

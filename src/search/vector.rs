@@ -44,7 +44,10 @@ pub async fn vector_search(
         .collect();
     sections.retain(|s| rank.contains_key(s.text_hash.as_str()));
     for s in &mut sections {
-        s.score = 1.0 - rank[s.text_hash.as_str()].1;
+        let (r, distance) = rank[s.text_hash.as_str()];
+        s.score = 1.0 - distance;
+        s.explain.vector_rank = Some(r + 1);
+        s.explain.vector_distance = Some(distance);
     }
     sections.sort_by(|a, b| {
         rank[a.text_hash.as_str()]

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Int64Builder, ListBuilder, StringBuilder, UInt32Builder, UInt64Builder, UInt8Builder,
+    Float32Builder, Int64Builder, ListBuilder, StringBuilder, UInt32Builder, UInt64Builder,
+    UInt8Builder,
 };
 use arrow_array::{
-    Array, ArrayRef, Float32Array, ListArray, RecordBatch, StringArray, UInt32Array,
+    Array, ArrayRef, Float32Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use serde::Serialize;
 
@@ -24,6 +25,8 @@ pub struct FileRows {
     pub file_size: u64,
     pub mtime_ns: i64,
     pub front_matter: FrontMatter,
+    /// The page's title (see [`Document::title`]).
+    pub title: Option<String>,
     pub sections: Vec<Section>,
     /// Each section's search terms, in section order.
     pub terms: Vec<String>,
@@ -43,6 +46,7 @@ impl FileRows {
             file_size,
             mtime_ns,
             front_matter: doc.front_matter,
+            title: doc.title,
             sections: doc.sections,
             terms,
         }
@@ -75,6 +79,7 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
     let mut level = UInt8Builder::with_capacity(n);
     let mut start_line = UInt32Builder::with_capacity(n);
     let mut end_line = UInt32Builder::with_capacity(n);
+    let mut link_share = Float32Builder::with_capacity(n);
     let mut title = StringBuilder::new();
     let mut description = StringBuilder::new();
     let mut tags = ListBuilder::new(StringBuilder::new());
@@ -106,7 +111,8 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
             level.append_value(s.level);
             start_line.append_value(s.start_line);
             end_line.append_value(s.end_line);
-            title.append_option(file.front_matter.title.as_deref());
+            link_share.append_value(s.link_share);
+            title.append_option(file.title.as_deref());
             description.append_option(file.front_matter.description.as_deref());
             for t in &file.front_matter.tags {
                 tags.values().append_value(t);
@@ -128,6 +134,7 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
         Arc::new(level.finish()),
         Arc::new(start_line.finish()),
         Arc::new(end_line.finish()),
+        Arc::new(link_share.finish()),
         Arc::new(title.finish()),
         Arc::new(description.finish()),
         Arc::new(tags.finish()),
@@ -141,6 +148,9 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
     RecordBatch::try_new(sections_schema(), columns).map_err(|e| codec(e.to_string()))
 }
 
+/// The row id column a query adds when asked (`with_row_id`).
+const ROW_ID: &str = "_rowid";
+
 /// One search hit as read from the table.
 #[derive(Debug, Clone, Serialize)]
 pub struct SectionHit {
@@ -149,18 +159,73 @@ pub struct SectionHit {
     pub heading_path: Vec<String>,
     pub start_line: u32,
     pub end_line: u32,
+    /// The page's title, if it has one.
+    pub title: Option<String>,
+    pub link_share: f32,
+    /// Empty in full-text candidates until [`crate::store::Store::fill_texts`] reads it.
     pub text: String,
+    /// The row in the version the hit was read from (full-text candidates only).
+    #[serde(skip)]
+    pub row_id: Option<u64>,
     pub text_hash: String,
     pub score: f32,
+    /// The parts of `score`, filled in by search (`--explain`).
+    #[serde(skip)]
+    pub explain: Explain,
 }
 
-/// The columns a search hit is read from.
-pub const HIT_COLUMNS: [&str; 7] = [
+/// Why a result ranks where it does (`--explain`): every part of its score.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Explain {
+    /// The full-text index's BM25 score, and its share of the best candidate's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bm25: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bm25_share: Option<f32>,
+    /// Shares of the query's terms in the page title and in the heading path.
+    pub title_match: f32,
+    pub heading_match: f32,
+    pub link_share: f32,
+    /// Candidate pages holding this exact text.
+    pub repeated_on: usize,
+    /// 1: the section holds every query word (ranked above those that hold only some).
+    pub tier: u8,
+    /// 1-based ranks on each side (absent: not found by that side).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyword_rank: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector_rank: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector_distance: Option<f32>,
+    /// The score after fusion (hybrid) and the cross-encoder's score (rerank).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fused: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<f32>,
+}
+
+/// The columns a full-text candidate is read with: a hit's, but its text, which only the
+/// results shown need (reading it for every candidate doubled the search's time).
+pub const CANDIDATE_COLUMNS: [&str; 8] = [
     "id",
     "path",
     "heading_path",
     "start_line",
     "end_line",
+    "title",
+    "link_share",
+    "text_hash",
+];
+
+/// The columns a search hit is read from.
+pub const HIT_COLUMNS: [&str; 9] = [
+    "id",
+    "path",
+    "heading_path",
+    "start_line",
+    "end_line",
+    "title",
+    "link_share",
     "text",
     "text_hash",
 ];
@@ -192,14 +257,24 @@ pub fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringAr
     col::<StringArray>(batch, name)
 }
 
-/// The hits of a result batch holding [`HIT_COLUMNS`] (and `_score` when `scored`).
+/// The hits of a result batch holding [`HIT_COLUMNS`] or [`CANDIDATE_COLUMNS`] (text left
+/// empty), and `_score` when `scored`; `_rowid` is read when there.
 pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<SectionHit>> {
     let id = string_col(batch, "id")?;
     let path = string_col(batch, "path")?;
     let headings = col::<ListArray>(batch, "heading_path")?;
     let start = col::<UInt32Array>(batch, "start_line")?;
     let end = col::<UInt32Array>(batch, "end_line")?;
-    let text = string_col(batch, "text")?;
+    let title = string_col(batch, "title")?;
+    let link_share = col::<Float32Array>(batch, "link_share")?;
+    let text = match batch.column_by_name("text") {
+        Some(_) => Some(string_col(batch, "text")?),
+        None => None,
+    };
+    let row_id = match batch.column_by_name(ROW_ID) {
+        Some(_) => Some(col::<UInt64Array>(batch, ROW_ID)?),
+        None => None,
+    };
     let text_hash = string_col(batch, "text_hash")?;
     let score = match scored {
         Scored::Yes => Some(col::<Float32Array>(batch, "_score")?),
@@ -222,9 +297,13 @@ pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<Sectio
             heading_path: (0..list.len()).map(|j| list.value(j).to_string()).collect(),
             start_line: start.value(i),
             end_line: end.value(i),
-            text: text.value(i).to_string(),
+            title: (!title.is_null(i)).then(|| title.value(i).to_string()),
+            link_share: link_share.value(i),
+            text: text.map_or_else(String::new, |t| t.value(i).to_string()),
+            row_id: row_id.map(|r| r.value(i)),
             text_hash: text_hash.value(i).to_string(),
             score: score.map_or(0.0, |s| s.value(i)),
+            explain: Explain::default(),
         });
     }
     Ok(out)
@@ -259,7 +338,7 @@ mod tests {
             .expect_err("no _score")
             .to_string();
         assert!(err.contains("_score"), "{err}");
-        let without_hash = batch.project(&[0, 1, 3, 5, 6, 10]).expect("project");
+        let without_hash = batch.project(&[0, 1, 3, 5, 6, 7, 8, 11]).expect("project");
         let err = hits_from_batch(&without_hash, Scored::No)
             .expect_err("no hash")
             .to_string();

@@ -64,6 +64,12 @@ impl<T> LanceContext<T> for lancedb::Result<T> {
     }
 }
 
+impl<T> LanceContext<T> for lance::Result<T> {
+    fn doing(self, what: &str) -> Result<T> {
+        self.map_err(|e| StoreError::lance(what, e.into()))
+    }
+}
+
 /// A file or version that vanished under a reader: what a concurrent prune does.
 fn was_changed(e: &lancedb::Error) -> bool {
     let lance = match e {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use lancedb::{Connection, Table};
 
-pub use codec::{FileRows, SectionHit};
+pub use codec::{Explain, FileRows, SectionHit};
 pub use error::{Result, StoreError};
 pub use filter::Filter;
 pub use lock::WriterLock;

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 /// The format this sagasu writes and reads. 1: the `sections` table with its `terms` column,
-/// the `vectors` table keyed by text hash.
-pub const FORMAT_VERSION: u32 = 1;
+/// the `vectors` table keyed by text hash. 2: `sections.link_share`, and `title` falls back to
+/// the first level-1 heading.
+pub const FORMAT_VERSION: u32 = 2;
 
 pub const SECTIONS_TABLE: &str = "sections";
 pub const VECTORS_TABLE: &str = "vectors";
@@ -32,6 +33,9 @@ pub fn sections_schema() -> SchemaRef {
         Field::new("level", DataType::UInt8, false),
         Field::new("start_line", DataType::UInt32, false),
         Field::new("end_line", DataType::UInt32, false),
+        // Share of the section's body that is link text (markdown.rs): ranks link lists lower.
+        Field::new("link_share", DataType::Float32, false),
+        // The page's title: front matter `title`, else the first level-1 heading.
         Field::new("title", DataType::Utf8, true),
         Field::new("description", DataType::Utf8, true),
         list("tags"),

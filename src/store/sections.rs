@@ -2,15 +2,21 @@
 //! appends, deletions, full-text search and lookups by text hash.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch, UInt64Array};
 use futures::TryStreamExt;
+use lance::dataset::transaction::{Operation, Transaction, UpdateMode};
+use lance::dataset::{CommitBuilder, DeleteBuilder, InsertBuilder, WriteMode, WriteParams};
+use lance::Dataset;
+use lancedb::arrow::SendableRecordBatchStreamExt;
 use lancedb::index::scalar::{FtsQuery, FullTextSearchQuery, MatchQuery, Operator};
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::Table;
 
 use super::codec::{
-    col, hits_from_batch, rows_to_batch, string_col, FileRows, Scored, SectionHit, HIT_COLUMNS,
+    col, hits_from_batch, rows_to_batch, string_col, FileRows, Scored, SectionHit,
+    CANDIDATE_COLUMNS, HIT_COLUMNS,
 };
 use super::error::{LanceContext, Result, StoreError};
 use super::schema::sections_schema;
@@ -38,10 +44,12 @@ pub enum Match {
     AnyWord,
 }
 
-/// An append in progress (see [`Store::begin_append`]).
+/// An append in progress (see [`Store::begin_append`]): its data files are written as batches
+/// arrive; nothing is visible until [`Append::commit`].
 pub struct Append {
     tx: tokio::sync::mpsc::Sender<RecordBatch>,
-    task: tokio::task::JoinHandle<Result<()>>,
+    /// Writes the data files; yields the append that adds them, not yet committed.
+    task: tokio::task::JoinHandle<Result<Transaction>>,
     runtime: tokio::runtime::Handle,
     /// Rows and text bytes sent so far.
     pub rows: usize,
@@ -65,10 +73,13 @@ impl Append {
         Ok(())
     }
 
-    /// Ends the stream and waits for the commit.
-    pub async fn commit(self, store: &mut Store) -> Result<()> {
+    /// Ends the stream and commits the new rows together with the deletion of every older row
+    /// of `replaced` (paths): one version, so a reader sees each of those files as it was or
+    /// as it is now, never absent and never twice.
+    pub async fn commit(self, store: &mut Store, replaced: &[String]) -> Result<()> {
         drop(self.tx);
-        self.task.await.map_err(|_| stopped())??;
+        let written = self.task.await.map_err(|_| stopped())??;
+        store.replace_rows(written, replaced).await?;
         store.commits += 1;
         Ok(())
     }
@@ -80,6 +91,19 @@ fn stopped() -> StoreError {
         message: "the section writer stopped".into(),
         changed: false,
     }
+}
+
+/// The Lance dataset under a LanceDB table, as the table has it open (every table sagasu
+/// opens is a local or object store one, never a remote LanceDB server).
+async fn dataset_of(table: &Table, doing: &str) -> Result<Arc<Dataset>> {
+    let Some(wrapper) = table.dataset() else {
+        return Err(StoreError::Lance {
+            doing: doing.into(),
+            message: format!("table {} is not a Lance table", table.name()),
+            changed: false,
+        });
+    };
+    wrapper.get().await.doing(doing)
 }
 
 impl Store {
@@ -124,8 +148,9 @@ impl Store {
 
     /// Opens an append that stays open while batches stream in and commits once, when
     /// [`Append::commit`] is called: one commit (and one fragment) per many batches, with only
-    /// a couple of batches in memory at a time. Deletions may commit while it is open; the
-    /// append lands on top of them.
+    /// a couple of batches in memory at a time. The data files are written through Lance
+    /// directly (LanceDB's `add` commits on its own), so that the commit can also carry
+    /// deletions.
     pub fn begin_append(&self, runtime: &tokio::runtime::Handle) -> Result<Append> {
         let (tx, rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
         let stream = futures::stream::unfold(rx, |mut rx| async move {
@@ -139,13 +164,16 @@ impl Store {
         let table = self.sections()?.clone();
         let doing = format!("writing sections to {}", self.dir.display());
         let task = runtime.spawn(async move {
-            table
-                .add(stream)
-                .write_parallelism(1)
-                .execute()
+            let dataset = dataset_of(&table, &doing).await?;
+            let params = WriteParams {
+                mode: WriteMode::Append,
+                ..Default::default()
+            };
+            InsertBuilder::new(dataset)
+                .with_params(&params)
+                .execute_uncommitted_stream(stream.into_df_stream())
                 .await
                 .doing(&doing)
-                .map(|_| ())
         });
         Ok(Append {
             tx,
@@ -154,6 +182,61 @@ impl Store {
             rows: 0,
             bytes: 0,
         })
+    }
+
+    /// Commits `written` (an uncommitted append) and the deletion of every row of `replaced`
+    /// as one version of the sections table.
+    async fn replace_rows(&mut self, written: Transaction, replaced: &[String]) -> Result<()> {
+        let doing = "committing sections";
+        let Operation::Append { fragments } = written.operation else {
+            return Err(StoreError::Lance {
+                doing: doing.into(),
+                message: "the write did not produce an append".into(),
+                changed: false,
+            });
+        };
+        let table = self.sections()?;
+        let dataset = dataset_of(table, doing).await?;
+        let mut commit = CommitBuilder::new(dataset.clone());
+        let (updated_fragments, removed_fragment_ids) = if replaced.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let filter = Filter::Paths(replaced.to_vec()).expr();
+            let delete = DeleteBuilder::from_expr(dataset.clone(), filter)
+                .execute_uncommitted()
+                .await
+                .doing("finding the rows of changed files")?;
+            if let Some(rows) = delete.affected_rows {
+                commit = commit.with_affected_rows(rows);
+            }
+            match delete.transaction.operation {
+                Operation::Delete {
+                    updated_fragments,
+                    deleted_fragment_ids,
+                    ..
+                } => (updated_fragments, deleted_fragment_ids),
+                _ => (Vec::new(), Vec::new()),
+            }
+        };
+        // Lance's own update (rows rewritten) has this shape: fragments that lose rows, whole
+        // fragments removed, and new fragments, in one transaction.
+        let operation = Operation::Update {
+            removed_fragment_ids,
+            updated_fragments,
+            new_fragments: fragments,
+            fields_modified: Vec::new(),
+            compacted_sstables: Vec::new(),
+            fields_for_preserving_frag_bitmap: Vec::new(),
+            update_mode: Some(UpdateMode::RewriteRows),
+            inserted_rows_filter: None,
+            updated_fragment_offsets: None,
+        };
+        let transaction = Transaction::new(dataset.version().version, operation, None);
+        let committed = commit.execute(transaction).await.doing(doing)?;
+        if let Some(wrapper) = table.dataset() {
+            wrapper.update(committed);
+        }
+        Ok(())
     }
 
     /// Deletes every row of the given paths, in commits of at most [`FILTER_CHUNK`] paths.
@@ -194,7 +277,8 @@ impl Store {
             .sections()?
             .query()
             .full_text_search(fts)
-            .select(Select::columns(&HIT_COLUMNS))
+            .select(Select::columns(&CANDIDATE_COLUMNS))
+            .with_row_id()
             .limit(limit);
         if let Some(f) = filter {
             q = q.only_if_expr(f.expr());
@@ -206,6 +290,37 @@ impl Store {
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(hits)
+    }
+
+    /// Reads the text of hits that lack it (full-text candidates), by row id in the version
+    /// they were read from.
+    pub async fn fill_texts(&self, hits: &mut [SectionHit]) -> Result<()> {
+        let ids: Vec<u64> = hits
+            .iter()
+            .filter(|h| h.text.is_empty())
+            .filter_map(|h| h.row_id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // Lance's take by row id reads just those rows; LanceDB's take_row_ids filters a scan.
+        let doing = "reading the results' text";
+        let dataset = dataset_of(self.sections()?, doing).await?;
+        let projection = dataset.schema().project(&["text"]).doing(doing)?;
+        let batch = dataset.take_rows(&ids, projection).await.doing(doing)?;
+        let text = string_col(&batch, "text")?;
+        // One row per id, in the order asked.
+        let mut texts: HashMap<u64, String> = ids
+            .iter()
+            .zip(0..batch.num_rows())
+            .map(|(&id, i)| (id, text.value(i).to_string()))
+            .collect();
+        for h in hits.iter_mut().filter(|h| h.text.is_empty()) {
+            if let Some(t) = h.row_id.and_then(|r| texts.remove(&r)) {
+                h.text = t;
+            }
+        }
+        Ok(())
     }
 
     /// Sections whose text has one of these hashes (optionally under a filter).

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Ranking quality in keyword mode on the whole of cpp-docs-ja (9,571 pages), one row per query
+# set (bench/relevance_sets.py):
+#   sentences     a sentence of the target section, verbatim
+#   keywords      its first 3 content words
+#   titles        the target page's title
+#   descriptions  the page's description (query_core), against a copy indexed without
+#                 `description:` (the query does not quote the indexed text)
+# Prints hits@1/5/10, MRR@10 (page level), section-level hits@1 where the set names a section,
+# and in-process p50 latency.
+#
+#   bench/relevance.sh [EVERY]      every EVERY-th sentence and title (default 10)
+#   BASELINE=path/to/other/sagasu   the same sets with that binary too (own index each), rows
+#                                   interleaved so that both see the same machine state
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+. scripts/env.sh
+cargo build --release --locked -q
+sagasu="$CARGO_TARGET_DIR/release/sagasu"
+every=${1:-10}
+work=${WORK:-$HOME/.cache/sagasu/relevance}
+mkdir -p "$work"
+[ -d "$work/cpp-docs-ja" ] || tar --zstd -xf ../shared/corpora/cpp-docs-ja.tar.zst -C "$work"
+[ -f "$work/eval.jsonl" ] || zstd -dq ../shared/corpora/cpp-docs-ja.eval.jsonl.zst -o "$work/eval.jsonl"
+python3 bench/relevance_sets.py "$work/cpp-docs-ja" "$work/eval.jsonl" "$work/sets" --every "$every"
+
+bins=("this=$sagasu")
+[ -n "${BASELINE:-}" ] && bins+=("baseline=$BASELINE")
+for b in "${bins[@]}"; do
+  name=${b%%=*}; bin=${b#*=}
+  rm -rf "$work/db-$name" "$work/db-nodesc-$name"
+  "$bin" index "$work/cpp-docs-ja" --db "$work/db-$name" --no-embed -q
+  "$bin" index "$work/sets/nodesc" --db "$work/db-nodesc-$name" --no-embed -q
+done
+
+row() { # name set json
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+name, qset, path = sys.argv[1:]
+r = json.load(open(path))
+sec = r.get("section") or {}
+s1 = f"{sec['hits_at_1']:.3f}" if sec else "  -  "
+print(f"{qset:<13} {name:<9} {r['queries']:>5}  {r['hits_at_1']:.3f} {r['hits_at_5']:.3f} {r['hits_at_10']:.3f}  {r['mrr_at_10']:.3f}   {s1}   {r['latency_ms_p50']:.1f}")
+PY
+}
+echo "set           binary    queries  @1    @5    @10    MRR10   sec@1   p50 ms"
+for qset in sentences keywords titles descriptions; do
+  for b in "${bins[@]}"; do
+    name=${b%%=*}; bin=${b#*=}
+    db="$work/db-$name"; extra=()
+    if [ "$qset" = descriptions ]; then db="$work/db-nodesc-$name"; extra=(--core); fi
+    "$bin" eval "$work/sets/$qset.jsonl" --db "$db" --mode text "${extra[@]}" --json > "$work/$qset-$name.json"
+    row "$name" "$qset" "$work/$qset-$name.json"
+  done
+done

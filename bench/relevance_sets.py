@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Query sets for bench/relevance.sh, built from cpp-docs-ja and its eval file.
+
+usage: relevance_sets.py TREE EVAL.jsonl OUT_DIR [--every N]
+
+Writes to OUT_DIR:
+  sentences.jsonl     section_sentence queries as written (every Nth): verbatim text
+  keywords.jsonl      the same reduced to their first 3 content words (bench/keywords.py)
+  titles.jsonl        each page's front-matter title as the query, the page as the target;
+                      only titles no other page has (every Nth)
+  descriptions.jsonl  doc_description queries (query_core), to be run against nodesc/
+  nodesc/             a copy of TREE with `description:` removed from every front matter, so
+                      that a description query cannot be answered by quoting
+"""
+import json
+import os
+import re
+import shutil
+import sys
+from collections import Counter
+
+sys.path.insert(0, os.path.dirname(__file__))
+from keywords import WORD  # noqa: E402
+
+TITLE = re.compile(r"^title:\s*(.+?)\s*$", re.M)
+
+
+def front_matter(text):
+    if not text.startswith("---"):
+        return None
+    end = text.find("\n---", 3)
+    return None if end < 0 else (text[: end + 4], text[end + 4 :])
+
+
+def main():
+    tree, eval_path, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    every = int(sys.argv[sys.argv.index("--every") + 1]) if "--every" in sys.argv else 10
+    os.makedirs(out, exist_ok=True)
+    queries = [json.loads(l) for l in open(eval_path)]
+    sent = [q for q in queries if q["type"] == "section_sentence"][::every]
+    with open(f"{out}/sentences.jsonl", "w") as f:
+        f.writelines(json.dumps(q, ensure_ascii=False) + "\n" for q in sent)
+    with open(f"{out}/keywords.jsonl", "w") as f:
+        for q in sent:
+            words = WORD.findall(q["query"])[:3]
+            if len(words) == 3:
+                f.write(json.dumps({**q, "query": " ".join(words)}, ensure_ascii=False) + "\n")
+    with open(f"{out}/descriptions.jsonl", "w") as f:
+        for q in queries:
+            if q["type"] == "doc_description":
+                f.write(json.dumps(q, ensure_ascii=False) + "\n")
+
+    titles = {}
+    nodesc = f"{out}/nodesc"
+    shutil.rmtree(nodesc, ignore_errors=True)
+    for dirpath, _, files in os.walk(tree):
+        for name in files:
+            src = os.path.join(dirpath, name)
+            rel = os.path.relpath(src, tree)
+            dst = os.path.join(nodesc, rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if not name.endswith(".md"):
+                shutil.copyfile(src, dst)
+                continue
+            text = open(src, encoding="utf-8", errors="replace").read()
+            fm = front_matter(text)
+            if fm is None:
+                open(dst, "w").write(text)
+                continue
+            head, body = fm
+            m = TITLE.search(head)
+            if m:
+                titles[rel] = m.group(1).strip().strip("\"'")
+            head = re.sub(r"^description:.*\n", "", head, flags=re.M)
+            open(dst, "w").write(head + body)
+    count = Counter(titles.values())
+    unique = sorted((p, t) for p, t in titles.items() if count[t] == 1 and t)
+    with open(f"{out}/titles.jsonl", "w") as f:
+        for path, title in unique[::every]:
+            f.write(json.dumps({"query": title, "path": path, "type": "title"}, ensure_ascii=False) + "\n")
+    print(
+        f"{len(sent)} sentences, {len(unique[::every])} titles (of {len(unique)} unique), "
+        f"{sum(1 for q in queries if q['type'] == 'doc_description')} descriptions",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()
