@@ -54,3 +54,24 @@ for qset in sentences keywords titles descriptions; do
     row "$name" "$qset" "$work/$qset-$name.json"
   done
 done
+
+# Vector and hybrid on a subset, with the real multilingual-e5-small (VECTORS=0 skips).
+[ "${VECTORS:-1}" = 0 ] && exit 0
+e5=$(bash ../shared/tools/multilingual-e5-small/build.sh)
+[ -d "$work/cpp-docs-en" ] || tar --zstd -xf ../shared/corpora/cpp-docs-en.tar.zst -C "$work"
+# Made once (embedding takes minutes): delete $work/subset to make it again.
+[ -d "$work/subset/tree" ] || python3 bench/relevance_subset.py "$work/sets" "$work/cpp-docs-en" "$work/subset" --queries "${QUERIES:-100}"
+if [ ! -f "$work/subset/db/sagasu.json" ]; then
+  rm -rf "$work/subset/db"
+  start=$(date +%s)
+  "$sagasu" index "$work/subset/tree" --db "$work/subset/db" --model "$e5" -q
+  echo "subset indexed with multilingual-e5-small in $(( $(date +%s) - start )) s"
+fi
+echo "set           mode      queries  @1    @5    @10    MRR10   sec@1   p50 ms"
+for qset in sentences keywords titles descriptions crosslingual; do
+  extra=(); [ "$qset" = descriptions ] && extra=(--core)
+  for mode in text vector hybrid; do
+    "$sagasu" eval "$work/subset/$qset.jsonl" --db "$work/subset/db" --mode "$mode" "${extra[@]}" --json > "$work/subset/$qset-$mode.json"
+    row "$mode" "$qset" "$work/subset/$qset-$mode.json"
+  done
+done

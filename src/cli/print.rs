@@ -54,7 +54,8 @@ fn explain_line(e: &Explain) -> String {
         parts.push(format!("vector #{r} (distance {d:.3})"));
     }
     if let Some(f) = e.fused {
-        parts.push(format!("fused {f:.4}"));
+        let w = e.keyword_weight.unwrap_or(1.0);
+        parts.push(format!("fused {f:.4} (keyword weight {w:.2})"));
     }
     if let Some(s) = e.rerank {
         parts.push(format!("rerank {s:.3}"));

@@ -197,6 +197,10 @@ pub struct Explain {
     pub vector_rank: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector_distance: Option<f32>,
+    /// How much the keyword ranking counted in the fusion (hybrid): 1 when a section holds
+    /// every query word, lower as the keyword side matched fewer of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyword_weight: Option<f32>,
     /// The score after fusion (hybrid) and the cross-encoder's score (rerank).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fused: Option<f32>,

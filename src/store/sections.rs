@@ -300,20 +300,10 @@ impl Store {
             .filter(|h| h.text.is_empty())
             .filter_map(|h| h.row_id)
             .collect();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        // Lance's take by row id reads just those rows; LanceDB's take_row_ids filters a scan.
-        let doing = "reading the results' text";
-        let dataset = dataset_of(self.sections()?, doing).await?;
-        let projection = dataset.schema().project(&["text"]).doing(doing)?;
-        let batch = dataset.take_rows(&ids, projection).await.doing(doing)?;
-        let text = string_col(&batch, "text")?;
-        // One row per id, in the order asked.
         let mut texts: HashMap<u64, String> = ids
             .iter()
-            .zip(0..batch.num_rows())
-            .map(|(&id, i)| (id, text.value(i).to_string()))
+            .copied()
+            .zip(self.take_strings(&ids, "text").await?)
             .collect();
         for h in hits.iter_mut().filter(|h| h.text.is_empty()) {
             if let Some(t) = h.row_id.and_then(|r| texts.remove(&r)) {
@@ -321,6 +311,28 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The search terms of these rows (by row id, in the version they were read from), in
+    /// the order asked.
+    pub async fn terms_of(&self, row_ids: &[u64]) -> Result<Vec<String>> {
+        self.take_strings(row_ids, "terms").await
+    }
+
+    /// One string column of the given rows, in the order asked. Lance's take by row id reads
+    /// just those rows (LanceDB's `take_row_ids` filters a scan).
+    async fn take_strings(&self, row_ids: &[u64], column: &str) -> Result<Vec<String>> {
+        if row_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let doing = format!("reading the results' {column}");
+        let dataset = dataset_of(self.sections()?, &doing).await?;
+        let projection = dataset.schema().project(&[column]).doing(&doing)?;
+        let batch = dataset.take_rows(row_ids, projection).await.doing(&doing)?;
+        let values = string_col(&batch, column)?;
+        Ok((0..batch.num_rows())
+            .map(|i| values.value(i).to_string())
+            .collect())
     }
 
     /// Sections whose text has one of these hashes (optionally under a filter).

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""A subset of cpp-docs-ja for vector and hybrid runs (embedding all 103k sections takes hours
+on 2 cores), with the query sets of bench/relevance_sets.py restricted to it, plus the
+cross-lingual set.
+
+usage: relevance_subset.py SETS_DIR EN_TREE OUT_DIR [--queries N]
+
+Takes N queries of each set (deterministic sample), the pages they target, and as many other
+pages again as distractors, copied from SETS_DIR/nodesc (descriptions removed, so the
+description set does not quote the index). Writes OUT_DIR/tree and OUT_DIR/<set>.jsonl for
+sentences, keywords, titles, descriptions and crosslingual (the first body sentence of the
+cpp-docs-en page with the same path as the query, the Japanese page as the target).
+"""
+import json
+import os
+import random
+import re
+import shutil
+import sys
+
+
+def first_sentence(path):
+    text = open(path, encoding="utf-8", errors="replace").read()
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        text = text[end + 4 :] if end >= 0 else text
+    for para in re.split(r"\n\s*\n", text):
+        p = para.strip()
+        if not p or p.startswith(("#", "```", "|", "-", "*", "<", ">", "[", "!")):
+            continue
+        p = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", " ".join(p.split()))
+        s = re.split(r"(?<=[.!?])\s", p)[0]
+        if len(s.split()) >= 6:
+            return s
+    return None
+
+
+def main():
+    sets, en, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    n = int(sys.argv[sys.argv.index("--queries") + 1]) if "--queries" in sys.argv else 100
+    rnd = random.Random(7)
+    nodesc = os.path.join(sets, "nodesc")
+    pages = sorted(
+        os.path.relpath(os.path.join(d, f), nodesc)
+        for d, _, fs in os.walk(nodesc)
+        for f in fs
+        if f.endswith(".md")
+    )
+    chosen = {}
+    for name in ["sentences", "keywords", "titles", "descriptions"]:
+        qs = [json.loads(l) for l in open(os.path.join(sets, f"{name}.jsonl"))]
+        rnd.shuffle(qs)
+        chosen[name] = qs[:n]
+    cross = []
+    candidates = pages[:]
+    rnd.shuffle(candidates)
+    for p in candidates:
+        e = os.path.join(en, p)
+        if os.path.isfile(e):
+            s = first_sentence(e)
+            if s:
+                cross.append({"query": s, "path": p, "type": "crosslingual"})
+        if len(cross) == n:
+            break
+    chosen["crosslingual"] = cross
+    targets = sorted({q["path"] for qs in chosen.values() for q in qs})
+    others = [p for p in pages if p not in set(targets)]
+    rnd.shuffle(others)
+    keep = targets + others[: len(targets)]
+    tree = os.path.join(out, "tree")
+    shutil.rmtree(tree, ignore_errors=True)
+    for p in keep:
+        os.makedirs(os.path.dirname(os.path.join(tree, p)), exist_ok=True)
+        shutil.copy(os.path.join(nodesc, p), os.path.join(tree, p))
+    for name, qs in chosen.items():
+        with open(os.path.join(out, f"{name}.jsonl"), "w") as f:
+            f.writelines(json.dumps(q, ensure_ascii=False) + "\n" for q in qs)
+    print(f"subset: {len(keep)} pages ({len(targets)} targets), {n} queries per set", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
