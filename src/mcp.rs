@@ -33,7 +33,7 @@ pub const MCP_MAX_K: i64 = 100;
 pub struct SearchParams {
     /// What to look for: keywords, a sentence or a question, in Japanese or English.
     pub query: String,
-    /// How many sections to return, 1 to 100. Default 10.
+    /// How many results to return (pages; sections with `sections`), 1 to 100. Default 10.
     pub k: Option<i64>,
     /// "text" (keyword, BM25), "vector" (semantic) or "hybrid" (both, fused). Default: hybrid
     /// when the index has embeddings, else text.

@@ -141,7 +141,7 @@ pub struct SearchArgs {
     /// text (keyword, BM25), vector or hybrid. Default: the best the index supports.
     #[arg(long)]
     pub mode: Option<Mode>,
-    /// Number of results.
+    /// Number of results (pages; sections with --sections).
     #[arg(short, default_value_t = DEFAULT_K)]
     pub k: usize,
     /// Only sections of files whose path (relative to the root) starts with this.
