@@ -38,16 +38,21 @@ fn tree(root: &Path) {
     );
 }
 
-#[test]
-fn the_titled_page_beats_link_lists_and_results_are_pages() {
+fn indexed_tree() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path();
-    tree(root);
+    tree(dir.path());
     ok(bin()
         .arg("index")
-        .arg(root)
+        .arg(dir.path())
         .arg("--no-embed")
         .arg("--quiet"));
+    dir
+}
+
+#[test]
+fn the_titled_page_beats_link_lists_and_results_are_pages() {
+    let dir = indexed_tree();
+    let root = dir.path();
 
     let hits = search_json(root, "例外処理のベストプラクティス", &["--mode", "text"]);
     assert_eq!(paths(&hits)[0], "cpp/exceptions.md", "{hits:#?}");
@@ -88,14 +93,8 @@ fn the_titled_page_beats_link_lists_and_results_are_pages() {
 
 #[test]
 fn explain_shows_the_parts_of_each_score() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = indexed_tree();
     let root = dir.path();
-    tree(root);
-    ok(bin()
-        .arg("index")
-        .arg(root)
-        .arg("--no-embed")
-        .arg("--quiet"));
 
     let hits = search_json(
         root,

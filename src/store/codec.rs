@@ -221,18 +221,12 @@ pub const CANDIDATE_COLUMNS: [&str; 8] = [
     "text_hash",
 ];
 
-/// The columns a search hit is read from.
-pub const HIT_COLUMNS: [&str; 9] = [
-    "id",
-    "path",
-    "heading_path",
-    "start_line",
-    "end_line",
-    "title",
-    "link_share",
-    "text",
-    "text_hash",
-];
+/// The columns a search hit is read from: a candidate's and its text.
+pub fn hit_columns() -> Vec<&'static str> {
+    let mut columns = CANDIDATE_COLUMNS.to_vec();
+    columns.push("text");
+    columns
+}
 
 /// Whether result rows carry a `_score` column (full-text results) or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,7 +255,7 @@ pub fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringAr
     col::<StringArray>(batch, name)
 }
 
-/// The hits of a result batch holding [`HIT_COLUMNS`] or [`CANDIDATE_COLUMNS`] (text left
+/// The hits of a result batch holding [`hit_columns`] or [`CANDIDATE_COLUMNS`] (text left
 /// empty), and `_score` when `scored`; `_rowid` is read when there.
 pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<SectionHit>> {
     let id = string_col(batch, "id")?;

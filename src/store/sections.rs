@@ -15,8 +15,8 @@ use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::Table;
 
 use super::codec::{
-    col, hits_from_batch, rows_to_batch, string_col, FileRows, Scored, SectionHit,
-    CANDIDATE_COLUMNS, HIT_COLUMNS,
+    col, hit_columns, hits_from_batch, rows_to_batch, string_col, FileRows, Scored, SectionHit,
+    CANDIDATE_COLUMNS,
 };
 use super::error::{LanceContext, Result, StoreError};
 use super::schema::sections_schema;
@@ -352,7 +352,7 @@ impl Store {
             .sections()?
             .query()
             .only_if_expr(predicate.expr())
-            .select(Select::columns(&HIT_COLUMNS));
+            .select(Select::columns(&hit_columns()));
         let batches = collect(q, "reading sections by hash").await?;
         let mut hits = Vec::new();
         for b in &batches {
