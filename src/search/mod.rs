@@ -158,7 +158,7 @@ pub async fn search(
         ),
     };
     let depth = match opts.unit {
-        Unit::Page => (opts.k * SECTIONS_PER_PAGE).min(MAX_K * SECTIONS_PER_PAGE),
+        Unit::Page => opts.k * SECTIONS_PER_PAGE,
         Unit::Section => opts.k,
     };
     let hits = match (mode, embedder) {

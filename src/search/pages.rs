@@ -18,8 +18,7 @@ pub struct SectionRef {
     pub score: f32,
 }
 
-/// Sections whose rank was decided by a page's best section: the page's other sections, in
-/// rank order, then in line order for ties.
+/// A page's best section, and its other matching sections in rank order.
 pub struct Page {
     pub best: SectionHit,
     pub others: Vec<SectionRef>,
