@@ -329,6 +329,18 @@ impl Store {
         let dataset = dataset_of(self.sections()?, &doing).await?;
         let projection = dataset.schema().project(&[column]).doing(&doing)?;
         let batch = dataset.take_rows(row_ids, projection).await.doing(&doing)?;
+        if batch.num_rows() != row_ids.len() {
+            // Rows compacted away since they were found: a fresh search finds them anew.
+            return Err(StoreError::Lance {
+                doing,
+                message: format!(
+                    "{} of {} rows are gone",
+                    row_ids.len() - batch.num_rows(),
+                    row_ids.len()
+                ),
+                changed: true,
+            });
+        }
         let values = string_col(&batch, column)?;
         Ok((0..batch.num_rows())
             .map(|i| values.value(i).to_string())
