@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
 
+use super::rank::Wanted;
 use super::text::text_search;
 use super::vector::nearest_texts;
 use crate::ingest::terms::query_terms;
@@ -36,7 +37,7 @@ pub async fn hybrid_search(
     let text = async { Ok::<_, anyhow::Error>(text_search(store, query, filter, depth).await?) };
     let ((text, every_word), nearest) =
         tokio::try_join!(text, nearest_texts(store, qv, filter, depth))?;
-    let keyword_weight = keyword_weight(store, query, &text).await?;
+    let keyword_weight = keyword_weight(store, query, &text, every_word).await?;
     let hashes: Vec<String> = nearest.iter().map(|(h, _)| h.clone()).collect();
     let vector_side: HashMap<&str, (usize, f32)> = nearest
         .iter()
@@ -95,27 +96,30 @@ const COVERAGE_PROBE: usize = 5;
 
 /// How much the keyword ranking counts in the fusion, 0–1: the largest share of the query's
 /// terms that one of its first few sections holds, cubed. 1 when some section holds every
-/// word; low when the keyword side matched only stray words — a question in another language
-/// than the documents, where only identifiers and loanwords match and its ranking is noise.
-async fn keyword_weight(store: &Store, query: &str, text: &[SectionHit]) -> Result<f32> {
-    let wanted: HashSet<String> = query_terms(query)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    if wanted.is_empty() {
-        return Ok(0.0);
+/// word (then nothing is read); low when the keyword side matched only stray words — a
+/// question in another language than the documents, where only identifiers and loanwords
+/// match and its ranking is noise.
+async fn keyword_weight(
+    store: &Store,
+    query: &str,
+    text: &[SectionHit],
+    every_word: usize,
+) -> Result<f32> {
+    if every_word > 0 {
+        return Ok(1.0);
     }
+    let wanted = Wanted::new(&query_terms(query));
     let ids: Vec<u64> = text
         .iter()
         .take(COVERAGE_PROBE)
         .filter_map(|h| h.row_id)
         .collect();
-    let mut best = 0.0f32;
-    for terms in store.terms_of(&ids).await? {
-        let have: HashSet<&str> = terms.split_whitespace().collect();
-        let found = wanted.iter().filter(|t| have.contains(t.as_str())).count();
-        best = best.max(found as f32 / wanted.len() as f32);
-    }
+    let best = store
+        .terms_of(&ids)
+        .await?
+        .iter()
+        .map(|terms| wanted.share_in(terms))
+        .fold(0.0f32, f32::max);
     Ok(best.powi(KEYWORD_WEIGHT_POWER))
 }
 

@@ -42,11 +42,7 @@ pub const WEIGHTS: Weights = Weights {
 /// Rescores keyword candidates (the first `every_word` hold every query word) in place and
 /// sorts them, best first: tier, then `(bm25 share + field matches) × demotions`, scaled into
 /// [0, 1) so that the tier stays an integer step.
-pub fn rank_fields(query: &str, hits: &mut [SectionHit], every_word: usize, w: &Weights) {
-    let wanted: HashSet<String> = query_terms(query)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+pub fn rank_fields(wanted: &Wanted, hits: &mut [SectionHit], every_word: usize, w: &Weights) {
     let best = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
     // Pages holding each text among the candidates.
     let mut pages: HashMap<&str, HashSet<&str>> = HashMap::new();
@@ -66,7 +62,7 @@ pub fn rank_fields(query: &str, hits: &mut [SectionHit], every_word: usize, w: &
         if let Some(&v) = seen.get(field) {
             return v;
         }
-        let v = overlap(&wanted, field);
+        let v = wanted.overlap(&query_terms(field));
         seen.insert(field.to_string(), v);
         v
     };
@@ -101,18 +97,38 @@ pub fn rank_fields(query: &str, hits: &mut [SectionHit], every_word: usize, w: &
     }
 }
 
-/// How alike the query's terms and `field`'s terms are: shared terms over all terms of
-/// either (Jaccard), so that a field scores high only when it says about what the query
-/// says — a long title that happens to hold the query's three words scores low.
-fn overlap(wanted: &HashSet<String>, field: &str) -> f32 {
-    let terms = query_terms(field);
-    let have: HashSet<&str> = terms.split_whitespace().collect();
-    let shared = wanted.iter().filter(|t| have.contains(t.as_str())).count();
-    let union = wanted.len() + have.len() - shared;
-    if union == 0 {
-        0.0
-    } else {
-        shared as f32 / union as f32
+/// A query's distinct search terms, to compare with a field's or a section's terms.
+pub struct Wanted(HashSet<String>);
+
+impl Wanted {
+    /// From analysed terms, space-separated ([`query_terms`]).
+    pub fn new(terms: &str) -> Wanted {
+        Wanted(terms.split_whitespace().map(str::to_string).collect())
+    }
+
+    fn shared(&self, terms: &str) -> (usize, usize) {
+        let have: HashSet<&str> = terms.split_whitespace().collect();
+        let shared = self.0.iter().filter(|t| have.contains(t.as_str())).count();
+        (shared, have.len())
+    }
+
+    /// Share of the query's terms that `terms` hold (0 for a query without terms).
+    pub fn share_in(&self, terms: &str) -> f32 {
+        match self.0.len() {
+            0 => 0.0,
+            n => self.shared(terms).0 as f32 / n as f32,
+        }
+    }
+
+    /// How alike the query's terms and a field's `terms` are: shared terms over all terms of
+    /// either (Jaccard), so that a field scores high only when it says about what the query
+    /// says — a long title that happens to hold the query's three words scores low.
+    pub fn overlap(&self, terms: &str) -> f32 {
+        let (shared, have) = self.shared(terms);
+        match self.0.len() + have - shared {
+            0 => 0.0,
+            union => shared as f32 / union as f32,
+        }
     }
 }
 
@@ -169,7 +185,7 @@ mod tests {
             "例外処理のベストプラクティス\n例外を使うと……",
             6.0,
         ));
-        rank_fields(q, &mut hits, 6, &WEIGHTS);
+        rank_fields(&Wanted::new(&query_terms(q)), &mut hits, 6, &WEIGHTS);
         assert_eq!(hits[0].path, "target.md", "{hits:#?}");
         assert_eq!(hits[0].explain.title_match, 1.0);
         assert_eq!(hits[0].explain.keyword_rank, Some(1));
@@ -194,7 +210,7 @@ mod tests {
             })
             .collect();
         hits.push(hit("q.md#1", "q.md", "q", &["本文"], "設定の手順", 4.0));
-        rank_fields("設定", &mut hits, 5, &WEIGHTS);
+        rank_fields(&Wanted::new(&query_terms("設定")), &mut hits, 5, &WEIGHTS);
         assert_eq!(hits[0].path, "q.md");
         assert_eq!(hits[1].explain.repeated_on, 4);
     }
@@ -205,7 +221,12 @@ mod tests {
             hit("a.md#0", "a.md", "x", &["x"], "設定 接続", 1.0),
             hit("b.md#0", "b.md", "設定 接続", &["設定 接続"], "設定", 9.0),
         ];
-        rank_fields("設定 接続", &mut hits, 1, &WEIGHTS);
+        rank_fields(
+            &Wanted::new(&query_terms("設定 接続")),
+            &mut hits,
+            1,
+            &WEIGHTS,
+        );
         assert_eq!(
             hits[0].path, "a.md",
             "every word beats a better title with some words"

@@ -3,13 +3,14 @@
 
 use std::collections::HashSet;
 
-use super::rank::{rank_fields, WEIGHTS};
+use super::rank::{rank_fields, Wanted, WEIGHTS};
 use crate::ingest::terms::query_terms;
 use crate::store::{Filter, Match, Result, SectionHit, Store};
 
 /// Fewest candidates the full-text index is asked for: the field pass can only reorder what
 /// the index returns, and a page whose title is the query is not always in BM25's first ten.
-/// 50: titles hits@1 0.961 where 100 gave 0.964, at 3.8 ms p50 instead of 4.5 (keywords).
+/// 40 gave titles hits@1 .961 and 100 gave .964 (cpp-docs-ja, bench/relevance.sh); 50 gives
+/// .961 at a keyword p50 of ~4 ms.
 pub const MIN_CANDIDATES: usize = 50;
 
 /// Keyword ranking of up to `depth` sections (at least [`MIN_CANDIDATES`] are scored), and
@@ -23,6 +24,7 @@ pub async fn text_search(
 ) -> Result<(Vec<SectionHit>, usize)> {
     let want = depth.max(MIN_CANDIDATES);
     let terms = query_terms(query);
+    let wanted = Wanted::new(&terms);
     let mut hits = store
         .search_text(terms.clone(), Match::EveryWord, filter, want)
         .await?;
@@ -40,7 +42,7 @@ pub async fn text_search(
                 .take(want - hits.len()),
         );
     }
-    rank_fields(query, &mut hits, every_word, &WEIGHTS);
+    rank_fields(&wanted, &mut hits, every_word, &WEIGHTS);
     hits.truncate(depth);
     Ok((hits, every_word.min(depth)))
 }
