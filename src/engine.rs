@@ -3,40 +3,57 @@
 //!
 //! A long-lived engine (the MCP server) calls [`Engine::refresh`] before each request: when
 //! an index run has rewritten `sagasu.json` since the engine opened, the store is reopened
-//! (new tables, a new model), so answers follow the index without a restart.
+//! (new tables, a new model), so answers follow the index without a restart. On object
+//! storage that look is a request, so it is made at most once per refresh interval.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
-use sagasu_embed::{Embedder, LoadOptions, ModelInfo};
+use sagasu_embed::resolve::{downloads_allowed, resolve};
+use sagasu_embed::{Embedder, LoadOptions, ModelInfo, RerankOptions, Reranker};
 
+use crate::hash::content_hash;
 use crate::ingest::decode::decode;
-use crate::search::{search, Mode, SearchOptions, SearchResult};
+use crate::search::{search, Mode, Models, SearchOptions, SearchResult};
 use crate::store::maintain::{MAX_FRAGMENTS, MAX_VERSIONS};
 use crate::store::{
-    read_meta, Access, IndexInfo, Meta, RunSummary, SkippedFile, Store, StoreError, StoreOptions,
-    META_FILE,
+    read_meta, Access, IndexInfo, Location, Meta, Reads, RunSummary, SkippedFile, Store,
+    StoreError, StoreOptions, META_FILE,
 };
 
 pub struct Engine {
-    db: PathBuf,
+    db: Location,
     options: StoreOptions,
     store: Store,
     meta: Meta,
-    meta_mtime: Option<SystemTime>,
+    /// `sagasu.json`'s stamp when it was read, and when that was last checked.
+    meta_stamp: Option<String>,
+    checked: Instant,
     embedder: Option<Arc<Embedder>>,
+    reranker: Option<Arc<Reranker>>,
     /// Why the query model could not be loaded, when the index has vectors but no usable model.
     embedder_error: Option<String>,
+}
+
+/// Which cross-encoder a reader reranks with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RerankChoice {
+    /// The one the index records (`sagasu index --rerank`), if any.
+    #[default]
+    Recorded,
+    /// A hub id or a directory.
+    Model(String),
+    Off,
 }
 
 /// Everything `stats` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
-    pub db: PathBuf,
+    pub db: String,
     pub root: Option<PathBuf>,
     pub documents: u64,
     pub sections: u64,
@@ -67,21 +84,24 @@ pub struct Document {
 impl Engine {
     /// Opens the index at `db`. `mode`: the mode the caller will ask for, if known; text mode
     /// never loads the model.
-    pub async fn open(db: &Path, options: StoreOptions, mode: Option<Mode>) -> Result<Engine> {
+    pub async fn open(db: &Location, options: StoreOptions, mode: Option<Mode>) -> Result<Engine> {
+        let meta_stamp = db.stamp(META_FILE).await;
         let opened = async {
             Ok::<_, StoreError>((
                 Store::open(db, Access::Read, options).await?,
-                read_meta(db)?,
+                read_meta(db).await?,
             ))
         };
         let (store, meta) = opened.await.map_err(|e| damaged(db, e.into()))?;
         let mut engine = Engine {
-            db: db.to_path_buf(),
+            db: db.clone(),
             options,
             store,
             meta,
-            meta_mtime: meta_mtime(db),
+            meta_stamp,
+            checked: Instant::now(),
             embedder: None,
+            reranker: None,
             embedder_error: None,
         };
         if mode != Some(Mode::Text) {
@@ -98,6 +118,49 @@ impl Engine {
         self.embedder.as_ref()
     }
 
+    pub fn reranker(&self) -> Option<&Arc<Reranker>> {
+        self.reranker.as_ref()
+    }
+
+    /// The models a search may use.
+    pub fn models(&self) -> Models<'_> {
+        Models {
+            embedder: self.embedder.as_ref(),
+            reranker: self.reranker.as_ref(),
+        }
+    }
+
+    /// Loads the cross-encoder `choice` names: the one the index records (none when none is),
+    /// a model given by name or directory, or none.
+    pub async fn load_reranker(&mut self, choice: &RerankChoice) -> Result<()> {
+        let (id, dir, download) = match choice {
+            RerankChoice::Off => {
+                self.reranker = None;
+                return Ok(());
+            }
+            RerankChoice::Recorded => match &self.meta.reranker {
+                None => return Ok(()),
+                Some(r) if r.dir.is_dir() => (r.id.clone(), Some(r.dir.clone()), false),
+                // Another host: look the model up by its name.
+                Some(r) => (r.id.clone(), None, false),
+            },
+            RerankChoice::Model(m) => (m.clone(), None, downloads_allowed()),
+        };
+        // Off the async workers: a download blocks on the runtime.
+        let rt = tokio::runtime::Handle::current();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let dir = match dir {
+                Some(d) => d,
+                None => resolve(&id, download, &rt)?,
+            };
+            Reranker::load(&dir, &id, &RerankOptions::default())
+        })
+        .await
+        .context("loading the reranker")??;
+        self.reranker = Some(Arc::new(loaded));
+        Ok(())
+    }
+
     /// Why vector search is unavailable although the index has vectors (model missing, moved
     /// or changed): shown once by the CLI, returned by the MCP server.
     pub fn embedder_error(&self) -> Option<&str> {
@@ -106,18 +169,27 @@ impl Engine {
 
     /// Reopens the store when an index run has rewritten the metadata since the last look.
     /// Keeps the loaded model when the index still uses the same one.
+    /// Looks at most once per refresh interval ([`Reads::Within`]).
     pub async fn refresh(&mut self) -> Result<()> {
-        let mtime = meta_mtime(&self.db);
-        if mtime == self.meta_mtime {
+        let interval = match self.options.reads {
+            Reads::Within(d) => d,
+            Reads::AsOpened => Duration::ZERO,
+        };
+        if self.checked.elapsed() < interval {
             return Ok(());
         }
-        self.reopen(mtime).await
+        self.checked = Instant::now();
+        let stamp = self.db.stamp(META_FILE).await;
+        if stamp == self.meta_stamp {
+            return Ok(());
+        }
+        self.reopen(stamp).await
     }
 
-    async fn reopen(&mut self, mtime: Option<SystemTime>) -> Result<()> {
+    async fn reopen(&mut self, stamp: Option<String>) -> Result<()> {
         self.store = Store::open(&self.db, Access::Read, self.options).await?;
-        self.meta = read_meta(&self.db)?;
-        self.meta_mtime = mtime;
+        self.meta = read_meta(&self.db).await?;
+        self.meta_stamp = stamp;
         let same_model = match (&self.embedder, &self.meta.model) {
             (Some(e), Some(m)) => e.info().key() == m.key(),
             _ => false,
@@ -135,10 +207,23 @@ impl Engine {
         if !self.store.has_vectors() {
             return;
         }
-        let (Some(info), Some(dir)) = (&self.meta.model, &self.meta.model_dir) else {
+        let (Some(info), Some(recorded)) = (&self.meta.model, &self.meta.model_dir) else {
             return;
         };
-        match load_query_model(info, dir) {
+        // On another host (an index on object storage) the writer's model directory is not
+        // there: the model is looked up by its id in the local Hugging Face cache instead.
+        let dir = if recorded.is_dir() {
+            recorded.clone()
+        } else {
+            match tokio::runtime::Handle::try_current()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| resolve(&info.id, false, &rt))
+            {
+                Ok(dir) => dir,
+                Err(_) => recorded.clone(),
+            }
+        };
+        match load_query_model(info, &dir) {
             Ok(e) => self.embedder = Some(Arc::new(e)),
             Err(e) => self.embedder_error = Some(format!("{e:#}")),
         }
@@ -154,12 +239,13 @@ impl Engine {
                 bail!("{e}");
             }
         }
-        let result = match search(&self.store, self.embedder.as_ref(), query, opts).await {
+        let result = match search(&self.store, self.models(), query, opts).await {
             Err(first) if retryable(&first) => {
-                if self.reopen(meta_mtime(&self.db)).await.is_err() {
+                let stamp = self.db.stamp(META_FILE).await;
+                if self.reopen(stamp).await.is_err() {
                     return Err(first);
                 }
-                search(&self.store, self.embedder.as_ref(), query, opts).await
+                search(&self.store, self.models(), query, opts).await
             }
             other => other,
         };
@@ -196,13 +282,13 @@ impl Engine {
             warnings.push(format!("keyword search only: {e}"));
         }
         Ok(Stats {
-            db: self.db.clone(),
+            db: self.db.to_string(),
             root: self.meta.root.clone(),
             documents: table.documents,
             sections: table.sections,
             fragments: table.fragments,
             versions: table.versions,
-            bytes_on_disk: dir_size(&self.db),
+            bytes_on_disk: self.db.bytes().await,
             indexes: table.indexes,
             vectors,
             texts,
@@ -215,45 +301,41 @@ impl Engine {
 
     /// The text of an indexed document, or of its lines `start..=end` (1-based, inclusive).
     ///
-    /// Only files the index holds can be read, and only inside the indexed root: `..`,
-    /// absolute paths and symlinks that lead out of the root are refused. An agent can read
-    /// what search can find, never a secret that `.gitignore` kept out of the index.
+    /// Only files the index holds can be read, and only as they were indexed: the copy in the
+    /// tree is read when it is there, inside the root, not a link (unless the run followed
+    /// links) and still has the indexed hash; otherwise the bytes stored in the index are
+    /// (an index on object storage serves documents without the tree). `..` and absolute
+    /// paths are refused: an agent can read what search can find, never a secret that
+    /// `.gitignore` kept out of the index, nor a file swapped in after indexing.
     pub async fn get_document(
         &self,
         path: &str,
         start_line: Option<usize>,
         end_line: Option<usize>,
     ) -> Result<Document> {
-        let root = self
-            .meta
-            .root
-            .as_ref()
-            .ok_or_else(|| anyhow!("the index at {} has no root yet", self.db.display()))?;
         let rel = confined_path(path)?;
         let rel_str = rel
             .components()
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        if !self.store.has_document(&rel_str).await? {
-            bail!("{path:?} is not an indexed document (paths are relative to the indexed root, as search returns them)");
-        }
-        let root = root
-            .canonicalize()
-            .with_context(|| format!("cannot open the indexed root {}", root.display()))?;
-        let full = root
-            .join(&rel)
-            .canonicalize()
-            .with_context(|| format!("cannot open {path}"))?;
-        if !full.starts_with(&root) {
-            bail!("{path:?} leads outside the indexed root (through a symbolic link)");
-        }
-        let follows_links = self.meta.settings.as_ref().is_some_and(|s| s.follow_links);
-        if !follows_links {
-            regular_file_without_links(&root, &rel)
-                .map_err(|why| anyhow!("{path:?} is not served: {why}"))?;
-        }
-        let bytes = std::fs::read(&full).with_context(|| format!("cannot read {path}"))?;
+        let not_indexed = || {
+            anyhow!("{path:?} is not an indexed document (paths are relative to the indexed root, as search returns them)")
+        };
+        let indexed = self
+            .store
+            .stored_file(&rel_str, false)
+            .await?
+            .ok_or_else(not_indexed)?;
+        let bytes = match self.tree_copy(&rel, &indexed.file_hash) {
+            Some(bytes) => bytes,
+            None => self
+                .store
+                .stored_file(&rel_str, true)
+                .await?
+                .and_then(|f| f.bytes)
+                .ok_or_else(not_indexed)?,
+        };
         let text = decode(&bytes).map_err(|reason| anyhow!("cannot read {path}: {reason}"))?;
         let lines: Vec<&str> = text.lines().collect();
         let total = lines.len();
@@ -274,6 +356,23 @@ impl Engine {
             total_lines: total,
             text,
         })
+    }
+
+    /// The tree's copy of `rel` when it is still the indexed file: inside the root, reached
+    /// as an index run reads it, with hash `file_hash`. `None` sends the reader to the bytes
+    /// in the index.
+    fn tree_copy(&self, rel: &Path, file_hash: &str) -> Option<Vec<u8>> {
+        let root = self.meta.root.as_ref()?.canonicalize().ok()?;
+        let full = root.join(rel).canonicalize().ok()?;
+        if !full.starts_with(&root) {
+            return None;
+        }
+        let follows_links = self.meta.settings.as_ref().is_some_and(|s| s.follow_links);
+        if !follows_links && regular_file_without_links(&root, rel).is_err() {
+            return None;
+        }
+        let bytes = std::fs::read(&full).ok()?;
+        (content_hash(&bytes) == file_hash).then_some(bytes)
     }
 }
 
@@ -343,7 +442,7 @@ fn confined_path(path: &str) -> Result<PathBuf> {
 
 /// Says which command fixes an index that cannot be read: the tables or `sagasu.json` are
 /// damaged (not a bad query, a missing model, or an index that is not there).
-fn damaged(db: &Path, e: anyhow::Error) -> anyhow::Error {
+fn damaged(db: &Location, e: anyhow::Error) -> anyhow::Error {
     let is_damage = e.chain().any(|c| {
         matches!(
             c.downcast_ref::<StoreError>(),
@@ -352,8 +451,7 @@ fn damaged(db: &Path, e: anyhow::Error) -> anyhow::Error {
     });
     if is_damage {
         e.context(format!(
-            "the index at {} cannot be read; `sagasu index` on its tree repairs it",
-            db.display()
+            "the index at {db} cannot be read; `sagasu index` on its tree repairs it"
         ))
     } else {
         e
@@ -366,31 +464,6 @@ fn retryable(e: &anyhow::Error) -> bool {
         c.downcast_ref::<StoreError>()
             .is_some_and(StoreError::is_retryable)
     })
-}
-
-fn meta_mtime(db: &Path) -> Option<SystemTime> {
-    std::fs::metadata(db.join(META_FILE))
-        .and_then(|m| m.modified())
-        .ok()
-}
-
-/// Bytes of all files under `dir`.
-fn dir_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            match e.metadata() {
-                Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! say which section.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -12,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use sagasu_embed::Embedder;
 
-use crate::search::{search, SearchOptions, SearchResult, Unit};
+use crate::search::{search, Models, SearchOptions, SearchResult, Unit};
 use crate::store::vectors::Search;
 use crate::store::Store;
 
@@ -172,7 +171,7 @@ const DOC_DEPTH: usize = 5;
 
 pub async fn evaluate(
     store: &Store,
-    embedder: Option<&Arc<Embedder>>,
+    models: Models<'_>,
     queries: &[EvalQuery],
     opts: &SearchOptions,
 ) -> Result<EvalReport> {
@@ -194,13 +193,19 @@ pub async fn evaluate(
         // Latency is that of the search a user runs (k results), timed before the deeper
         // search for ranks, so that the deeper one does not warm its caches first.
         let t = Instant::now();
-        search(store, embedder, &q.query, opts)
+        let shown = search(store, models, &q.query, opts)
             .await
             .with_context(|| format!("query {:?}", q.query))?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-        let results = search(store, embedder, &q.query, &deep)
-            .await
-            .with_context(|| format!("query {:?}", q.query))?;
+        // A reranked search is measured as shown (its pages are distinct documents): a deeper
+        // search would rerank other candidates.
+        let results = if opts.rerank {
+            shown
+        } else {
+            search(store, models, &q.query, &deep)
+                .await
+                .with_context(|| format!("query {:?}", q.query))?
+        };
         empty += usize::from(results.is_empty());
         doc.add(document_rank(&results, &q.path).filter(|&r| r <= opts.k));
         if q.heading.is_some() || q.line.is_some_and(|l| l > 0) {

@@ -21,7 +21,7 @@ use tokio::runtime::Handle;
 
 use crate::index::{IndexOptions, Indexer};
 use crate::progress::{Progress, Snapshot};
-use crate::store::RunSummary;
+use crate::store::{Location, RunSummary};
 
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerOptions {
@@ -171,14 +171,16 @@ fn worker_loop(
 /// Watches `root` recursively and sends a request on `signal` for every change that may
 /// matter: events inside the index directory or `.git` are ignored. Keep the returned
 /// watcher alive for as long as events should flow.
-pub fn watch_tree(root: &Path, db_dir: &Path, signal: Sender<()>) -> Result<impl Watcher> {
+pub fn watch_tree(root: &Path, db: &Location, signal: Sender<()>) -> Result<impl Watcher> {
     let root = root
         .canonicalize()
         .with_context(|| format!("cannot open {}", root.display()))?;
-    // The index directory may not exist yet; compare against its absolute form.
-    let db_dir: PathBuf = db_dir
-        .canonicalize()
-        .unwrap_or_else(|_| std::path::absolute(db_dir).unwrap_or_else(|_| db_dir.to_path_buf()));
+    // The index directory may not exist yet; compare against its absolute form. An index on
+    // object storage is outside the tree.
+    let db_dir: Option<PathBuf> = db.local().map(|d| {
+        d.canonicalize()
+            .unwrap_or_else(|_| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()))
+    });
     let git_dir = root.join(".git");
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let relevant = match &event {
@@ -188,9 +190,9 @@ pub fn watch_tree(root: &Path, db_dir: &Path, signal: Sender<()>) -> Result<impl
             Err(_) => true,
         } && event.as_ref().map_or(true, |e| {
             e.paths.is_empty()
-                || e.paths
-                    .iter()
-                    .any(|p| !p.starts_with(&db_dir) && !p.starts_with(&git_dir))
+                || e.paths.iter().any(|p| {
+                    !db_dir.as_ref().is_some_and(|d| p.starts_with(d)) && !p.starts_with(&git_dir)
+                })
         });
         if relevant {
             // Full: a run is already requested. Disconnected: the worker is gone.

@@ -50,7 +50,7 @@ fn ivf_sq_keeps_recall() {
         ..StoreOptions::default()
     };
     let recall = rt.block_on(async {
-        let mut store = Store::open(dir.path(), Access::Write, options)
+        let mut store = Store::open(&dir.path().into(), Access::Write, options)
             .await
             .expect("open");
         store

@@ -225,8 +225,14 @@ fn errors_are_clear() {
     assert_eq!(out.status.code(), Some(1), "no results: exit 1");
 
     // A second writer is refused with a clear message while the first holds the lock.
-    let db = dir.path().join(".sagasu");
-    let _lock = sagasu::store::WriterLock::acquire(&db).expect("lock");
+    let db = sagasu::store::Location::Dir(dir.path().join(".sagasu"));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let _lock = rt
+        .block_on(sagasu::store::WriterLock::acquire(
+            &db,
+            sagasu::store::DEFAULT_LEASE,
+        ))
+        .expect("lock");
     let out = run(bin().arg("index").arg(dir.path()));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("another sagasu process"));

@@ -1,9 +1,8 @@
 //! Live use: the MCP server driven by real clients, watch mode, searches during indexing.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -57,73 +56,11 @@ fn mcp_server_with_the_official_python_sdk() {
     );
 }
 
-/// Newline-delimited JSON-RPC over the server's stdio, without any SDK.
-struct RawClient {
-    child: Child,
-    stdin: std::process::ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl RawClient {
-    fn start(db: &Path) -> RawClient {
-        let mut child = bin()
-            .arg("serve")
-            .arg("--db")
-            .arg(db)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sagasu serve");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        RawClient {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn send_line(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").expect("write to server");
-        self.stdin.flush().expect("flush");
-    }
-
-    /// Sends a request and returns the response with the same id; every line on stdout must
-    /// be JSON-RPC.
-    fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
-        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        self.send_line(&msg.to_string());
-        loop {
-            let mut line = String::new();
-            let n = self.stdout.read_line(&mut line).expect("read from server");
-            assert!(n > 0, "server closed stdout while {method} was pending");
-            let v: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC, got {line:?}: {e}"));
-            assert_eq!(v["jsonrpc"], "2.0", "{line}");
-            if v["id"] == json!(id) {
-                return v;
-            }
-        }
-    }
-
-    fn call(&mut self, id: u64, tool: &str, args: Value) -> Value {
-        self.request(id, "tools/call", json!({"name": tool, "arguments": args}))
-    }
-}
-
-impl Drop for RawClient {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn mcp_server_survives_bad_input_and_keeps_stdout_clean() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = mcp_tree(dir.path());
-    // An indexed file swapped for a link to a secret after indexing is not served.
+    // An indexed file swapped for a link to a secret after indexing: the secret is not served.
     write(&root, "swap.md", "# 入れ替え\n\nSWAPWORD\n");
     write(&root, ".env", "SECRET_TOKEN=hunter2\n");
     ok(bin()
@@ -186,6 +123,7 @@ fn mcp_server_survives_bad_input_and_keeps_stdout_clean() {
         (4, json!({"query": "x", "mode": "fuzzy"}), "fuzzy"),
         (5, json!({"k": 3}), "query"),
         (6, json!({"query": "x", "colour": "red"}), "colour"),
+        (14, json!({"query": "x", "rerank": true}), "no reranker"),
     ] {
         let r = c.call(id, "search", args.clone());
         assert_eq!(r["result"]["isError"], true, "{args}: {r}");
@@ -197,8 +135,11 @@ fn mcp_server_survives_bad_input_and_keeps_stdout_clean() {
     let r = c.call(7, "get_document", json!({"path": "../outside/secret.md"}));
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert!(!r.to_string().contains("TOP SECRET"));
+    // Swapped for a link after indexing: the bytes that were indexed are served (from the
+    // index), never what the link leads to.
     let r = c.call(10, "get_document", json!({"path": "swap.md"}));
-    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert_ne!(r["result"]["isError"], true, "{r}");
+    assert!(r.to_string().contains("SWAPWORD"), "{r}");
     assert!(!r.to_string().contains("hunter2"), "{r}");
     // A 5 MB bad argument: the error names the problem and quotes a bounded part of it.
     let big = "x".repeat(5_000_000);

@@ -134,3 +134,64 @@ fn explain_shows_the_parts_of_each_score() {
     ]));
     assert!(out.contains("why  bm25"), "{out}");
 }
+
+/// `--reranker` on a cross-encoder (a tiny random one: the order it gives is arbitrary, so
+/// what is checked is that the reranked list is its order over the first stage's candidates),
+/// the recorded setting, `--no-rerank`, and an embedding model refused as a reranker.
+#[test]
+fn a_reranker_reorders_the_candidates_by_its_score() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    tree(root);
+    let reranker = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/sagasu-embed/tests/fixtures/tiny-modernbert-reranker-cls")
+        .display()
+        .to_string();
+    // Not a cross-encoder: refused before anything is written.
+    let out = run(bin().arg("index").arg(root).args([
+        "--no-embed",
+        "--reranker",
+        &tiny_model("tiny-modernbert"),
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a cross-encoder"), "{err}");
+    assert!(!root.join(".sagasu").exists(), "nothing written");
+
+    index_json(root, &["--no-embed", "--reranker", &reranker]);
+    let query = "テンプレート 型引数";
+    // Every candidate with its rerank score (k ≥ the candidate count).
+    let all = search_json(root, query, &["--explain", "-k", "30"]);
+    assert!(all.len() > 3, "{all:?}");
+    let score = |r: &serde_json::Value| r["explain"]["rerank"].as_f64().expect("rerank score");
+    for pair in all.windows(2) {
+        assert!(
+            score(&pair[0]) >= score(&pair[1]),
+            "ordered by the rerank score"
+        );
+        assert_eq!(pair[0]["score"], pair[0]["explain"]["rerank"]);
+    }
+    // k = 3: the three best of the same candidates.
+    let top = search_json(root, query, &["--explain", "-k", "3"]);
+    assert_eq!(paths(&top), paths(&all[..3]));
+    // Off: the first stage's order, no rerank score.
+    let plain = search_json(root, query, &["--explain", "-k", "30", "--no-rerank"]);
+    assert!(plain.iter().all(|r| r["explain"]["rerank"].is_null()));
+    let mut a = paths(&plain);
+    let mut b = paths(&all);
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "the reranker reorders the same candidates");
+    // The recorded reranker is dropped with "none": --rerank then says so.
+    index_json(root, &["--no-embed", "--reranker", "none"]);
+    let out = run(bin().current_dir(root).args(["search", query, "--rerank"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("records no reranker"));
+    // …and one given for a single search works.
+    let given = search_json(
+        root,
+        query,
+        &["--explain", "--reranker", &reranker, "-k", "30"],
+    );
+    assert_eq!(paths(&given), paths(&all));
+}

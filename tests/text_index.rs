@@ -16,7 +16,7 @@ fn rows(path: String, hash: String, size: u64, doc: Document) -> FileRows {
         .iter()
         .map(|s| document_terms(&s.text))
         .collect();
-    FileRows::new(path, (hash, size, 0), doc, terms)
+    FileRows::new(path, (hash, size, 0), Vec::new(), doc, terms)
 }
 
 /// A file whose only section holds `word` (a made-up term found nowhere else) and filler.
@@ -72,7 +72,7 @@ fn fold_ins_add_segments_that_search_sees_up_to_a_bound_and_a_rebuild_merges_the
     let rt = sagasu::budget::runtime(2).expect("runtime");
     let mut store = rt
         .block_on(Store::open(
-            dir.path(),
+            &dir.path().into(),
             Access::Write,
             StoreOptions::default(),
         ))
@@ -128,7 +128,7 @@ fn terms_made_while_reading_match_queries_in_both_languages() {
     let rt = sagasu::budget::runtime(2).expect("runtime");
     let mut store = rt
         .block_on(Store::open(
-            dir.path(),
+            &dir.path().into(),
             Access::Write,
             StoreOptions::default(),
         ))
@@ -210,7 +210,7 @@ fn an_older_table_layout_is_rebuilt_by_index_and_refused_by_readers() {
 
     let err = rt
         .block_on(Store::open(
-            dir.path(),
+            &dir.path().into(),
             Access::Read,
             StoreOptions::default(),
         ))
@@ -224,7 +224,7 @@ fn an_older_table_layout_is_rebuilt_by_index_and_refused_by_readers() {
 
     let store = rt
         .block_on(Store::open(
-            dir.path(),
+            &dir.path().into(),
             Access::Write,
             StoreOptions::default(),
         ))
@@ -233,7 +233,7 @@ fn an_older_table_layout_is_rebuilt_by_index_and_refused_by_readers() {
     drop(store);
     let again = rt
         .block_on(Store::open(
-            dir.path(),
+            &dir.path().into(),
             Access::Write,
             StoreOptions::default(),
         ))

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use sagasu::budget::MemoryBudget;
-use sagasu::embed::{DEFAULT_MAX_TOKENS, DEFAULT_MODEL};
+use sagasu::embed::DEFAULT_MAX_TOKENS;
 use sagasu::index::options::{DEFAULT_BATCH_ROWS, DEFAULT_MAX_FILE_BYTES};
+use sagasu::index::Shard;
 use sagasu::ingest::markdown::DEFAULT_MAX_SECTION_CHARS;
 use sagasu::search::{Mode, DEFAULT_K};
+use sagasu::store::DEFAULT_LEASE;
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +55,27 @@ pub enum Command {
     /// Time the encoder on random token ids (for bench/embed_speed.py).
     #[command(hide = true)]
     BenchEmbed(BenchEmbedArgs),
+    /// Time a reranker on random token ids (for bench/rerank_latency.sh).
+    #[command(hide = true)]
+    BenchRerank(BenchRerankArgs),
+}
+
+#[derive(Args)]
+pub struct BenchRerankArgs {
+    /// A reranker directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Candidates per query.
+    #[arg(long, default_value_t = 20)]
+    pub candidates: usize,
+    /// Tokens of each (query, candidate) pair.
+    #[arg(long, default_value_t = 256)]
+    pub len: usize,
+    /// Queries timed.
+    #[arg(long, default_value_t = 20)]
+    pub reps: usize,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -76,22 +99,56 @@ pub struct ServeArgs {
     /// Also watch the indexed root and re-index on changes.
     #[arg(long)]
     pub watch: bool,
+    /// Look for a newer index version at most this often, in seconds (0: before every
+    /// request). Default: 0 for a local index, 1 on object storage.
+    #[arg(long, value_name = "SECONDS")]
+    pub refresh: Option<f64>,
+    #[command(flatten)]
+    pub rerank: RerankArg,
+}
+
+/// Reranking by a cross-encoder, for `search`, `eval` and `serve`.
+#[derive(Args)]
+pub struct RerankArg {
+    /// Rerank the top 20 candidates with a cross-encoder. Default: on when the index records
+    /// a reranker (`index --reranker MODEL`).
+    #[arg(long, conflicts_with = "no_rerank")]
+    pub rerank: bool,
+    /// Do not rerank, even with a recorded reranker.
+    #[arg(long)]
+    pub no_rerank: bool,
+    /// The cross-encoder: a directory or a Hugging Face hub id (a *ForSequenceClassification
+    /// checkpoint: ModernBERT such as the Ruri v3 rerankers, BERT or XLM-R). Implies --rerank.
+    #[arg(long, value_name = "MODEL", conflicts_with = "no_rerank")]
+    pub reranker: Option<String>,
 }
 
 #[derive(Args)]
 pub struct DbArg {
-    /// Index directory. Default: the nearest .sagasu from the current directory upwards.
+    /// Index: a directory, or s3://BUCKET/PREFIX (also gs://, az://). Default: the nearest
+    /// .sagasu from the current directory upwards.
     #[arg(long)]
-    pub db: Option<PathBuf>,
+    pub db: Option<String>,
 }
 
 #[derive(Args)]
 pub struct IndexArgs {
-    /// The tree to index.
-    pub root: PathBuf,
-    /// Index directory. Default: ROOT/.sagasu
+    /// The tree to index (none with --shard: only embed that share of the index's texts).
+    #[arg(required_unless_present = "shard")]
+    pub root: Option<PathBuf>,
+    /// Index: a directory, or s3://BUCKET/PREFIX (also gs://, az://; credentials, region and
+    /// endpoint from the AWS_*, GOOGLE_* or AZURE_* environment). Default: ROOT/.sagasu
     #[arg(long)]
-    pub db: Option<PathBuf>,
+    pub db: Option<String>,
+    /// Embed only share I of N of the texts that lack a vector (e.g. 2/4), beside the other
+    /// shares running on other hosts. With ROOT this run also writes the sections.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// On object storage: seconds the writer lease lasts without renewal (how long a crashed
+    /// writer blocks the next).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_LEASE.as_secs(),
+          value_parser = clap::value_parser!(u64).range(3..))]
+    pub lease: u64,
     /// Extra glob to include (e.g. '*.mdx') or, with a leading '!', exclude (e.g. '!drafts/**').
     /// Repeatable. Markdown (*.md, *.markdown) is always included.
     #[arg(long = "glob", short = 'g')]
@@ -110,12 +167,17 @@ pub struct IndexArgs {
     #[arg(long, default_value_t = DEFAULT_BATCH_ROWS, value_parser = at_least_one)]
     pub batch_rows: usize,
     /// Embedding model: a directory (config.json, tokenizer.json, model.safetensors) or a
-    /// Hugging Face hub id, looked up in the local cache, then downloaded.
-    #[arg(long, default_value = DEFAULT_MODEL)]
-    pub model: String,
+    /// Hugging Face hub id, looked up in the local cache, then downloaded. Default:
+    /// cl-nagoya/ruri-v3-30m; for a --shard run without ROOT, the model the index records.
+    #[arg(long)]
+    pub model: Option<String>,
     /// Keyword index only: no embedding model is loaded.
     #[arg(long)]
     pub no_embed: bool,
+    /// Record this cross-encoder (a directory or hub id) as the index's reranker: `search`
+    /// and `serve` then rerank with it by default. "none" removes it.
+    #[arg(long, value_name = "MODEL")]
+    pub reranker: Option<String>,
     /// Override the model's query prefix (Ruri: "検索クエリ: ").
     #[arg(long)]
     pub query_prefix: Option<String>,
@@ -152,9 +214,11 @@ pub struct SearchArgs {
     #[arg(long)]
     pub sections: bool,
     /// Show why each result ranks where it does: field matches, keyword and vector ranks,
-    /// demotions, fused score.
+    /// demotions, fused score, rerank score.
     #[arg(long)]
     pub explain: bool,
+    #[command(flatten)]
+    pub rerank: RerankArg,
     #[arg(long)]
     pub json: bool,
 }
@@ -189,8 +253,14 @@ pub struct EvalArgs {
     /// Instead: recall@k of the vector index against exact search, on the queries' embeddings.
     #[arg(long)]
     pub ann: bool,
+    #[command(flatten)]
+    pub rerank: RerankArg,
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    Shard::parse(s).map_err(|e| e.to_string())
 }
 
 /// A count of 1 or more.

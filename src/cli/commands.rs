@@ -1,35 +1,50 @@
 //! One function per command: read the arguments, call the library, print.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
-use sagasu::embed::{Embedder, LoadOptions};
-use sagasu::engine::Engine;
+use anyhow::{bail, Context, Result};
+use sagasu::embed::resolve::{downloads_allowed, resolve};
+use sagasu::embed::{Embedder, LoadOptions, RerankOptions, Reranker, DEFAULT_MODEL};
+use sagasu::engine::{Engine, RerankChoice};
 use sagasu::eval::{ann_recall, evaluate, read_queries, QuerySelection};
-use sagasu::index::{default_db_dir, run_index, IndexOptions, ModelChoice};
+use sagasu::index::{default_db, IndexOptions, Indexer, ModelChoice};
 use sagasu::mcp::serve_stdio;
 use sagasu::progress::Progress;
 use sagasu::search::{Mode, SearchOptions, Unit};
-use sagasu::store::{Access, Maintenance, Reads, Store, StoreOptions, WriterLock};
+use sagasu::store::{
+    default_refresh, read_meta, Access, Location, Maintenance, Reads, RerankerSetting, Store,
+    StoreOptions, WriterLock, DEFAULT_LEASE,
+};
 use sagasu::watch::{watch_tree, IndexWorker, WorkerOptions};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
-use super::args::{BenchEmbedArgs, DbArg, EvalArgs, IndexArgs, SearchArgs, ServeArgs, StatsArgs};
+use super::args::{
+    BenchEmbedArgs, BenchRerankArgs, DbArg, EvalArgs, IndexArgs, RerankArg, SearchArgs, ServeArgs,
+    StatsArgs,
+};
 use super::{print, resolve_db, Settings};
 
 pub fn index(rt: &Runtime, args: IndexArgs, settings: Settings) -> Result<ExitCode> {
-    let opts = index_options(&args, settings);
+    let opts = index_options(rt, &args, settings)?;
     let progress = Progress::new(!args.quiet && !args.json, args.quiet);
-    let summary = run_index(&opts, rt.handle(), &progress);
+    let summary = Indexer::new(opts.clone(), rt.handle(), &progress).and_then(|indexer| {
+        if args.root.is_some() {
+            indexer.run(rt.handle(), &progress)
+        } else {
+            indexer.embed_share(rt.handle(), &progress)
+        }
+    });
     progress.finish();
     let summary = summary?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if args.root.is_some() {
+        print::index_summary(&opts.root, &summary);
     } else {
-        print::index_summary(&args.root, &summary);
+        print::shard_summary(&opts.db, &summary);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -47,6 +62,7 @@ pub fn search(rt: &Runtime, args: SearchArgs, settings: Settings) -> Result<Exit
             Unit::Page
         },
         explain: args.explain,
+        rerank: use_reranker(rt, &mut engine, &args.rerank)?,
     };
     let results = rt.block_on(engine.search(&args.query, &opts))?;
     let mut out = std::io::stdout().lock();
@@ -77,7 +93,8 @@ pub fn stats(rt: &Runtime, args: StatsArgs, settings: Settings) -> Result<ExitCo
 
 pub fn eval(rt: &Runtime, args: EvalArgs, settings: Settings) -> Result<ExitCode> {
     let db = resolve_db(args.db.db.as_deref())?;
-    let engine = open_engine(rt, &db, settings.store(), args.mode)?;
+    let mut engine = open_engine(rt, &db, settings.store(), args.mode)?;
+    let rerank = use_reranker(rt, &mut engine, &args.rerank)?;
     let sel = QuerySelection {
         kind: args.kind,
         use_core: args.core,
@@ -102,9 +119,10 @@ pub fn eval(rt: &Runtime, args: EvalArgs, settings: Settings) -> Result<ExitCode
     let opts = SearchOptions {
         k: args.k,
         mode: args.mode,
+        rerank,
         ..SearchOptions::default()
     };
-    let report = rt.block_on(evaluate(engine.store(), engine.embedder(), &queries, &opts))?;
+    let report = rt.block_on(evaluate(engine.store(), engine.models(), &queries, &opts))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -115,21 +133,30 @@ pub fn eval(rt: &Runtime, args: EvalArgs, settings: Settings) -> Result<ExitCode
 
 pub fn optimize(rt: &Runtime, args: DbArg, settings: Settings) -> Result<ExitCode> {
     let db = resolve_db(args.db.as_deref())?;
-    let _lock = WriterLock::acquire(&db)?;
-    let mut store = rt.block_on(Store::open(&db, Access::Read, settings.store()))?;
-    rt.block_on(store.maintain(Maintenance::Full))?;
-    let stats = rt.block_on(store.table_stats())?;
+    let stats = rt.block_on(async {
+        let lock = WriterLock::acquire(&db, DEFAULT_LEASE).await?;
+        let mut store = Store::open(&db, Access::Read, settings.store()).await?;
+        store.hold(lock);
+        store.maintain(Maintenance::Full).await?;
+        if store.has_vectors() {
+            store.maintain_vectors().await?;
+        }
+        let stats = store.table_stats().await?;
+        store.release().await;
+        Ok::<_, sagasu::store::StoreError>(stats)
+    })?;
     eprintln!(
-        "optimized {}: {} fragments, {} versions",
-        db.display(),
-        stats.fragments,
-        stats.versions
+        "optimized {db}: {} fragments, {} versions",
+        stats.fragments, stats.versions
     );
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn watch(rt: &Runtime, args: IndexArgs, settings: Settings) -> Result<ExitCode> {
-    let opts = index_options(&args, settings);
+    if args.root.is_none() || args.shard.is_some() {
+        bail!("watch needs ROOT and takes no --shard");
+    }
+    let opts = index_options(rt, &args, settings)?;
     let (quiet, json) = (args.quiet, args.json);
     let worker = IndexWorker::spawn(
         opts.clone(),
@@ -137,13 +164,13 @@ pub fn watch(rt: &Runtime, args: IndexArgs, settings: Settings) -> Result<ExitCo
         WorkerOptions::default(),
         Box::new(move |r| print::watch_run(r, quiet, json)),
     )?;
-    let _watcher = watch_tree(&opts.root, &opts.db_dir, worker.requests())?;
+    let _watcher = watch_tree(&opts.root, &opts.db, worker.requests())?;
     worker.request();
     if !quiet {
         eprintln!(
             "watching {} (index {}); Ctrl-C stops",
             opts.root.display(),
-            opts.db_dir.display()
+            opts.db
         );
     }
     worker.join();
@@ -152,12 +179,22 @@ pub fn watch(rt: &Runtime, args: IndexArgs, settings: Settings) -> Result<ExitCo
 
 pub fn serve(rt: &Runtime, args: ServeArgs, settings: Settings) -> Result<ExitCode> {
     let db = resolve_db(args.db.db.as_deref())?;
+    let refresh = match args.refresh {
+        Some(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s),
+        Some(s) => bail!("--refresh {s}: give seconds, 0 or more"),
+        None => default_refresh(&db),
+    };
     let store = StoreOptions {
-        reads: Reads::Latest,
+        reads: Reads::Within(refresh),
         ..settings.store()
     };
-    let engine = rt.block_on(Engine::open(&db, store, None))?;
-    let opts = IndexOptions::from_index(&db, settings.threads.compute, store)?;
+    let mut engine = rt.block_on(Engine::open(&db, store, None))?;
+    use_reranker(rt, &mut engine, &args.rerank)?;
+    let opts = rt.block_on(IndexOptions::from_index(
+        &db,
+        settings.threads.compute,
+        store,
+    ))?;
     let worker = IndexWorker::spawn(
         opts.clone(),
         rt.handle().clone(),
@@ -221,9 +258,80 @@ pub fn bench_embed(args: BenchEmbedArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Loads the reranker the flags ask for (by default the one the index records) and says
+/// whether searches rerank.
+fn use_reranker(rt: &Runtime, engine: &mut Engine, args: &RerankArg) -> Result<bool> {
+    let choice = match (&args.reranker, args.no_rerank) {
+        (_, true) => RerankChoice::Off,
+        (Some(m), _) => RerankChoice::Model(m.clone()),
+        (None, _) => RerankChoice::Recorded,
+    };
+    rt.block_on(engine.load_reranker(&choice))?;
+    if args.rerank && engine.reranker().is_none() {
+        bail!("--rerank: the index records no reranker; give one with --reranker MODEL");
+    }
+    Ok(engine.reranker().is_some())
+}
+
+/// Times a reranker on pseudo-random token ids: `candidates` pairs of `len` tokens per query,
+/// as search would score them (for bench/rerank_latency.sh).
+pub fn bench_rerank(args: BenchRerankArgs) -> Result<ExitCode> {
+    let opts = RerankOptions {
+        max_tokens: args.len,
+        batch_tokens: args.candidates * args.len,
+    };
+    let r = Reranker::load(&args.model, "bench", &opts)?;
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let rows: Vec<Vec<u32>> = (0..args.candidates)
+        .map(|_| {
+            (0..args.len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    5 + (seed % 1000) as u32
+                })
+                .collect()
+        })
+        .collect();
+    // A query of 16 tokens, then the candidate: the segments a pair has.
+    let types: Vec<Vec<u32>> = (0..args.candidates)
+        .map(|_| (0..args.len).map(|i| u32::from(i >= 16)).collect())
+        .collect();
+    let ids: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+    let tys: Vec<&[u32]> = types.iter().map(Vec::as_slice).collect();
+    r.score_ids(&ids, &tys)?; // warm-up
+    let mut times = Vec::new();
+    for _ in 0..args.reps.max(1) {
+        let t = std::time::Instant::now();
+        r.score_ids(&ids, &tys)?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let (p50, p95) = (pct(0.5), pct(0.95));
+    if args.json {
+        println!(
+            "{}",
+            json!({ "candidates": args.candidates, "len": args.len, "p50_ms": p50, "p95_ms": p95, "times_ms": times })
+        );
+    } else {
+        println!(
+            "{} candidates x {} tokens: p50 {p50:.0} ms, p95 {p95:.0} ms",
+            args.candidates, args.len
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Opens the index for reading; a model that cannot be loaded is a note when no mode was
 /// asked for (keyword search goes on) and an error when vector or hybrid was.
-fn open_engine(rt: &Runtime, db: &Path, store: StoreOptions, mode: Option<Mode>) -> Result<Engine> {
+fn open_engine(
+    rt: &Runtime,
+    db: &Location,
+    store: StoreOptions,
+    mode: Option<Mode>,
+) -> Result<Engine> {
     let engine = rt.block_on(Engine::open(db, store, mode))?;
     if let Some(e) = engine.embedder_error() {
         match mode {
@@ -235,12 +343,29 @@ fn open_engine(rt: &Runtime, db: &Path, store: StoreOptions, mode: Option<Mode>)
     Ok(engine)
 }
 
-fn index_options(args: &IndexArgs, settings: Settings) -> IndexOptions {
-    let db = args
-        .db
-        .clone()
-        .unwrap_or_else(|| default_db_dir(&args.root));
-    let mut opts = IndexOptions::new(args.root.clone(), db);
+fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<IndexOptions> {
+    let db = match (&args.db, &args.root) {
+        (Some(db), _) => Location::parse(db)?,
+        (None, Some(root)) => default_db(root),
+        (None, None) => resolve_db(None)?,
+    };
+    let mut opts = IndexOptions::new(args.root.clone().unwrap_or_default(), db);
+    opts.shard = args.shard;
+    opts.lease = Duration::from_secs(args.lease);
+    opts.record_reranker = match args.reranker.as_deref() {
+        None => None,
+        Some("none") => Some(None),
+        Some(m) => {
+            let dir = resolve(m, downloads_allowed(), rt.handle())?;
+            // Loaded once here: a model that is not a cross-encoder fails before any writing.
+            Reranker::load(&dir, m, &RerankOptions::default())?;
+            let dir = dir.canonicalize().unwrap_or(dir);
+            Some(Some(RerankerSetting {
+                id: m.to_string(),
+                dir,
+            }))
+        }
+    };
     opts.globs = args.globs.clone();
     opts.follow_links = args.follow;
     opts.max_file_bytes = args.max_file_size;
@@ -248,12 +373,35 @@ fn index_options(args: &IndexArgs, settings: Settings) -> IndexOptions {
     opts.batch_rows = args.batch_rows;
     opts.threads = settings.threads.compute;
     opts.store = settings.store();
-    if !args.no_embed {
-        let mut choice = ModelChoice::new(&args.model);
-        choice.load.query_prefix = args.query_prefix.clone();
-        choice.load.doc_prefix = args.doc_prefix.clone();
-        choice.load.max_tokens = args.max_tokens;
-        opts.model = Some(choice);
+    if args.no_embed {
+        return Ok(opts);
     }
-    opts
+    opts.model = match (&args.model, &args.root) {
+        // A shard without the tree embeds with the model the index records, loaded from
+        // where the writer found it or, on another host, by its id.
+        (None, None) => {
+            let meta = rt.block_on(read_meta(&opts.db))?;
+            let Some(info) = meta.model.clone() else {
+                bail!("{} records no model yet: run `sagasu index ROOT --db {} --shard 1/N` (which writes the sections and records the model) first", opts.db, opts.db);
+            };
+            match ModelChoice::recorded(&meta).filter(|c| std::path::Path::new(&c.model).exists()) {
+                Some(choice) => Some(choice),
+                None => {
+                    let mut choice = ModelChoice::new(&info.id);
+                    choice.load.query_prefix = Some(info.query_prefix);
+                    choice.load.doc_prefix = Some(info.doc_prefix);
+                    choice.load.max_tokens = info.max_tokens;
+                    Some(choice)
+                }
+            }
+        }
+        (model, _) => {
+            let mut choice = ModelChoice::new(model.as_deref().unwrap_or(DEFAULT_MODEL));
+            choice.load.query_prefix = args.query_prefix.clone();
+            choice.load.doc_prefix = args.doc_prefix.clone();
+            choice.load.max_tokens = args.max_tokens;
+            Some(choice)
+        }
+    };
+    Ok(opts)
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use sagasu::budget::{default_threads, MemoryBudget, ThreadBudget};
-use sagasu::store::{StoreBudget, StoreOptions, META_FILE};
+use sagasu::store::{Location, StoreBudget, StoreOptions, META_FILE};
 use sagasu::INDEX_DIR_NAME;
 
 use args::{Cli, Command};
@@ -70,14 +70,16 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Watch(args) => commands::watch(&rt, args, settings),
         Command::Serve(args) => commands::serve(&rt, args, settings),
         Command::BenchEmbed(args) => commands::bench_embed(args),
+        Command::BenchRerank(args) => commands::bench_rerank(args),
     }
 }
 
 /// `--db`, or the nearest index from the current directory upwards.
-fn resolve_db(db: Option<&Path>) -> Result<PathBuf> {
+fn resolve_db(db: Option<&str>) -> Result<Location> {
     match db {
-        Some(d) => Ok(d.to_path_buf()),
-        None => find_index_dir(&std::env::current_dir().context("no current directory")?),
+        Some(d) => Ok(Location::parse(d)?),
+        None => find_index_dir(&std::env::current_dir().context("no current directory")?)
+            .map(Location::Dir),
     }
 }
 

@@ -7,7 +7,7 @@ use anyhow::Result;
 use sagasu::engine::Stats;
 use sagasu::eval::{AnnReport, EvalReport};
 use sagasu::search::SearchResult;
-use sagasu::store::{Explain, RunSummary};
+use sagasu::store::{Explain, Location, RunSummary};
 
 /// One result per two lines: `path:start-end  heading > path  [score]`, then the snippet.
 pub fn results(out: &mut impl Write, results: &[SearchResult]) -> Result<()> {
@@ -63,8 +63,8 @@ fn explain_line(e: &Explain) -> String {
     parts.join(", ")
 }
 
-pub fn stats(db: &Path, stats: &Stats) {
-    println!("index      {}", db.display());
+pub fn stats(db: &Location, stats: &Stats) {
+    println!("index      {db}");
     if let Some(root) = &stats.root {
         println!("root       {}", root.display());
     }
@@ -143,6 +143,14 @@ pub fn ann(report: &AnnReport) {
 }
 
 /// The one line `index` ends with.
+/// What a `--shard` run without a tree did.
+pub fn shard_summary(db: &Location, s: &RunSummary) {
+    eprintln!(
+        "embedded a share of {db} in {:.1}s: {} vectors written in {} commits",
+        s.seconds, s.vectors_written, s.commits
+    );
+}
+
 pub fn index_summary(root: &Path, s: &RunSummary) {
     eprintln!(
         "indexed {} in {:.1}s: {} files read, {} unchanged, {} removed, {} skipped; {} sections written in {} commits",

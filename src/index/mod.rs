@@ -1,6 +1,6 @@
 //! An index run: ingest → store (→ embed), incremental, one writer at a time.
 //!
-//! A run takes the writer lock, records the root, reads the manifest (every indexed file's
+//! A run takes the writer lock (a lease on object storage), records the root, reads the manifest (every indexed file's
 //! size, mtime and hash), then [`pipeline`] walks and reads only new and changed files while
 //! [`writer`] streams their sections into a few large appends; files gone from the tree are
 //! deleted, the tables maintained, and [`vectors`] embeds the texts that lack a vector. A
@@ -12,14 +12,14 @@ pub mod vectors;
 pub mod writer;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tokio::runtime::Handle;
 
-pub use options::{IndexOptions, ModelChoice};
+pub use options::{IndexOptions, ModelChoice, Shard};
 use pipeline::{read_tree, Outcome};
 use vectors::{embed_missing, load_model, LoadedModel};
 use writer::SectionWriter;
@@ -27,10 +27,11 @@ use writer::SectionWriter;
 use crate::ingest::discover::{relative_display, WarningKind};
 use crate::progress::Progress;
 use crate::store::{
-    Access, FileState, Maintenance, Meta, RunSummary, SkippedFile, Store, StoreError, WriterLock,
+    read_meta, Access, FileState, Maintenance, Meta, Reads, RunSummary, SkippedFile, Store,
+    StoreError, WriterLock,
 };
 
-/// Runs one incremental index of `opts.root` into `opts.db_dir`.
+/// Runs one incremental index of `opts.root` into `opts.db`.
 pub fn run_index(opts: &IndexOptions, runtime: &Handle, progress: &Progress) -> Result<RunSummary> {
     Indexer::new(opts.clone(), runtime, progress)?.run(runtime, progress)
 }
@@ -61,8 +62,9 @@ impl Indexer {
             .root
             .canonicalize()
             .with_context(|| format!("cannot open root {}", opts.root.display()))?;
-        let _lock = WriterLock::acquire(&opts.db_dir)?;
+        let lock = runtime.block_on(WriterLock::acquire(&opts.db, opts.lease))?;
         let (mut store, mut meta, manifest) = open_for_run(opts, &root, runtime, progress)?;
+        store.hold(lock);
         let manifest = Arc::new(manifest);
         let reported = store.repairs.len();
         let mut summary = RunSummary::default();
@@ -79,12 +81,13 @@ impl Indexer {
         progress.set_message("optimizing");
         runtime.block_on(store.maintain(Maintenance::AfterRun))?;
         for r in store.repairs.iter().skip(reported) {
-            progress.warn(&format!("repaired {}: {r}", opts.db_dir.display()));
+            progress.warn(&format!("repaired {}: {r}", opts.db));
         }
         // Keyword search is complete from here on; vectors follow.
         if let Some(model) = &self.model {
-            summary.vectors_written =
-                runtime.block_on(embed_missing(&mut store, &mut meta, model, progress))?;
+            summary.vectors_written = runtime.block_on(embed_missing(
+                &mut store, &mut meta, model, opts.shard, true, progress,
+            ))?;
         }
         summary.commits = store.commits;
         summary.repairs = store.repairs.clone();
@@ -94,7 +97,39 @@ impl Indexer {
         summary.finished_at = now_rfc3339();
         meta.skipped = tree.skipped;
         meta.last_run = Some(summary.clone());
-        store.write_meta(&meta)?;
+        runtime.block_on(async {
+            store.write_meta(&meta).await?;
+            store.release().await;
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(summary)
+    }
+
+    /// `--shard I/N` without a tree: embeds share I of the texts that lack a vector into the
+    /// index's vectors table, beside other shards on other hosts. Takes no writer lock (it
+    /// writes no sections and no metadata); needs the model the index records.
+    pub fn embed_share(&self, runtime: &Handle, progress: &Progress) -> Result<RunSummary> {
+        let started = Instant::now();
+        let opts = &self.opts;
+        let model = self
+            .model
+            .as_ref()
+            .context("a shard run embeds: give the index's model (--model), not --no-embed")?;
+        let mut store_opts = opts.store;
+        store_opts.reads = Reads::AsOpened;
+        let mut store = runtime.block_on(Store::open(&opts.db, Access::Read, store_opts))?;
+        let mut meta = runtime.block_on(read_meta(&opts.db))?;
+        let mut summary = RunSummary {
+            vectors_written: runtime.block_on(embed_missing(
+                &mut store, &mut meta, model, opts.shard, false, progress,
+            ))?,
+            ..RunSummary::default()
+        };
+        summary.commits = store.commits;
+        progress.sample();
+        summary.max_threads = progress.max_threads();
+        summary.seconds = started.elapsed().as_secs_f64();
+        summary.finished_at = now_rfc3339();
         Ok(summary)
     }
 }
@@ -109,14 +144,14 @@ fn open_for_run(
     runtime: &Handle,
     progress: &Progress,
 ) -> Result<(Store, Meta, HashMap<String, FileState>)> {
-    let mut store = runtime.block_on(Store::open(&opts.db_dir, Access::Write, opts.store))?;
+    let mut store = runtime.block_on(Store::open(&opts.db, Access::Write, opts.store))?;
     if store.outdated_table_dropped {
         progress.warn(&format!(
             "note: {} was made by an older sagasu; rebuilding its sections from the tree",
-            opts.db_dir.display()
+            opts.db
         ));
     }
-    let mut meta = match store.read_meta() {
+    let mut meta = match runtime.block_on(store.read_meta()) {
         Ok(meta) => meta,
         Err(e @ StoreError::File { .. }) => {
             // Without it the model of the vectors is unknown: they are made again.
@@ -136,19 +171,22 @@ fn open_for_run(
         }
     };
     for r in &store.repairs {
-        progress.warn(&format!("repaired {}: {r}", opts.db_dir.display()));
+        progress.warn(&format!("repaired {}: {r}", opts.db));
     }
     if let Some(old_root) = meta.root.as_ref().filter(|r| r.as_path() != root) {
         progress.warn(&format!(
             "note: {} indexed {} before; it now indexes {}",
-            opts.db_dir.display(),
+            opts.db,
             old_root.display(),
             root.display()
         ));
     }
     meta.root = Some(root.to_path_buf());
     meta.settings = Some(opts.settings());
-    store.write_meta(&meta)?;
+    if let Some(reranker) = &opts.record_reranker {
+        meta.reranker = reranker.clone();
+    }
+    runtime.block_on(store.write_meta(&meta))?;
     Ok((store, meta, manifest))
 }
 
@@ -274,9 +312,9 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// The index directory of a tree when none is given: `ROOT/.sagasu`.
-pub fn default_db_dir(root: &Path) -> PathBuf {
-    root.join(crate::INDEX_DIR_NAME)
+/// The index of a tree when none is given: the directory `ROOT/.sagasu`.
+pub fn default_db(root: &Path) -> crate::store::Location {
+    crate::store::Location::Dir(root.join(crate::INDEX_DIR_NAME))
 }
 
 #[cfg(test)]

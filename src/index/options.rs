@@ -1,14 +1,18 @@
 //! How an index run is set up: the tree, the index, the walk and split settings, the budget,
 //! the model. Every default is defined here once (the CLI's defaults are these constants).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use sagasu_embed::LoadOptions;
 
 use crate::budget::default_threads;
+use crate::hash::HashKey;
 use crate::ingest::markdown::SplitOptions;
-use crate::store::{read_meta, RunSettings, StoreOptions};
+use crate::store::{
+    read_meta, Location, RerankerSetting, RunSettings, StoreOptions, DEFAULT_LEASE,
+};
 
 /// Files larger than this are skipped (with a reason) by default.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 8 << 20;
@@ -25,7 +29,7 @@ pub const VECTORS_PER_COMMIT: usize = 8192;
 #[derive(Debug, Clone)]
 pub struct IndexOptions {
     pub root: PathBuf,
-    pub db_dir: PathBuf,
+    pub db: Location,
     /// Extra include (`*.mdx`) or exclude (`!drafts/**`) globs.
     pub globs: Vec<String>,
     pub follow_links: bool,
@@ -41,6 +45,39 @@ pub struct IndexOptions {
     pub store: StoreOptions,
     /// Which model embeds the sections; `None`: keyword index only (`--no-embed`).
     pub model: Option<ModelChoice>,
+    /// Embed only this share of the texts that lack a vector (`--shard I/N`).
+    pub shard: Option<Shard>,
+    /// The writer lease's term on object storage.
+    pub lease: Duration,
+    /// Record this reranker in the index (`Some(None)`: remove it; `None`: keep what is
+    /// recorded).
+    pub record_reranker: Option<Option<RerankerSetting>>,
+}
+
+/// Share `index` (1-based) of `count`: the texts whose hash falls in it. Shares are disjoint
+/// and together cover every text, whatever the hosts and the order they run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// `I/N`, 1 ≤ I ≤ N.
+    pub fn parse(s: &str) -> Result<Shard> {
+        let parsed = s.split_once('/').and_then(|(i, n)| {
+            Some((i.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?))
+        });
+        match parsed {
+            Some((index, count)) if index >= 1 && index <= count => Ok(Shard { index, count }),
+            _ => bail!("--shard {s:?}: give I/N with 1 <= I <= N, e.g. 2/4"),
+        }
+    }
+
+    /// Whether the text with hash `key` is this share's.
+    pub fn owns(&self, key: HashKey) -> bool {
+        (key % u128::from(self.count)) as u32 == self.index - 1
+    }
 }
 
 /// The model an index run embeds with, and how.
@@ -62,17 +99,29 @@ impl ModelChoice {
             model: model.to_string(),
             id: model.to_string(),
             load: LoadOptions::default(),
-            download: std::env::var_os("HF_HUB_OFFLINE").is_none_or(|v| v.is_empty() || v == "0"),
+            download: sagasu_embed::resolve::downloads_allowed(),
         }
+    }
+
+    /// The model an index records (loaded from where it was found, never downloaded).
+    pub fn recorded(meta: &crate::store::Meta) -> Option<ModelChoice> {
+        let (info, dir) = (meta.model.as_ref()?, meta.model_dir.as_ref()?);
+        let mut choice = ModelChoice::new(&dir.to_string_lossy());
+        choice.download = false;
+        choice.id = info.id.clone();
+        choice.load.query_prefix = Some(info.query_prefix.clone());
+        choice.load.doc_prefix = Some(info.doc_prefix.clone());
+        choice.load.max_tokens = info.max_tokens;
+        Some(choice)
     }
 }
 
 impl IndexOptions {
     /// Every setting at its default, threads = the cores.
-    pub fn new(root: PathBuf, db_dir: PathBuf) -> Self {
+    pub fn new(root: PathBuf, db: Location) -> Self {
         IndexOptions {
             root,
-            db_dir,
+            db,
             globs: Vec::new(),
             follow_links: false,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
@@ -82,6 +131,9 @@ impl IndexOptions {
             batch_bytes: DEFAULT_BATCH_BYTES,
             store: StoreOptions::default(),
             model: None,
+            shard: None,
+            lease: DEFAULT_LEASE,
+            record_reranker: None,
         }
     }
 
@@ -96,17 +148,19 @@ impl IndexOptions {
         }
     }
 
-    /// Options that re-run the last index of `db_dir` as it was run: same root, settings and
+    /// Options that re-run the last index of `db` as it was run: same root, settings and
     /// model (loaded from where it was found, never downloaded).
-    pub fn from_index(db_dir: &Path, threads: usize, store: StoreOptions) -> Result<IndexOptions> {
-        let meta = read_meta(db_dir)?;
-        let root = meta.root.clone().ok_or_else(|| {
-            anyhow!(
-                "{} records no indexed root; index a tree into it first",
-                db_dir.display()
-            )
-        })?;
-        let mut opts = IndexOptions::new(root, db_dir.to_path_buf());
+    pub async fn from_index(
+        db: &Location,
+        threads: usize,
+        store: StoreOptions,
+    ) -> Result<IndexOptions> {
+        let meta = read_meta(db).await?;
+        let root = meta
+            .root
+            .clone()
+            .ok_or_else(|| anyhow!("{db} records no indexed root; index a tree into it first"))?;
+        let mut opts = IndexOptions::new(root, db.clone());
         opts.threads = threads;
         opts.store = store;
         let settings = meta.settings.clone().unwrap_or_else(|| opts.settings());
@@ -114,14 +168,8 @@ impl IndexOptions {
         opts.follow_links = settings.follow_links;
         opts.max_file_bytes = settings.max_file_bytes;
         opts.split.max_section_chars = settings.max_section_chars;
-        if let (true, Some(info), Some(dir)) = (settings.embed, &meta.model, &meta.model_dir) {
-            let mut choice = ModelChoice::new(&dir.to_string_lossy());
-            choice.download = false;
-            choice.id = info.id.clone();
-            choice.load.query_prefix = Some(info.query_prefix.clone());
-            choice.load.doc_prefix = Some(info.doc_prefix.clone());
-            choice.load.max_tokens = info.max_tokens;
-            opts.model = Some(choice);
+        if settings.embed {
+            opts.model = ModelChoice::recorded(&meta);
         }
         Ok(opts)
     }

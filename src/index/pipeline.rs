@@ -23,6 +23,7 @@ use crate::ingest::discover::{walk, FoundFile, WalkOptions, WalkWarning};
 use crate::ingest::markdown::{split, SplitOptions};
 use crate::ingest::terms::document_terms;
 use crate::progress::Progress;
+use crate::store::RAW_ZSTD_LEVEL;
 use crate::store::{FileRows, FileState};
 
 /// What a reader made of one file.
@@ -55,7 +56,7 @@ pub fn read_tree(
     let walk_opts = WalkOptions {
         root: root.to_path_buf(),
         globs: opts.globs.clone(),
-        exclude_dirs: vec![opts.db_dir.clone()],
+        exclude_dirs: opts.db.local().map(Path::to_path_buf).into_iter().collect(),
         follow_links: opts.follow_links,
     };
     std::thread::scope(|scope| {
@@ -158,6 +159,18 @@ pub fn read_file(
             }
         }
     };
+    // The file as read, kept in the index: a reader without the tree (an index on object
+    // storage) still serves it whole. zstd level 3: the cost is measured in the README.
+    let raw = match zstd::bulk::compress(&bytes, RAW_ZSTD_LEVEL) {
+        Ok(raw) => raw,
+        Err(e) => {
+            return Outcome::Skipped {
+                path,
+                reason: SkipReason::Unreadable(format!("cannot compress it ({e})")),
+                keep_old: true,
+            }
+        }
+    };
     drop(bytes);
     let doc = split(&text, split_opts);
     if doc.sections.is_empty() {
@@ -173,7 +186,7 @@ pub fn read_file(
         .map(|s| document_terms(&s.text))
         .collect();
     Outcome::Parsed {
-        rows: FileRows::new(path, (file_hash, file.size, file.mtime_ns), doc, terms),
+        rows: FileRows::new(path, (file_hash, file.size, file.mtime_ns), raw, doc, terms),
         had_rows,
     }
 }

@@ -6,14 +6,14 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use arrow_array::StringArray;
 use futures::TryStreamExt;
 use sagasu_embed::resolve::{how_to_get_model, resolve};
 use sagasu_embed::Embedder;
 use tokio::runtime::Handle;
 
-use super::options::{ModelChoice, TEXTS_PER_CALL, VECTORS_PER_COMMIT};
+use super::options::{ModelChoice, Shard, TEXTS_PER_CALL, VECTORS_PER_COMMIT};
 use crate::hash::{hash_key, HashKey};
 use crate::progress::Progress;
 use crate::store::vectors::Existing;
@@ -53,14 +53,38 @@ const READ_MISSING_BY_HASH: usize = 4096;
 /// Makes the vectors table match the sections: records the model in `meta` (a changed model
 /// starts the table afresh), embeds what lacks a vector, deletes orphans. Returns the
 /// vectors written.
+///
+/// With a `shard`, only that share of the missing texts is embedded, and nothing is deleted
+/// or maintained: other shares are being appended by other processes at the same time
+/// (appends of disjoint texts never conflict). `writer`: this process holds the writer lock
+/// and records the model; a shard without it must find the model recorded, and the same.
 pub async fn embed_missing(
     store: &mut Store,
     meta: &mut Meta,
     model: &LoadedModel,
+    shard: Option<Shard>,
+    writer: bool,
     progress: &Progress,
 ) -> Result<u64> {
     let info = model.embedder.info().clone();
     let reset = meta.model.as_ref().is_some_and(|m| m.key() != info.key());
+    if !writer {
+        match &meta.model {
+            None => bail!(
+                "{} records no model yet: run `sagasu index ROOT --db {} --shard 1/N` (which writes the sections and records the model) first",
+                store.location(),
+                store.location()
+            ),
+            Some(m) if reset => bail!(
+                "the index's vectors are made by {} ({} dims); this run's model is {} ({} dims): give the same --model",
+                m.id,
+                m.dim,
+                info.id,
+                info.dim
+            ),
+            Some(_) => {}
+        }
+    }
     if reset {
         progress.warn(&format!(
             "the model changed ({}): re-embedding every section",
@@ -73,18 +97,22 @@ pub async fn embed_missing(
         Existing::Keep
     };
     store.prepare_vectors(info.dim, existing).await?;
-    meta.model = Some(info);
-    meta.model_dir = Some(model.dir.clone());
-    store.write_meta(meta)?;
+    if writer {
+        meta.model = Some(info);
+        meta.model_dir = Some(model.dir.clone());
+        store.write_meta(meta).await?;
+    }
     // Keys only (16 bytes each): which texts exist, which have a vector.
     let sections = store.section_hashes(None).await?;
     let have = store.vector_hashes().await?;
     let orphans: Vec<HashKey> = have.difference(&sections).copied().collect();
-    let written = fill_vectors(store, &model.embedder, progress, &sections, have).await?;
+    let written = fill_vectors(store, &model.embedder, progress, &sections, have, shard).await?;
     drop(sections);
-    store.delete_vectors(&orphans).await?;
-    if store.commits > 0 {
-        store.maintain_vectors().await?;
+    if shard.is_none() {
+        store.delete_vectors(&orphans).await?;
+        if store.commits > 0 {
+            store.maintain_vectors().await?;
+        }
     }
     Ok(written)
 }
@@ -98,10 +126,12 @@ async fn fill_vectors(
     progress: &Progress,
     sections: &HashSet<HashKey>,
     mut have: HashSet<HashKey>,
+    shard: Option<Shard>,
 ) -> Result<u64> {
+    let ours = |k: HashKey| shard.is_none_or(|s| s.owns(k));
     let mut missing: Vec<HashKey> = Vec::new();
     for k in sections {
-        if !have.contains(k) {
+        if !have.contains(k) && ours(*k) {
             missing.push(*k);
             if missing.len() > READ_MISSING_BY_HASH {
                 break;
@@ -143,7 +173,8 @@ async fn fill_vectors(
             };
             let (hashes, texts) = (column("text_hash")?, column("text")?);
             for i in 0..batch.num_rows() {
-                if have.insert(hash_key(hashes.value(i))) {
+                let key = hash_key(hashes.value(i));
+                if ours(key) && have.insert(key) {
                     out.todo
                         .push((hashes.value(i).to_string(), texts.value(i).to_string()));
                 }

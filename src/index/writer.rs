@@ -110,7 +110,7 @@ mod tests {
             .collect();
         let doc = split(&text, SplitOptions::default());
         let terms = doc.sections.iter().map(|s| s.text.to_lowercase()).collect();
-        FileRows::new(path.into(), (word.into(), 1, 1), doc, terms)
+        FileRows::new(path.into(), (word.into(), 1, 1), Vec::new(), doc, terms)
     }
 
     #[test]
@@ -119,7 +119,7 @@ mod tests {
         let rt = crate::budget::runtime(2).expect("runtime");
         let mut store = rt
             .block_on(Store::open(
-                dir.path(),
+                &dir.path().into(),
                 Access::Write,
                 StoreOptions::default(),
             ))

@@ -6,11 +6,13 @@
 //! segmented differently in the text ("付" vs "付け") — the failure mode of exact-phrase peers.
 //! [`vector`] ranks texts by embedding; [`fusion`] fuses both, keeping the same order of
 //! evidence (sections holding every word first); [`rank`] scores the keyword candidates'
-//! fields; [`pages`] folds sections into one hit per page; [`snippet`] cuts what is shown.
+//! fields; [`pages`] folds sections into one hit per page; [`rerank`] lets a cross-encoder
+//! reorder the top candidates (optional); [`snippet`] cuts what is shown.
 
 pub mod fusion;
 pub mod pages;
 pub mod rank;
+pub mod rerank;
 pub mod snippet;
 pub mod text;
 pub mod vector;
@@ -19,12 +21,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
-use sagasu_embed::Embedder;
+use sagasu_embed::{Embedder, Reranker};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Explain, Filter, SectionHit, Store};
 use fusion::hybrid_search;
 use pages::{by_page, SectionRef};
+use rerank::{order_by, rerank_scores, RERANK_CANDIDATES};
 use snippet::snippet;
 use text::text_search;
 use vector::{embed_query, vector_search};
@@ -74,6 +77,8 @@ pub struct SearchOptions {
     pub unit: Unit,
     /// Attach each result's score parts.
     pub explain: bool,
+    /// Let the cross-encoder reorder the top [`RERANK_CANDIDATES`].
+    pub rerank: bool,
 }
 
 /// What one result stands for.
@@ -94,6 +99,7 @@ impl Default for SearchOptions {
             path_prefix: None,
             unit: Unit::Page,
             explain: false,
+            rerank: false,
         }
     }
 }
@@ -126,12 +132,21 @@ pub fn default_mode(store: &Store, embedder: Option<&Embedder>) -> Mode {
     }
 }
 
+/// The models a search may use: the embedder (vector and hybrid modes) and the cross-encoder
+/// (`rerank`).
+#[derive(Clone, Copy, Default)]
+pub struct Models<'a> {
+    pub embedder: Option<&'a Arc<Embedder>>,
+    pub reranker: Option<&'a Arc<Reranker>>,
+}
+
 pub async fn search(
     store: &Store,
-    embedder: Option<&Arc<Embedder>>,
+    models: Models<'_>,
     query: &str,
     opts: &SearchOptions,
 ) -> Result<Vec<SearchResult>> {
+    let embedder = models.embedder;
     let query = query.trim();
     if query.is_empty() {
         bail!("the query is empty");
@@ -157,9 +172,22 @@ pub async fn search(
             }
         ),
     };
+    let reranker = match (opts.rerank, models.reranker) {
+        (false, _) => None,
+        (true, Some(r)) => Some(r),
+        (true, None) => bail!(
+            "no reranker is loaded: give one with --rerank MODEL (or record one with `sagasu index --rerank MODEL`)"
+        ),
+    };
+    // With a reranker, the first stage ranks its candidates; the reranker picks the k.
+    let wanted = if reranker.is_some() {
+        opts.k.max(RERANK_CANDIDATES)
+    } else {
+        opts.k
+    };
     let depth = match opts.unit {
-        Unit::Page => opts.k * SECTIONS_PER_PAGE,
-        Unit::Section => opts.k,
+        Unit::Page => wanted * SECTIONS_PER_PAGE,
+        Unit::Section => wanted,
     };
     let hits = match (mode, embedder) {
         (Mode::Vector, Some(e)) => {
@@ -177,20 +205,37 @@ pub async fn search(
     };
     let explain = opts.explain;
     let (mut shown, others): (Vec<SectionHit>, Vec<Vec<SectionRef>>) = match opts.unit {
-        Unit::Page => by_page(hits, opts.k)
+        Unit::Page => by_page(hits, wanted)
             .into_iter()
             .map(|p| (p.best, p.others))
             .unzip(),
         Unit::Section => hits
             .into_iter()
-            .take(opts.k)
+            .take(wanted)
             .map(|h| (h, Vec::new()))
             .unzip(),
     };
     store.fill_texts(&mut shown).await?;
-    Ok(shown
+    let mut results: Vec<(SectionHit, Vec<SectionRef>)> = shown.into_iter().zip(others).collect();
+    if let Some(r) = reranker {
+        let hits: Vec<SectionHit> = results.iter().map(|(h, _)| h.clone()).collect();
+        let scores = rerank_scores(r, query, &hits).await?;
+        let mut slots: Vec<Option<(SectionHit, Vec<SectionRef>)>> =
+            results.into_iter().map(Some).collect();
+        results = order_by(&scores)
+            .into_iter()
+            .filter_map(|i| {
+                let (mut h, o) = slots[i].take()?;
+                h.explain.fused = h.explain.fused.or(Some(h.score));
+                h.explain.rerank = Some(scores[i]);
+                h.score = scores[i];
+                Some((h, o))
+            })
+            .collect();
+    }
+    Ok(results
         .into_iter()
-        .zip(others)
+        .take(opts.k)
         .map(|(h, o)| to_result(h, o, query, explain))
         .collect())
 }

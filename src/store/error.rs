@@ -8,21 +8,24 @@ use super::schema::FORMAT_VERSION;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{} is not a sagasu index (no {META_FILE}); run `sagasu index` on a tree first", dir.display())]
-    NotAnIndex { dir: PathBuf },
-    #[error("the index at {} was made by an older sagasu ({what}); run `sagasu index` on its tree to rebuild it", dir.display())]
-    OlderLayout { dir: PathBuf, what: String },
-    #[error("the index at {} has format {found}, newer than this sagasu reads ({FORMAT_VERSION}); upgrade sagasu", dir.display())]
-    NewerFormat { dir: PathBuf, found: u32 },
-    #[error("the index at {} has no sections yet", dir.display())]
-    NoSections { dir: PathBuf },
+    #[error("{dir} is not a sagasu index (no {META_FILE}); run `sagasu index` on a tree first")]
+    NotAnIndex { dir: String },
+    #[error("the index at {dir} was made by an older sagasu ({what}); run `sagasu index` on its tree to rebuild it")]
+    OlderLayout { dir: String, what: String },
+    #[error("the index at {dir} has format {found}, newer than this sagasu reads ({FORMAT_VERSION}); upgrade sagasu")]
+    NewerFormat { dir: String, found: u32 },
+    #[error("the index at {dir} has no sections yet")]
+    NoSections { dir: String },
     #[error("this index has no vectors")]
     NoVectors,
     /// A file of the index (`sagasu.json`, the lock, the directory) cannot be used.
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
-    #[error("another sagasu process is writing to {} (lock {}); wait for it to finish", dir.display(), lock.display())]
-    Busy { dir: PathBuf, lock: PathBuf },
+    #[error("another sagasu process is writing to {dir} ({by}); wait for it to finish")]
+    Busy { dir: String, by: String },
+    /// The writer lease on object storage was not renewed in time: another writer may hold it.
+    #[error("this run lost the writer lease of {dir} (not renewed in time) and stopped before its next commit; run it again")]
+    LeaseLost { dir: String },
     /// A LanceDB call failed. `changed`: what it read was gone (a concurrent run pruned the
     /// version this handle had open): a freshly opened store can succeed.
     #[error("{doing}: {message}")]

@@ -45,11 +45,14 @@ pub enum Maintenance {
     Full,
 }
 
-/// Prune every version but the latest.
-fn prune_all_old() -> OptimizeAction {
+/// Prune every version but the latest. `unverified`: also delete files no version refers to
+/// (what a killed run wrote). Only where one writer writes: in the vectors table, the data
+/// files of another process's append not yet committed look the same (`--shard` runs on
+/// other hosts), and Lance then leaves such files for a week.
+fn prune_all_old(unverified: bool) -> OptimizeAction {
     OptimizeAction::Prune {
         older_than: Some(Duration::zero()),
-        delete_unverified: Some(true),
+        delete_unverified: Some(unverified),
         error_if_tagged_old_versions: Some(false),
     }
 }
@@ -58,6 +61,7 @@ impl Store {
     /// Compacts when there are too many fragments, makes the full-text index cover every row,
     /// drops old versions. Cheap when nothing needs doing, so a no-op run commits nothing.
     pub async fn maintain(&mut self, how: Maintenance) -> Result<()> {
+        self.check_writer()?;
         let table = self.sections()?.clone();
         let fragments = table
             .stats()
@@ -78,7 +82,7 @@ impl Store {
         changed |= self.check_text_index().await?;
         if changed || self.commits > 0 {
             table
-                .optimize(prune_all_old())
+                .optimize(prune_all_old(true))
                 .await
                 .doing("pruning old versions")?;
         }
@@ -241,7 +245,7 @@ impl Store {
                 Some(_) => {}
             }
         }
-        t.optimize(prune_all_old())
+        t.optimize(prune_all_old(false))
             .await
             .doing("pruning old vector versions")?;
         Ok(())

@@ -1,13 +1,14 @@
 //! `sagasu.json`: what the tables do not say — the indexed root, the settings and model of
-//! the last run, what it skipped, and the format version. Written atomically (temp file +
-//! rename) by the writer; read by everyone.
+//! the last run, what it skipped, and the format version. Written whole by the writer (temp
+//! file + rename on disk, one PUT on object storage); read by everyone.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sagasu_embed::ModelInfo;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StoreError};
+use super::location::Location;
 use super::schema::FORMAT_VERSION;
 
 pub const META_FILE: &str = "sagasu.json";
@@ -32,6 +33,16 @@ pub struct Meta {
     /// How the tree was indexed, so that `serve` and `watch --db` re-run it the same way.
     #[serde(default)]
     pub settings: Option<RunSettings>,
+    /// The cross-encoder `search` and `serve` rerank with by default (`index --rerank`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reranker: Option<RerankerSetting>,
+}
+
+/// A reranker, as recorded: its name (a hub id or a directory) and where it was loaded from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RerankerSetting {
+    pub id: String,
+    pub dir: PathBuf,
 }
 
 /// The walk and split settings of the last run.
@@ -74,55 +85,50 @@ pub struct SkippedFile {
     pub reason: String,
 }
 
-/// Reads `dir/sagasu.json`; an absent file is an empty [`Meta`].
-pub fn read_meta(dir: &Path) -> Result<Meta> {
-    let path = dir.join(META_FILE);
+/// Reads `sagasu.json`; an absent one is an empty [`Meta`].
+pub async fn read_meta(at: &Location) -> Result<Meta> {
     let bad = |message: String| StoreError::File {
-        path: path.clone(),
+        path: at.label(META_FILE),
         message,
     };
-    let meta: Meta = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
+    let meta: Meta = match at.read(META_FILE).await? {
+        Some(bytes) => serde_json::from_slice(&bytes)
             .map_err(|e| bad(format!("not valid index metadata ({e})")))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
-        Err(e) => return Err(bad(format!("cannot read it ({e})"))),
+        None => Meta::default(),
     };
     match meta.format {
         Some(found) if found > FORMAT_VERSION => Err(StoreError::NewerFormat {
-            dir: dir.to_path_buf(),
+            dir: at.to_string(),
             found,
         }),
         _ => Ok(meta),
     }
 }
 
-/// Writes `dir/sagasu.json` atomically (temp file + rename): a kill never leaves half a file.
-/// Stamps it with this sagasu's [`FORMAT_VERSION`].
-pub fn write_meta(dir: &Path, meta: &Meta) -> Result<()> {
-    let path = dir.join(META_FILE);
-    let tmp = dir.join(format!("{META_FILE}.tmp"));
-    let bad = |message: String| StoreError::File {
-        path: path.clone(),
-        message,
-    };
+/// Writes `sagasu.json` whole (a kill never leaves half of it), stamped with this sagasu's
+/// [`FORMAT_VERSION`].
+pub async fn write_meta(at: &Location, meta: &Meta) -> Result<()> {
     let stamped = Meta {
         format: Some(FORMAT_VERSION),
         ..meta.clone()
     };
-    let json = serde_json::to_vec_pretty(&stamped).map_err(|e| bad(e.to_string()))?;
-    std::fs::write(&tmp, json).map_err(|e| bad(format!("cannot write {} ({e})", tmp.display())))?;
-    std::fs::rename(&tmp, &path).map_err(|e| bad(format!("cannot replace it ({e})")))?;
-    Ok(())
+    let json = serde_json::to_vec_pretty(&stamped).map_err(|e| StoreError::File {
+        path: at.label(META_FILE),
+        message: e.to_string(),
+    })?;
+    at.write(META_FILE, json).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trip_stamps_the_format_and_refuses_a_newer_one() {
+    #[tokio::test]
+    async fn round_trip_stamps_the_format_and_refuses_a_newer_one() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert!(read_meta(dir.path())
+        let at = Location::from(dir.path());
+        assert!(read_meta(&at)
+            .await
             .expect("absent is empty")
             .root
             .is_none());
@@ -130,8 +136,8 @@ mod tests {
             root: Some("/tree".into()),
             ..Meta::default()
         };
-        write_meta(dir.path(), &meta).expect("write");
-        let back = read_meta(dir.path()).expect("read");
+        write_meta(&at, &meta).await.expect("write");
+        let back = read_meta(&at).await.expect("read");
         assert_eq!(back.format, Some(FORMAT_VERSION));
         assert_eq!(back.root, meta.root);
         let newer = Meta {
@@ -144,11 +150,11 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            read_meta(dir.path()),
+            read_meta(&at).await,
             Err(StoreError::NewerFormat { .. })
         ));
         std::fs::write(dir.path().join(META_FILE), b"{garbage").unwrap();
-        let err = read_meta(dir.path()).expect_err("garbage").to_string();
+        let err = read_meta(&at).await.expect_err("garbage").to_string();
         assert!(
             err.contains(META_FILE) && err.contains("not valid"),
             "{err}"

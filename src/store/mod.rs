@@ -1,5 +1,5 @@
-//! The on-disk index: one LanceDB database directory holding the `sections` and `vectors`
-//! tables, plus `sagasu.json`. Everything that touches LanceDB lives here, so the write
+//! The index: one LanceDB database (a local directory or an object-storage prefix, see
+//! [`location`]) holding the `sections` and `vectors` tables, plus `sagasu.json`. Everything that touches LanceDB lives here, so the write
 //! pattern is decided in one place: rows stream into appends that commit every 250,000 rows
 //! (never per file), deletions are batched too, and after a run the full-text index is
 //! refreshed, old versions pruned and, when fragments pile up, the table compacted.
@@ -8,12 +8,14 @@
 //! - [`codec`]: rows ⇄ Arrow; [`filter`]: which rows, as expressions;
 //! - [`sections`], [`vectors`]: reads and writes of each table; [`maintain`]: compaction,
 //!   index upkeep, pruning, stats;
-//! - [`meta`]: `sagasu.json`; [`lock`]: one writer at a time; [`error`]: what failed, and
-//!   whether a retry can help.
+//! - [`meta`]: `sagasu.json`; [`lock`]: one writer at a time (a file lock, or a lease on
+//!   object storage); [`location`]: where it lives; [`error`]: what failed, and whether a
+//!   retry can help.
 
 pub mod codec;
 pub mod error;
 pub mod filter;
+pub mod location;
 pub mod lock;
 pub mod maintain;
 pub mod meta;
@@ -21,18 +23,21 @@ pub mod schema;
 pub mod sections;
 pub mod vectors;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use lancedb::{Connection, Table};
 
-pub use codec::{Explain, FileRows, SectionHit};
+pub use codec::{Explain, FileRows, SectionHit, RAW_ZSTD_LEVEL};
 pub use error::{Result, StoreError};
 pub use filter::Filter;
-pub use lock::WriterLock;
+pub use location::Location;
+pub use lock::{WriterLock, DEFAULT_LEASE};
 pub use maintain::{IndexInfo, Maintenance, TableStats, TextIndexRefresh};
-pub use meta::{read_meta, write_meta, Meta, RunSettings, RunSummary, SkippedFile, META_FILE};
-pub use sections::{Append, FileState, Match};
+pub use meta::{
+    read_meta, write_meta, Meta, RerankerSetting, RunSettings, RunSummary, SkippedFile, META_FILE,
+};
+pub use sections::{Append, FileState, Match, StoredFile};
 
 use error::LanceContext;
 use schema::{layout_difference, sections_schema, vectors_layout_difference};
@@ -70,9 +75,19 @@ pub enum Reads {
     /// The version current when each table was opened (a one-shot command).
     #[default]
     AsOpened,
-    /// Check for a newer version on every read: for long-lived readers (the MCP server) that
-    /// must see what a concurrent writer committed.
-    Latest,
+    /// Check for a newer version when the last check is older than this (zero: on every
+    /// read): for long-lived readers (the MCP server) that must see what a writer committed.
+    Within(Duration),
+}
+
+/// How stale a long-lived reader may be, by default: on disk a check costs a `stat`, so every
+/// read checks; on object storage a check is a request, so at most one a second.
+pub fn default_refresh(at: &Location) -> Duration {
+    if at.is_remote() {
+        Duration::from_secs(1)
+    } else {
+        Duration::ZERO
+    }
 }
 
 /// How a store is opened and kept.
@@ -105,7 +120,7 @@ pub enum Access {
 }
 
 pub struct Store {
-    dir: PathBuf,
+    at: Location,
     conn: Connection,
     sections: Option<Table>,
     vectors: Option<Table>,
@@ -119,17 +134,19 @@ pub struct Store {
     /// that could not be opened is set aside and made again (sections from the tree, vectors
     /// by embedding again).
     pub repairs: Vec<String>,
+    /// The writer lock a run holds ([`Store::hold`]): checked before each commit of sections.
+    lock: Option<WriterLock>,
 }
 
 impl Store {
-    /// Opens the index at `dir` for `access`.
-    pub async fn open(dir: &Path, access: Access, options: StoreOptions) -> Result<Store> {
-        let file_error = |path: &Path, message: String| StoreError::File {
-            path: path.to_path_buf(),
-            message,
-        };
-        match access {
-            Access::Write => {
+    /// Opens the index at `at` for `access`.
+    pub async fn open(at: &Location, access: Access, options: StoreOptions) -> Result<Store> {
+        match (access, at) {
+            (Access::Write, Location::Dir(dir)) => {
+                let file_error = |path: &std::path::Path, message: String| StoreError::File {
+                    path: path.to_path_buf(),
+                    message,
+                };
                 std::fs::create_dir_all(dir).map_err(|e| {
                     file_error(dir, format!("cannot create the index directory ({e})"))
                 })?;
@@ -140,29 +157,27 @@ impl Store {
                         .map_err(|e| file_error(&gitignore, e.to_string()))?;
                 }
             }
-            Access::Read if !dir.join(META_FILE).exists() => {
-                return Err(StoreError::NotAnIndex {
-                    dir: dir.to_path_buf(),
-                })
+            (Access::Write, Location::Remote(_)) => {}
+            (Access::Read, _) => {
+                if at.read(META_FILE).await?.is_none() {
+                    return Err(StoreError::NotAnIndex {
+                        dir: at.to_string(),
+                    });
+                }
             }
-            Access::Read => {}
         }
-        // Absolute: LanceDB takes any URI that starts with "db" (a relative `db/index`) for
-        // its cloud service.
-        let absolute = std::path::absolute(dir)
-            .map_err(|e| file_error(dir, format!("cannot resolve the index path ({e})")))?;
-        let uri = absolute
-            .to_str()
-            .ok_or_else(|| file_error(dir, "the index path is not UTF-8".into()))?;
+        let uri = at.lancedb_uri()?;
         let budget = options.budget;
         let session = Arc::new(lance::session::Session::new(
             budget.cache_bytes,
             budget.cache_bytes,
             Default::default(),
         ));
-        let mut connect = lancedb::connect(uri).session(session);
-        if options.reads == Reads::Latest {
-            connect = connect.read_consistency_interval(std::time::Duration::ZERO);
+        let mut connect = lancedb::connect(&uri)
+            .session(session)
+            .storage_options(at.storage_options().iter().cloned());
+        if let Reads::Within(interval) = options.reads {
+            connect = connect.read_consistency_interval(interval);
         }
         let conn = connect.execute().await.doing("opening the index")?;
         let names = conn.table_names().execute().await.doing("listing tables")?;
@@ -182,7 +197,7 @@ impl Store {
                 // The tables are derived from the tree: a writer sets a damaged one aside and
                 // makes it again rather than stop at it.
                 (Err(e), Access::Write) => {
-                    discard_table(dir, name)?;
+                    at.remove_all(&format!("{name}.lance")).await?;
                     repairs.push(format!("{e}: the {name} table was made again"));
                     Ok(None)
                 }
@@ -191,7 +206,7 @@ impl Store {
         let sections = open(SECTIONS_TABLE).await?;
         let vectors = open(VECTORS_TABLE).await?;
         let mut store = Store {
-            dir: dir.to_path_buf(),
+            at: at.clone(),
             conn,
             sections,
             vectors,
@@ -199,6 +214,7 @@ impl Store {
             commits: 0,
             outdated_table_dropped: false,
             repairs,
+            lock: None,
         };
         store.check_layouts(access).await?;
         if access == Access::Write && store.sections.is_none() {
@@ -260,7 +276,7 @@ impl Store {
         };
         if access == Access::Read {
             return Err(StoreError::OlderLayout {
-                dir: self.dir.clone(),
+                dir: self.at.to_string(),
                 what: format!("{name} table: {what}"),
             });
         }
@@ -271,8 +287,29 @@ impl Store {
         Ok(true)
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    pub fn location(&self) -> &Location {
+        &self.at
+    }
+
+    /// Keeps the run's writer lock with the store: every commit of sections first checks it
+    /// is still held (a lease on object storage can be lost).
+    pub fn hold(&mut self, lock: WriterLock) {
+        self.lock = Some(lock);
+    }
+
+    /// Gives the writer lock back (a lease at once, rather than when it expires).
+    pub async fn release(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            lock.release().await;
+        }
+    }
+
+    /// Fails when this handle's writer lock has been lost.
+    pub(crate) fn check_writer(&self) -> Result<()> {
+        match &self.lock {
+            Some(lock) => lock.check(&self.at),
+            None => Ok(()),
+        }
     }
 
     /// Sets a sections table that cannot be read aside and starts an empty one (a writer's
@@ -280,7 +317,9 @@ impl Store {
     pub async fn rebuild_sections(&mut self, why: &StoreError) -> Result<()> {
         self.sections = None;
         if self.conn.drop_table(SECTIONS_TABLE, &[]).await.is_err() {
-            discard_table(&self.dir, SECTIONS_TABLE)?;
+            self.at
+                .remove_all(&format!("{SECTIONS_TABLE}.lance"))
+                .await?;
         }
         let t = self
             .conn
@@ -300,7 +339,7 @@ impl Store {
         self.sections
             .as_ref()
             .ok_or_else(|| StoreError::NoSections {
-                dir: self.dir.clone(),
+                dir: self.at.to_string(),
             })
     }
 
@@ -312,25 +351,11 @@ impl Store {
         self.vectors.is_some()
     }
 
-    pub fn read_meta(&self) -> Result<Meta> {
-        read_meta(&self.dir)
+    pub async fn read_meta(&self) -> Result<Meta> {
+        read_meta(&self.at).await
     }
 
-    pub fn write_meta(&self, meta: &Meta) -> Result<()> {
-        write_meta(&self.dir, meta)
-    }
-}
-
-/// Removes a table's directory whatever state it is in (LanceDB cannot drop a table it
-/// cannot open). Only for a writer's repair: the tables are derived data.
-fn discard_table(dir: &Path, name: &str) -> Result<()> {
-    let path = dir.join(format!("{name}.lance"));
-    match std::fs::remove_dir_all(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StoreError::File {
-            path,
-            message: format!("cannot remove the damaged table ({e})"),
-        }),
+    pub async fn write_meta(&self, meta: &Meta) -> Result<()> {
+        write_meta(&self.at, meta).await
     }
 }

@@ -9,8 +9,9 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 /// The format this sagasu writes and reads. 1: the `sections` table with its `terms` column,
 /// the `vectors` table keyed by text hash. 2: `sections.link_share`, and `title` falls back to
-/// the first level-1 heading.
-pub const FORMAT_VERSION: u32 = 2;
+/// the first level-1 heading. 3: `sections.raw`, each file's bytes (zstd) on its first
+/// section, so that an index serves documents without the tree.
+pub const FORMAT_VERSION: u32 = 3;
 
 pub const SECTIONS_TABLE: &str = "sections";
 pub const VECTORS_TABLE: &str = "vectors";
@@ -46,6 +47,8 @@ pub fn sections_schema() -> SchemaRef {
         Field::new("file_hash", DataType::Utf8, false),
         Field::new("file_size", DataType::UInt64, false),
         Field::new("mtime_ns", DataType::Int64, false),
+        // The file as read, zstd-compressed; on ordinal 0 only (null on the others).
+        Field::new("raw", DataType::LargeBinary, true),
     ]))
 }
 

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow_array::{Int64Array, RecordBatch, UInt64Array};
+use arrow_array::{Array, Int64Array, LargeBinaryArray, RecordBatch, UInt64Array};
 use futures::TryStreamExt;
 use lance::dataset::transaction::{Operation, Transaction, UpdateMode};
 use lance::dataset::{CommitBuilder, DeleteBuilder, InsertBuilder, WriteMode, WriteParams};
@@ -79,10 +79,19 @@ impl Append {
     pub async fn commit(self, store: &mut Store, replaced: &[String]) -> Result<()> {
         drop(self.tx);
         let written = self.task.await.map_err(|_| stopped())??;
+        store.check_writer()?;
         store.replace_rows(written, replaced).await?;
         store.commits += 1;
         Ok(())
     }
+}
+
+/// A file as the index holds it.
+pub struct StoredFile {
+    /// The hash of the bytes ([`crate::hash::content_hash`]).
+    pub file_hash: String,
+    /// The bytes, when asked for.
+    pub bytes: Option<Vec<u8>>,
 }
 
 fn stopped() -> StoreError {
@@ -162,7 +171,7 @@ impl Store {
                 stream,
             });
         let table = self.sections()?.clone();
-        let doing = format!("writing sections to {}", self.dir.display());
+        let doing = format!("writing sections to {}", self.at);
         let task = runtime.spawn(async move {
             let dataset = dataset_of(&table, &doing).await?;
             let params = WriteParams {
@@ -242,6 +251,7 @@ impl Store {
     /// Deletes every row of the given paths, in commits of at most [`FILTER_CHUNK`] paths.
     pub async fn delete_paths(&mut self, paths: &[String]) -> Result<()> {
         for chunk in paths.chunks(FILTER_CHUNK) {
+            self.check_writer()?;
             let filter = Filter::Paths(chunk.to_vec()).expr();
             self.sections()?
                 .delete(&filter)
@@ -373,17 +383,48 @@ impl Store {
         Ok(hits)
     }
 
-    /// Whether the index holds rows of `path`.
-    pub async fn has_document(&self, path: &str) -> Result<bool> {
+    /// The file `path` as the index holds it: its hash, and with `bytes` its bytes as read
+    /// (decompressed); `None` when the index has no rows of it.
+    pub async fn stored_file(&self, path: &str, bytes: bool) -> Result<Option<StoredFile>> {
         let Some(table) = &self.sections else {
-            return Ok(false);
+            return Ok(None);
         };
-        let sql = Filter::path(path).sql().doing("looking up a document")?;
-        let n = table
-            .count_rows(Some(sql))
-            .await
-            .doing("looking up a document")?;
-        Ok(n > 0)
+        let doing = "reading a document from the index";
+        let q = table
+            .query()
+            .only_if_expr(Filter::path(path).and(Filter::FirstSections).expr())
+            .select(Select::columns(if bytes {
+                &["file_hash", "raw"][..]
+            } else {
+                &["file_hash"][..]
+            }))
+            .limit(1);
+        let batches = collect(q, doing).await?;
+        let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+            return Ok(None);
+        };
+        let bad = |message: String| StoreError::Lance {
+            doing: doing.into(),
+            message,
+            changed: false,
+        };
+        let file_hash = string_col(b, "file_hash")?.value(0).to_string();
+        if !bytes {
+            return Ok(Some(StoredFile {
+                file_hash,
+                bytes: None,
+            }));
+        }
+        let raw = col::<LargeBinaryArray>(b, "raw")?;
+        if raw.is_null(0) {
+            return Err(bad(format!("{path}: the index holds no bytes of it")));
+        }
+        let bytes = zstd::stream::decode_all(raw.value(0))
+            .map_err(|e| bad(format!("{path}: the stored bytes do not decompress ({e})")))?;
+        Ok(Some(StoredFile {
+            file_hash,
+            bytes: Some(bytes),
+        }))
     }
 
     /// Distinct text hashes of the sections (optionally under a filter).

@@ -45,12 +45,20 @@ impl Store {
             self.drop_vectors().await?;
         }
         if self.vectors.is_none() {
-            let t = self
+            let created = self
                 .conn
                 .create_empty_table(VECTORS_TABLE, vectors_schema(dim))
                 .execute()
                 .await
-                .doing("creating the vectors table")?;
+                .doing("creating the vectors table");
+            let t = match created {
+                Ok(t) => t,
+                // Another process (a `--shard` run on another host) created it first.
+                Err(e) => match self.conn.open_table(VECTORS_TABLE).execute().await {
+                    Ok(t) => t,
+                    Err(_) => return Err(e),
+                },
+            };
             self.vectors = Some(t);
             self.commits += 1;
         }

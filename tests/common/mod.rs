@@ -2,10 +2,11 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The binary, offline, with an empty Hugging Face cache: the default model is never found,
 /// so indexing is keyword-only unless a test passes `--model DIR`.
@@ -147,4 +148,68 @@ pub fn dump(db: &Path) -> Vec<(String, u32, u32, u32, String)> {
         out.sort();
         out
     })
+}
+
+/// Newline-delimited JSON-RPC over the server's stdio, without any SDK.
+pub struct RawClient {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl RawClient {
+    pub fn start(db: &Path) -> RawClient {
+        RawClient::spawn(bin().arg("serve").arg("--db").arg(db))
+    }
+
+    /// Starts `serve` as `command` sets it up.
+    pub fn spawn(command: &mut Command) -> RawClient {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sagasu serve");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        RawClient {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    pub fn send_line(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("write to server");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// Sends a request and returns the response with the same id; every line on stdout must
+    /// be JSON-RPC.
+    pub fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send_line(&msg.to_string());
+        loop {
+            let mut line = String::new();
+            let n = self.stdout.read_line(&mut line).expect("read from server");
+            assert!(n > 0, "server closed stdout while {method} was pending");
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC, got {line:?}: {e}"));
+            assert_eq!(v["jsonrpc"], "2.0", "{line}");
+            if v["id"] == json!(id) {
+                return v;
+            }
+        }
+    }
+
+    pub fn call(&mut self, id: u64, tool: &str, args: Value) -> Value {
+        self.request(id, "tools/call", json!({"name": tool, "arguments": args}))
+    }
+}
+
+impl Drop for RawClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -66,7 +66,8 @@ struct Layer {
 pub struct Bert {
     word: Table,
     position: Vec<f32>,
-    /// Row 0 of the token-type table: every input is a single segment.
+    /// The token-type (segment) table: row 0 for a single text, row 1 for the second text of
+    /// a cross-encoder's pair.
     token_type: Vec<f32>,
     embed_norm: Norm,
     layers: Vec<Layer>,
@@ -130,7 +131,7 @@ impl Bert {
             h,
             "embeddings.token_type_embeddings.weight",
         )?
-        .with(|t| t[..h].to_vec())?;
+        .with(<[f32]>::to_vec)?;
         let embed_norm = Norm::load(h, eps, true, vb.pp("embeddings.LayerNorm"))?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
@@ -163,16 +164,34 @@ impl Bert {
         })
     }
 
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Encodes token-id sequences and returns their masked-mean-pooled, L2-normalised
     /// embeddings, one per sequence. Sequences are packed back to back: no padding.
     pub fn embed(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let h = self.config.hidden_size;
+        self.forward(ids, None, |x, seqs| mean_pool(x, seqs, h))
+    }
+
+    /// Runs the encoder and hands `read` the last hidden state (rows × hidden, the sequences
+    /// packed back to back) and each sequence's (first row, length). `types`: each token's
+    /// segment (0 or 1), as the tokenizer gives them for a pair; `None`: all 0.
+    pub fn forward<R>(
+        &self,
+        ids: &[&[u32]],
+        types: Option<&[&[u32]]>,
+        read: impl FnOnce(&[f32], &[(usize, usize)]) -> R,
+    ) -> Result<R> {
         let cfg = &self.config;
         let (h, inter) = (cfg.hidden_size, cfg.intermediate_size);
         let (seqs, rows) = pack(ids, self.max_len)?;
         with_buffers(&self.scratch, (rows, h), (inter, 0), |sc| {
             self.word.with(|table| -> Result<()> {
                 let mut rows_of = sc.tmp.chunks_mut(h);
-                for s in ids {
+                for (i, s) in ids.iter().enumerate() {
+                    let segments = types.map(|t| t[i]);
                     for (p, &id) in s.iter().enumerate() {
                         let id = id as usize;
                         if id >= cfg.vocab_size {
@@ -185,11 +204,17 @@ impl Bert {
                             candle_core::bail!("packed rows out of step");
                         };
                         let word = &table[id * h..(id + 1) * h];
+                        let ty = segments.and_then(|t| t.get(p)).copied().unwrap_or(0) as usize;
                         let p = p + cfg.position_offset;
                         let pos = &self.position[p * h..(p + 1) * h];
-                        for (((o, w), q), t) in
-                            row.iter_mut().zip(word).zip(pos).zip(&self.token_type)
-                        {
+                        if ty >= cfg.type_vocab_size {
+                            candle_core::bail!(
+                                "token type {ty} outside the type vocabulary ({})",
+                                cfg.type_vocab_size
+                            );
+                        }
+                        let segment = &self.token_type[ty * h..(ty + 1) * h];
+                        for (((o, w), q), t) in row.iter_mut().zip(word).zip(pos).zip(segment) {
                             *o = w + q + t;
                         }
                     }
@@ -230,7 +255,7 @@ impl Bert {
                 }
                 layer.out_norm.apply(&sc.tmp, &mut sc.x);
             }
-            Ok(mean_pool(&sc.x, &seqs, h))
+            Ok(read(&sc.x, &seqs))
         })
     }
 }

@@ -16,10 +16,11 @@ pub mod bert;
 pub mod cpu;
 pub mod modernbert;
 pub mod prompts;
+pub mod rerank;
 pub mod resolve;
 mod weights;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{DType, Device};
@@ -27,6 +28,7 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationParams};
 
+pub use rerank::{RerankOptions, Reranker};
 pub use resolve::DEFAULT_MODEL;
 
 /// Tokens each section is truncated to before embedding (at most the model's maximum).
@@ -86,7 +88,7 @@ impl Default for LoadOptions {
     }
 }
 
-enum Encoder {
+pub(crate) enum Encoder {
     ModernBert(modernbert::ModernBert),
     Bert(bert::Bert),
 }
@@ -119,92 +121,164 @@ impl ModelType {
 /// The model files sagasu needs, in a directory.
 pub const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
+/// A model directory, opened: its config, a tokenizer truncating at `max_tokens`, the encoder,
+/// and the weights (for a task head on top of the encoder).
+pub(crate) struct Opened {
+    pub encoder: Encoder,
+    pub tokenizer: Tokenizer,
+    pub config_text: String,
+    pub config_path: PathBuf,
+    pub model_type: String,
+    pub hidden: usize,
+    pub max_tokens: usize,
+    pub vb: VarBuilder<'static>,
+    pub weights: PathBuf,
+    pub tok_bytes: Vec<u8>,
+}
+
+/// Opens a model directory. Every problem names the file: a broken model fails here, before
+/// anything is written.
+pub(crate) fn open_model(dir: &Path, max_tokens: usize) -> Result<Opened> {
+    for f in MODEL_FILES {
+        if !dir.join(f).is_file() {
+            bail!("model directory {} has no {f}", dir.display());
+        }
+    }
+    let config_path = dir.join("config.json");
+    let config_text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("cannot read {}", config_path.display()))?;
+    let kind: ModelType = serde_json::from_str(&config_text)
+        .with_context(|| format!("{}: not a model config", config_path.display()))?;
+    let model_type = kind.model_type.clone().unwrap_or_default();
+    let offset = kind.position_offset();
+    let model_max = kind
+        .max_position_embeddings
+        .unwrap_or(DEFAULT_MAX_TOKENS)
+        .saturating_sub(offset)
+        .max(8);
+    let max_tokens = max_tokens.clamp(8, model_max);
+
+    let tok_path = dir.join("tokenizer.json");
+    let tok_bytes =
+        std::fs::read(&tok_path).with_context(|| format!("cannot read {}", tok_path.display()))?;
+    let mut tokenizer = Tokenizer::from_bytes(&tok_bytes)
+        .map_err(|e| anyhow!("{}: cannot load tokenizer: {e}", tok_path.display()))?;
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: max_tokens,
+            ..Default::default()
+        }))
+        .map_err(|e| anyhow!("{}: {e}", tok_path.display()))?;
+    tokenizer.with_padding(None);
+
+    let weights = dir.join("model.safetensors");
+    let device = Device::Cpu;
+    let vb = VarBuilder::from_tensors(
+        weights::read_weights(&weights, &device)?,
+        DType::F32,
+        &device,
+    );
+    let tensor_error = |e: candle_core::Error| {
+        anyhow!(
+            "{}: {e} (tensor names or shapes do not match {})",
+            weights.display(),
+            config_path.display()
+        )
+    };
+    let not_a = |what: &str| format!("{}: not a {what} config", config_path.display());
+    let (encoder, hidden) = match model_type.as_str() {
+        "modernbert" => {
+            let cfg: modernbert::Config =
+                serde_json::from_str(&config_text).with_context(|| not_a("ModernBERT"))?;
+            let model =
+                modernbert::ModernBert::load(vb.clone(), &cfg, max_tokens).map_err(tensor_error)?;
+            (Encoder::ModernBert(model), cfg.hidden_size)
+        }
+        "bert" | "xlm-roberta" | "roberta" => {
+            let mut cfg: bert::Config =
+                serde_json::from_str(&config_text).with_context(|| not_a("BERT"))?;
+            cfg.position_offset = offset;
+            let model = bert::Bert::load(vb.clone(), &cfg, max_tokens).map_err(tensor_error)?;
+            (Encoder::Bert(model), cfg.hidden_size)
+        }
+        other => bail!(
+            "{}: model_type {other:?} is not supported (supported: modernbert, bert, xlm-roberta)",
+            config_path.display()
+        ),
+    };
+    Ok(Opened {
+        encoder,
+        tokenizer,
+        config_text,
+        config_path,
+        model_type,
+        hidden,
+        max_tokens,
+        vb,
+        weights,
+        tok_bytes,
+    })
+}
+
+impl Encoder {
+    /// The last hidden state of a batch, handed to `read` with each sequence's rows.
+    /// `types`: token segments of pairs (BERT's token types; ModernBERT has none).
+    pub(crate) fn forward<R>(
+        &self,
+        ids: &[&[u32]],
+        types: Option<&[&[u32]]>,
+        read: impl FnOnce(&[f32], &[(usize, usize)]) -> R,
+    ) -> Result<R> {
+        Ok(match self {
+            Encoder::ModernBert(m) => m.forward(ids, read)?,
+            Encoder::Bert(m) => m.forward(ids, types, read)?,
+        })
+    }
+}
+
+/// Orders inputs by length and cuts them into batches whose padded size stays within
+/// `batch_tokens`: the batches, as index lists into `lengths`.
+pub(crate) fn length_batches(lengths: &[usize], batch_tokens: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        // Longest in the batch is the last one (sorted): grow while padded size fits.
+        let mut end = start + 1;
+        while end < order.len() {
+            let longest = lengths[order[end]].max(1);
+            if longest * (end + 1 - start) > batch_tokens {
+                break;
+            }
+            end += 1;
+        }
+        batches.push(order[start..end].to_vec());
+        start = end;
+    }
+    batches
+}
+
 impl Embedder {
     /// Loads a model directory. Every problem names the file: a broken model fails here,
     /// before anything is written.
     pub fn load(dir: &Path, id: &str, opts: &LoadOptions) -> Result<Embedder> {
-        for f in MODEL_FILES {
-            if !dir.join(f).is_file() {
-                bail!("model directory {} has no {f}", dir.display());
-            }
-        }
-        let config_path = dir.join("config.json");
-        let config_text = std::fs::read_to_string(&config_path)
-            .with_context(|| format!("cannot read {}", config_path.display()))?;
-        let kind: ModelType = serde_json::from_str(&config_text)
-            .with_context(|| format!("{}: not a model config", config_path.display()))?;
-        let model_type = kind.model_type.clone().unwrap_or_default();
-        let offset = kind.position_offset();
-        let model_max = kind
-            .max_position_embeddings
-            .unwrap_or(DEFAULT_MAX_TOKENS)
-            .saturating_sub(offset)
-            .max(8);
-        let max_tokens = opts.max_tokens.clamp(8, model_max);
-
-        let tok_path = dir.join("tokenizer.json");
-        let tok_bytes = std::fs::read(&tok_path)
-            .with_context(|| format!("cannot read {}", tok_path.display()))?;
-        let mut tokenizer = Tokenizer::from_bytes(&tok_bytes)
-            .map_err(|e| anyhow!("{}: cannot load tokenizer: {e}", tok_path.display()))?;
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: max_tokens,
-                ..Default::default()
-            }))
-            .map_err(|e| anyhow!("{}: {e}", tok_path.display()))?;
-        tokenizer.with_padding(None);
-
-        let weights = dir.join("model.safetensors");
-        let device = Device::Cpu;
-        let vb = VarBuilder::from_tensors(
-            weights::read_weights(&weights, &device)?,
-            DType::F32,
-            &device,
-        );
-        let tensor_error = |e: candle_core::Error| {
-            anyhow!(
-                "{}: {e} (tensor names or shapes do not match {})",
-                weights.display(),
-                config_path.display()
-            )
-        };
-        let not_a = |what: &str| format!("{}: not a {what} config", config_path.display());
-        let (encoder, dim) = match model_type.as_str() {
-            "modernbert" => {
-                let cfg: modernbert::Config =
-                    serde_json::from_str(&config_text).with_context(|| not_a("ModernBERT"))?;
-                let model =
-                    modernbert::ModernBert::load(vb, &cfg, max_tokens).map_err(tensor_error)?;
-                (Encoder::ModernBert(model), cfg.hidden_size)
-            }
-            "bert" | "xlm-roberta" | "roberta" => {
-                let mut cfg: bert::Config =
-                    serde_json::from_str(&config_text).with_context(|| not_a("BERT"))?;
-                cfg.position_offset = offset;
-                let model = bert::Bert::load(vb, &cfg, max_tokens).map_err(tensor_error)?;
-                (Encoder::Bert(model), cfg.hidden_size)
-            }
-            other => bail!(
-                "{}: model_type {other:?} is not supported (supported: modernbert, bert, xlm-roberta)",
-                config_path.display()
-            ),
-        };
-        let (query_prefix, doc_prefix) = prompts::prefixes(dir, id, &config_text)?;
+        let m = open_model(dir, opts.max_tokens)?;
+        let (query_prefix, doc_prefix) = prompts::prefixes(dir, id, &m.config_text)?;
         let info = ModelInfo {
             id: id.to_string(),
-            fingerprint: weights::fingerprint(&weights, &config_text, &tok_bytes)?,
-            model_type,
-            dim,
+            fingerprint: weights::fingerprint(&m.weights, &m.config_text, &m.tok_bytes)?,
+            model_type: m.model_type,
+            dim: m.hidden,
             query_prefix: opts.query_prefix.clone().unwrap_or(query_prefix),
             doc_prefix: opts.doc_prefix.clone().unwrap_or(doc_prefix),
-            max_tokens,
+            max_tokens: m.max_tokens,
         };
         Ok(Embedder {
-            encoder,
-            tokenizer,
+            encoder: m.encoder,
+            tokenizer: m.tokenizer,
             info,
-            batch_tokens: opts.batch_tokens.max(max_tokens),
+            batch_tokens: opts.batch_tokens.max(m.max_tokens),
         })
     }
 
@@ -234,31 +308,13 @@ impl Embedder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| anyhow!("tokenizing: {e}"))?;
-        let mut order: Vec<usize> = (0..encodings.len()).collect();
-        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); encodings.len()];
-        let mut start = 0;
-        while start < order.len() {
-            // Longest in the batch is the last one (sorted): grow while padded size fits.
-            let mut end = start + 1;
-            while end < order.len() {
-                let longest = encodings[order[end]].get_ids().len().max(1);
-                if longest * (end + 1 - start) > self.batch_tokens {
-                    break;
-                }
-                end += 1;
-            }
-            let batch: Vec<usize> = order[start..end].to_vec();
-            let vectors = self.encode_ids(
-                &batch
-                    .iter()
-                    .map(|&i| encodings[i].get_ids())
-                    .collect::<Vec<_>>(),
-            )?;
-            for (i, v) in batch.into_iter().zip(vectors) {
+        for batch in length_batches(&lengths, self.batch_tokens) {
+            let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
+            for (i, v) in batch.into_iter().zip(self.encode_ids(&ids)?) {
                 out[i] = v;
             }
-            start = end;
         }
         Ok(out)
     }

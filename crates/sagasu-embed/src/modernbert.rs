@@ -130,6 +130,10 @@ pub struct ModernBert {
 }
 
 impl ModernBert {
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Loads weights named as in `ModernBertModel` (`embeddings.tok_embeddings.weight`, …),
     /// with or without the `model.` prefix that `ModernBertForMaskedLM` checkpoints add.
     /// `max_len` bounds the rotary tables (the longest input this instance will see).
@@ -202,6 +206,17 @@ impl ModernBert {
     /// Encodes token-id sequences and returns their masked-mean-pooled, L2-normalised
     /// embeddings, one per sequence. Sequences are packed back to back: no padding.
     pub fn embed(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let h = self.config.hidden_size;
+        self.forward(ids, |x, seqs| mean_pool(x, seqs, h))
+    }
+
+    /// Runs the encoder and hands `read` the last hidden state (rows × hidden, the sequences
+    /// packed back to back) and each sequence's (first row, length).
+    pub fn forward<R>(
+        &self,
+        ids: &[&[u32]],
+        read: impl FnOnce(&[f32], &[(usize, usize)]) -> R,
+    ) -> Result<R> {
         let cfg = &self.config;
         let (h, inter) = (cfg.hidden_size, cfg.intermediate_size);
         let (seqs, rows) = pack(ids, self.max_len)?;
@@ -267,7 +282,7 @@ impl ModernBert {
             }
             self.final_norm.apply(&sc.x, &mut sc.tmp);
 
-            Ok(mean_pool(&sc.tmp, &seqs, h))
+            Ok(read(&sc.tmp, &seqs))
         })
     }
 }

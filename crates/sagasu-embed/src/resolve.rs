@@ -56,6 +56,12 @@ pub fn how_to_get_model(id: &str, cause: &str) -> String {
 
 /// Resolves `model` (a directory or a hub id) to a directory with the model files.
 /// `download`: whether the network may be tried.
+/// Whether a model missing from the cache may be downloaded: not when `HF_HUB_OFFLINE` is set
+/// (as the Hugging Face tools read it).
+pub fn downloads_allowed() -> bool {
+    std::env::var_os("HF_HUB_OFFLINE").is_none_or(|v| v.is_empty() || v == "0")
+}
+
 pub fn resolve(model: &str, download: bool, runtime: &tokio::runtime::Handle) -> Result<PathBuf> {
     let as_path = Path::new(model);
     if as_path.is_dir() {

