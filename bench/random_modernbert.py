@@ -4,7 +4,11 @@ weights (numpy only, no torch): config.json, model.safetensors (transformers' te
 tokenizer.json copied from the tiny test fixture. Honest for speed and memory figures,
 meaningless for quality.
 
-usage: bench/random_modernbert.py OUT_DIR [--seed 0]
+With --reranker, a ModernBertForSequenceClassification of that shape instead (the shape of
+cl-nagoya/ruri-v3-reranker-30m-style cross-encoders: the encoder plus head.dense, head.norm
+and a one-label classifier).
+
+usage: bench/random_modernbert.py OUT_DIR [--seed 0] [--reranker]
 """
 import argparse
 import json
@@ -26,6 +30,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reranker", action="store_true")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     h, i, n = SHAPE["hidden_size"], SHAPE["intermediate_size"], SHAPE["num_hidden_layers"]
@@ -43,6 +48,15 @@ def main():
         tensors[p + "mlp_norm.weight"] = (h,)
         tensors[p + "mlp.Wi.weight"] = (2 * i, h)
         tensors[p + "mlp.Wo.weight"] = (h, i)
+    config = dict(SHAPE)
+    if a.reranker:
+        tensors["head.dense.weight"] = (h, h)
+        tensors["head.norm.weight"] = (h,)
+        tensors["classifier.weight"] = (1, h)
+        tensors["classifier.bias"] = (1,)
+        config.update(architectures=["ModernBertForSequenceClassification"], num_labels=1,
+                      id2label={"0": "LABEL_0"}, classifier_pooling="mean",
+                      classifier_activation="gelu", classifier_bias=False)
     header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
     for name, shape in sorted(tensors.items()):
         if len(shape) == 1:
@@ -62,12 +76,13 @@ def main():
         for b in blobs:
             f.write(b)
     with open(os.path.join(a.out, "config.json"), "w") as f:
-        json.dump(SHAPE, f, indent=2)
+        json.dump(config, f, indent=2)
     here = os.path.dirname(os.path.abspath(__file__))
     shutil.copy(os.path.join(here, "..", "crates", "sagasu-embed", "tests", "fixtures", "tiny-modernbert", "tokenizer.json"),
                 os.path.join(a.out, "tokenizer.json"))
     params = sum(int(np.prod(s)) for s in tensors.values())
-    print(f"{a.out}: ruri-v3-30m shape, {params / 1e6:.1f}M parameters, random weights")
+    kind = "reranker" if a.reranker else "encoder"
+    print(f"{a.out}: ruri-v3-30m shape {kind}, {params / 1e6:.1f}M parameters, random weights")
 
 
 if __name__ == "__main__":
