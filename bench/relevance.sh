@@ -9,7 +9,10 @@
 # Prints hits@1/5/10, MRR@10 (page level), section-level hits@1 where the set names a section,
 # and in-process p50 latency.
 #
-#   bench/relevance.sh [EVERY]      every EVERY-th sentence and title (default 10)
+#   bench/relevance.sh [--rerank DIR] [EVERY]
+#                                   every EVERY-th sentence and title (default 10); with
+#                                   --rerank, the subset table has a "+rerank" row per mode:
+#                                   the same search reranked by the cross-encoder in DIR
 #   BASELINE=path/to/other/sagasu   the same sets with that binary too (own index each), rows
 #                                   interleaved so that both see the same machine state
 set -euo pipefail
@@ -18,6 +21,10 @@ scripts/setup.sh
 . scripts/env.sh
 cargo build --release --locked -q
 sagasu="$CARGO_TARGET_DIR/release/sagasu"
+rerank=""
+if [ "${1:-}" = --rerank ]; then
+  rerank=$(cd "$2" && pwd); shift 2
+fi
 every=${1:-10}
 work=${WORK:-$HOME/.cache/sagasu/relevance}
 mkdir -p "$work"
@@ -73,5 +80,10 @@ for qset in sentences keywords titles descriptions crosslingual; do
   for mode in text vector hybrid; do
     "$sagasu" eval "$work/subset/$qset.jsonl" --db "$work/subset/db" --mode "$mode" "${extra[@]}" --json > "$work/subset/$qset-$mode.json"
     row "$mode" "$qset" "$work/subset/$qset-$mode.json"
+    if [ -n "$rerank" ]; then
+      "$sagasu" eval "$work/subset/$qset.jsonl" --db "$work/subset/db" --mode "$mode" "${extra[@]}" \
+        --reranker "$rerank" --json > "$work/subset/$qset-$mode-rerank.json"
+      row "$mode+rr" "$qset" "$work/subset/$qset-$mode-rerank.json"
+    fi
   done
 done

@@ -8,7 +8,9 @@
 #                                                    build on the same changes, own index each
 #
 # Each round appends one line to every file, then re-indexes with each binary in turn; prints
-# the seconds of each run and, with BASELINE, the ratio this/baseline per round.
+# the seconds of each run and, with BASELINE, the ratio this/baseline per round. The first
+# index of each binary also gives its bytes on disk (what storing each file's raw bytes costs,
+# against a baseline from before format 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -36,7 +38,8 @@ for corpus in cpp-docs-ja gen; do
     name=${b%%=*}; bin=${b#*=}
     rm -rf "$work/db-$corpus-$name"
     s=$("$bin" index "$tree" --db "$work/db-$corpus-$name" --no-embed -q --json | seconds)
-    echo "$name: first index $s s"
+    mib=$("$bin" stats --db "$work/db-$corpus-$name" --json | python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["bytes_on_disk"] / 2**20))')
+    echo "$name: first index $s s, $mib MiB on disk"
   done
   for round in $(seq 1 "$rounds"); do
     find "$tree" -name '*.md' -print0 | xargs -0 -n 500 sh -c 'for f; do printf "\n改訂 %s\n" "$0" >>"$f"; done' "$round"

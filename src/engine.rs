@@ -21,8 +21,8 @@ use crate::ingest::decode::decode;
 use crate::search::{search, Mode, Models, SearchOptions, SearchResult};
 use crate::store::maintain::{MAX_FRAGMENTS, MAX_VERSIONS};
 use crate::store::{
-    read_meta, Access, IndexInfo, Location, Meta, Reads, RunSummary, SkippedFile, Store,
-    StoreError, StoreOptions, META_FILE,
+    read_meta, Access, IndexInfo, Location, Meta, Reads, RerankerSetting, RunSummary,
+    SkippedFile, Store, StoreError, StoreOptions, META_FILE,
 };
 
 pub struct Engine {
@@ -66,6 +66,8 @@ pub struct Stats {
     /// …of this many distinct section texts (0 when the index has no vectors table).
     pub texts: u64,
     pub model: Option<ModelInfo>,
+    /// The reranker the index records (`index --reranker`).
+    pub reranker: Option<RerankerSetting>,
     pub skipped: Vec<SkippedFile>,
     pub last_run: Option<RunSummary>,
     pub warnings: Vec<String>,
@@ -293,6 +295,7 @@ impl Engine {
             vectors,
             texts,
             model: self.meta.model.clone(),
+            reranker: self.meta.reranker.clone(),
             skipped: self.meta.skipped.clone(),
             last_run: self.meta.last_run.clone(),
             warnings,

@@ -355,3 +355,41 @@ fn searches_during_indexing_see_whole_files() {
 fn v_count(root: &Path) -> usize {
     stats(root)["sections"].as_u64().expect("sections") as usize
 }
+
+/// The index holds each file's bytes: with the tree gone, `get_document` still serves what
+/// was indexed, whole and by line range.
+#[test]
+fn documents_are_served_from_the_index_without_the_tree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = mcp_tree(dir.path());
+    let db = dir.path().join("index");
+    ok(bin()
+        .arg("index")
+        .arg(&root)
+        .arg("--db")
+        .arg(&db)
+        .args(["--no-embed", "--quiet"]));
+    std::fs::rename(&root, dir.path().join("moved")).expect("move the tree away");
+    let mut c = RawClient::start(&db);
+    c.request(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "test", "version": "0"}}),
+    );
+    c.send_line(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
+    let whole = c.call(2, "get_document", json!({"path": "guide/setup.md"}));
+    assert_ne!(whole["result"]["isError"], true, "{whole}");
+    let doc = &whole["result"]["structuredContent"];
+    assert!(doc["text"].as_str().unwrap().starts_with("# セットアップ"), "{doc}");
+    assert_eq!(doc["total_lines"], 11, "{doc}");
+    let line = c.call(
+        3,
+        "get_document",
+        json!({"path": "guide/setup.md", "start_line": 7, "end_line": 7}),
+    );
+    assert_eq!(
+        line["result"]["structuredContent"]["text"],
+        "ZEBRAFISH と protobuf-compiler が必要です。"
+    );
+}

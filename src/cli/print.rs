@@ -83,6 +83,9 @@ pub fn stats(db: &Location, stats: &Stats) {
         ),
         None => println!("vectors    none (keyword search only)"),
     }
+    if let Some(r) = &stats.reranker {
+        println!("reranker   {}", r.id);
+    }
     for i in &stats.indexes {
         println!(
             "index      {} on {} ({}): {} rows indexed, {} not yet{}",

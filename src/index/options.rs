@@ -174,3 +174,20 @@ impl IndexOptions {
         Ok(opts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_parse_and_split_every_hash_once() {
+        assert_eq!(Shard::parse("2/4").unwrap(), Shard { index: 2, count: 4 });
+        for bad in ["0/4", "5/4", "1/0", "x/2", "2", ""] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        let shards: Vec<Shard> = (1..=3).map(|i| Shard { index: i, count: 3 }).collect();
+        for key in [0u128, 1, 2, 3, u128::MAX, 0xdead_beef_u128 << 64] {
+            assert_eq!(shards.iter().filter(|s| s.owns(key)).count(), 1, "{key}");
+        }
+    }
+}
