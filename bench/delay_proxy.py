@@ -6,17 +6,20 @@ flight overlap (latency, not a bandwidth cap), so an HTTP request pays 2 x delay
 trip, as on a real network. Requests are counted by method from the client's byte stream
 (HTTP/1.1 with Content-Length bodies, which is what the S3 clients here send).
 
-usage: delay_proxy.py LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS COUNTS_FILE
-The counts ({"GET": n, ...}) are written to COUNTS_FILE every second and at exit.
+usage: delay_proxy.py LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS COUNTS_FILE [LOG_FILE]
+The counts ({"GET": n, ...}) are written to COUNTS_FILE every second and at exit; with
+LOG_FILE, every request line (method, path, Range) is appended to it.
 """
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
 from collections import Counter
 
 COUNTS = Counter()
+LOG = None
 
 
 class RequestCounter:
@@ -41,10 +44,15 @@ class RequestCounter:
             head, self.buf = self.buf[:end], self.buf[end + 4:]
             lines = head.split(b"\r\n")
             COUNTS[lines[0].split(b" ", 1)[0].decode("latin-1")] += 1
+            rng = b""
             for line in lines[1:]:
                 k, _, v = line.partition(b":")
                 if k.strip().lower() == b"content-length":
                     self.body_left = int(v.strip() or 0)
+                if k.strip().lower() == b"range":
+                    rng = v.strip()
+            if LOG:
+                LOG.write(f"{time.monotonic():.3f} {lines[0].decode('latin-1')} {rng.decode('latin-1')}\n")
 
 
 async def pipe(reader, writer, delay, counter=None):
@@ -74,10 +82,16 @@ async def pipe(reader, writer, delay, counter=None):
         await sender
     except (ConnectionError, asyncio.CancelledError):
         sender.cancel()
+    finally:
+        if not sender.done():
+            sender.cancel()
 
 
 async def main():
+    global LOG
     port, host, tport, delay_ms, counts_file = sys.argv[1:6]
+    if len(sys.argv) > 6:
+        LOG = open(sys.argv[6], "a", buffering=1)
     delay = float(delay_ms) / 1000.0
 
     async def handle(cr, cw):
@@ -86,8 +100,11 @@ async def main():
         except OSError:
             cw.close()
             return
-        await asyncio.gather(pipe(cr, sw, delay, RequestCounter()), pipe(sr, cw, delay),
-                             return_exceptions=True)
+        try:
+            await asyncio.gather(pipe(cr, sw, delay, RequestCounter()), pipe(sr, cw, delay),
+                                 return_exceptions=True)
+        except asyncio.CancelledError:
+            pass
 
     def dump():
         with open(counts_file, "w") as f:
@@ -108,7 +125,10 @@ async def main():
     async with server:
         await stop
     ticker.cancel()
+    server.close()
     dump()
+    # Connections still open are dropped with the process, without a traceback each.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,21 @@ pub enum Command {
     BenchRerank(BenchRerankArgs),
 }
 
+impl Command {
+    /// The `--db` the command was given, if any.
+    pub fn db(&self) -> Option<&str> {
+        match self {
+            Command::Index(a) | Command::Watch(a) => a.db.as_deref(),
+            Command::Search(a) => a.db.db.as_deref(),
+            Command::Stats(a) => a.db.db.as_deref(),
+            Command::Eval(a) => a.db.db.as_deref(),
+            Command::Optimize(a) => a.db.as_deref(),
+            Command::Serve(a) => a.db.db.as_deref(),
+            Command::BenchEmbed(_) | Command::BenchRerank(_) => None,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct BenchRerankArgs {
     /// A reranker directory.

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use sagasu::budget::{default_threads, MemoryBudget, ThreadBudget};
+use sagasu::store::location::names_object_storage;
 use sagasu::store::{Location, StoreBudget, StoreOptions, META_FILE};
 use sagasu::INDEX_DIR_NAME;
 
@@ -24,8 +25,14 @@ pub struct Settings {
 
 impl Settings {
     pub fn new(cli: &Cli) -> Settings {
+        let threads = ThreadBudget::new(cli.threads.unwrap_or_else(default_threads));
+        let remote = cli.command.db().is_some_and(names_object_storage);
         Settings {
-            threads: ThreadBudget::new(cli.threads.unwrap_or_else(default_threads)),
+            threads: if remote {
+                threads.for_object_storage()
+            } else {
+                threads
+            },
             memory: MemoryBudget {
                 mib: cli.memory_limit,
             },

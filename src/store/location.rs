@@ -71,6 +71,13 @@ impl From<&Path> for Location {
     }
 }
 
+/// Whether `--db ARG` names object storage (decided before anything is opened: the process
+/// sizes its I/O for it).
+pub fn names_object_storage(arg: &str) -> bool {
+    arg.split_once("://")
+        .is_some_and(|(scheme, _)| REMOTE_SCHEMES.contains(&scheme))
+}
+
 impl Location {
     /// `--db`: a URL of a remote scheme, else a directory. A URL of any other scheme is
     /// refused rather than taken for a relative directory named `http:`.
