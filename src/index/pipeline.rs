@@ -24,6 +24,27 @@ use crate::ingest::markdown::{split, SplitOptions};
 use crate::ingest::terms::document_terms;
 use crate::progress::Progress;
 use crate::store::RAW_ZSTD_LEVEL;
+
+thread_local! {
+    /// One zstd context per reader thread: making one per file cost more than compressing
+    /// a small file.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `bytes`, zstd-compressed at [`RAW_ZSTD_LEVEL`], with this thread's context.
+fn compress_raw(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(zstd::bulk::Compressor::new(RAW_ZSTD_LEVEL)?);
+        }
+        match c.as_mut() {
+            Some(c) => c.compress(bytes),
+            None => unreachable!("set above"),
+        }
+    })
+}
 use crate::store::{FileRows, FileState};
 
 /// What a reader made of one file.
@@ -160,8 +181,8 @@ pub fn read_file(
         }
     };
     // The file as read, kept in the index: a reader without the tree (an index on object
-    // storage) still serves it whole. zstd level 3: the cost is measured in the README.
-    let raw = match zstd::bulk::compress(&bytes, RAW_ZSTD_LEVEL) {
+    // storage) still serves it whole.
+    let raw = match compress_raw(&bytes) {
         Ok(raw) => raw,
         Err(e) => {
             return Outcome::Skipped {
