@@ -21,8 +21,8 @@ use crate::ingest::decode::decode;
 use crate::search::{search, Mode, Models, SearchOptions, SearchResult};
 use crate::store::maintain::{MAX_FRAGMENTS, MAX_VERSIONS};
 use crate::store::{
-    read_meta, Access, IndexInfo, Location, Meta, Reads, RerankerSetting, RunSummary,
-    SkippedFile, Store, StoreError, StoreOptions, META_FILE,
+    read_meta, Access, IndexInfo, Location, Meta, Reads, RerankerSetting, RunSummary, SkippedFile,
+    Store, StoreError, StoreOptions, META_FILE,
 };
 
 pub struct Engine {

@@ -381,7 +381,10 @@ fn documents_are_served_from_the_index_without_the_tree() {
     let whole = c.call(2, "get_document", json!({"path": "guide/setup.md"}));
     assert_ne!(whole["result"]["isError"], true, "{whole}");
     let doc = &whole["result"]["structuredContent"];
-    assert!(doc["text"].as_str().unwrap().starts_with("# セットアップ"), "{doc}");
+    assert!(
+        doc["text"].as_str().unwrap().starts_with("# セットアップ"),
+        "{doc}"
+    );
     assert_eq!(doc["total_lines"], 11, "{doc}");
     let line = c.call(
         3,

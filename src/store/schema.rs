@@ -47,8 +47,11 @@ pub fn sections_schema() -> SchemaRef {
         Field::new("file_hash", DataType::Utf8, false),
         Field::new("file_size", DataType::UInt64, false),
         Field::new("mtime_ns", DataType::Int64, false),
-        // The file as read, zstd-compressed; on ordinal 0 only (null on the others).
-        Field::new("raw", DataType::LargeBinary, true),
+        // The file as read, zstd-compressed; on ordinal 0 only (null on the others). Already
+        // compressed: Lance is told not to compress it again (it would, per value, for files
+        // over 32 KiB).
+        Field::new("raw", DataType::LargeBinary, true)
+            .with_metadata([("lance-encoding:compression".to_string(), "none".to_string())].into()),
     ]))
 }
 
