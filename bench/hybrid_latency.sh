@@ -13,18 +13,11 @@
 # usage: bench/hybrid_latency.sh [WORK]   (default ~/.cache/sagasu/latency; reused if there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-. scripts/env.sh
-cargo build --release --locked -q
-sagasu="$CARGO_TARGET_DIR/release/sagasu"
+. bench/release.sh
 work=${1:-$HOME/.cache/sagasu/latency}
 mkdir -p "$work"
 
-venv="$HOME/.cache/sagasu/bench-venv"
-if ! "$venv/bin/python" -c "import numpy" >/dev/null 2>&1; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check numpy
-fi
+bench_venv numpy
 model="$work/ruri-v3-30m-random"
 [ -f "$model/model.safetensors" ] || "$venv/bin/python" bench/random_modernbert.py "$model"
 one="$work/ruri-v3-30m-1layer"

@@ -9,10 +9,7 @@
 # usage: bench/lexical.sh [SAMPLE]   SAMPLE: every Nth query (default 10: ~3,000 sentences)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-. scripts/env.sh
-cargo build --release --locked -q
-sagasu="$CARGO_TARGET_DIR/release/sagasu"
+. bench/release.sh
 every=${1:-10}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 tar --zstd -xf ../shared/corpora/cpp-docs-ja.tar.zst -C "$work"

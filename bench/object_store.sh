@@ -7,10 +7,7 @@
 # usage: bench/object_store.sh [WORK]   (default ~/.cache/sagasu/object-store)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-. scripts/env.sh
-cargo build --release --locked -q
-sagasu="$CARGO_TARGET_DIR/release/sagasu"
+. bench/release.sh
 weed="$(scripts/weed.sh)"
 work=${1:-$HOME/.cache/sagasu/object-store}
 mkdir -p "$work"

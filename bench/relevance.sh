@@ -17,10 +17,7 @@
 #                                   interleaved so that both see the same machine state
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-. scripts/env.sh
-cargo build --release --locked -q
-sagasu="$CARGO_TARGET_DIR/release/sagasu"
+. bench/release.sh
 rerank=""
 if [ "${1:-}" = --rerank ]; then
   rerank=$(cd "$2" && pwd); shift 2

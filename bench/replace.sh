@@ -13,10 +13,7 @@
 # against a baseline from before format 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-. scripts/env.sh
-cargo build --release --locked -q
-sagasu="$CARGO_TARGET_DIR/release/sagasu"
+. bench/release.sh
 files=${1:-102893}
 work=${2:-$HOME/.cache/sagasu/replace}
 rounds=${ROUNDS:-2}

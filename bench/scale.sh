@@ -21,21 +21,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-scripts/setup.sh
-. scripts/env.sh
-cargo build --release --locked -q
-sagasu="$CARGO_TARGET_DIR/release/sagasu"
+. bench/release.sh
 files=${1:-102893}
 work=${2:-$HOME/.cache/sagasu/scale}
 stages=${STAGES:-a,b,c}
 threads=$(nproc)
 mkdir -p "$work"
 
-venv="$HOME/.cache/sagasu/bench-venv"
-if ! "$venv/bin/python" -c "import numpy, matplotlib" >/dev/null 2>&1; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check numpy matplotlib
-fi
+bench_venv numpy matplotlib
 py="$venv/bin/python"
 
 src="$work/cpp-docs-ja"

@@ -48,8 +48,8 @@ pub struct SearchParams {
     /// ranks, demotions, fused score, rerank score).
     pub explain: Option<bool>,
     /// true: a cross-encoder reorders the top 20 candidates (better order, up to about a
-    /// second). Default: on when the server has a reranker (`serve --rerank MODEL`, or one
-    /// recorded by `index --rerank MODEL`).
+    /// second). Default: on when the server has a reranker (`serve --reranker MODEL`, or one
+    /// recorded by `index --reranker MODEL`).
     pub rerank: Option<bool>,
 }
 

@@ -407,6 +407,18 @@ fn shards_on_three_processes_equal_a_one_machine_run() {
     }
 }
 
+/// Every section holding `word`, in one keyword search that sees the whole index.
+fn every_section(weed: &Weed, db: &str, word: &str) -> Vec<Value> {
+    results(
+        &weed
+            .bin()
+            .args(["search", word, "--db", db, "--json", "--mode", "text"])
+            .args(["--sections", "-k", "1000"])
+            .output()
+            .expect("search"),
+    )
+}
+
 /// Counts each file's sections in one search that sees the whole index: `(files, sections of
 /// each file)`.
 fn sections_per_file(found: &[Value]) -> BTreeMap<String, usize> {
@@ -458,22 +470,7 @@ fn a_killed_writer_leaves_a_readable_index_and_blocks_for_its_lease_only() {
     let killed_at = Instant::now();
 
     // Readable, with whole files only.
-    let found = results(
-        &weed
-            .bin()
-            .args([
-                "search",
-                "COMMONWORD",
-                "--db",
-                &db,
-                "--json",
-                "--mode",
-                "text",
-            ])
-            .args(["--sections", "-k", "1000"])
-            .output()
-            .expect("search"),
-    );
+    let found = every_section(&weed, &db, "COMMONWORD");
     assert!(!found.is_empty());
     assert!(
         sections_per_file(&found).values().all(|&n| n == 2),
@@ -510,22 +507,7 @@ fn a_killed_writer_leaves_a_readable_index_and_blocks_for_its_lease_only() {
         300,
         "{done}"
     );
-    let found = results(
-        &weed
-            .bin()
-            .args([
-                "search",
-                "COMMONWORD",
-                "--db",
-                &db,
-                "--json",
-                "--mode",
-                "text",
-            ])
-            .args(["--sections", "-k", "1000"])
-            .output()
-            .expect("search"),
-    );
+    let found = every_section(&weed, &db, "COMMONWORD");
     let per_file = sections_per_file(&found);
     assert_eq!(per_file.len(), 300);
     assert!(per_file.values().all(|&n| n == 2), "no file twice");
@@ -562,22 +544,7 @@ fn two_writers_at_once_never_lose_or_duplicate_a_file() {
         }
     }
     assert!(succeeded >= 1);
-    let found = results(
-        &weed
-            .bin()
-            .args([
-                "search",
-                "COMMONWORD",
-                "--db",
-                &db,
-                "--json",
-                "--mode",
-                "text",
-            ])
-            .args(["--sections", "-k", "1000"])
-            .output()
-            .expect("search"),
-    );
+    let found = every_section(&weed, &db, "COMMONWORD");
     let per_file = sections_per_file(&found);
     assert_eq!(per_file.len(), 200, "no file lost");
     assert!(per_file.values().all(|&n| n == 2), "no file twice");
@@ -658,21 +625,6 @@ fn eight_readers_see_whole_files_while_a_writer_commits() {
         snapshots += r.join().expect("a reader failed").len();
     }
     assert!(snapshots >= 8, "{snapshots} snapshots");
-    let last = results(
-        &weed
-            .bin()
-            .args([
-                "search",
-                "VERSIONTWO",
-                "--db",
-                &db,
-                "--json",
-                "--mode",
-                "text",
-            ])
-            .args(["--sections", "-k", "1000"])
-            .output()
-            .expect("search"),
-    );
+    let last = every_section(&weed, &db, "VERSIONTWO");
     assert_eq!(sections_per_file(&last).len(), FILES);
 }

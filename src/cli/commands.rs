@@ -220,20 +220,7 @@ pub fn bench_embed(args: BenchEmbedArgs) -> Result<ExitCode> {
         ..Default::default()
     };
     let e = Embedder::load(&args.model, "bench", &opts)?;
-    // Deterministic pseudo-random ids in the vocabulary's upper range (no specials).
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let rows: Vec<Vec<u32>> = (0..args.batch)
-        .map(|_| {
-            (0..args.len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    5 + (seed % 1000) as u32
-                })
-                .collect()
-        })
-        .collect();
+    let rows = pseudo_random_ids(args.batch, args.len);
     let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
     e.encode_ids(&refs)?; // warm-up
     let mut times = Vec::new();
@@ -256,6 +243,24 @@ pub fn bench_embed(args: BenchEmbedArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rows` sequences of `len` deterministic pseudo-random token ids in the vocabulary's low
+/// range, past the special tokens: the benchmarks' input.
+fn pseudo_random_ids(rows: usize, len: usize) -> Vec<Vec<u32>> {
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    (0..rows)
+        .map(|_| {
+            (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    5 + (seed % 1000) as u32
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Loads the reranker the flags ask for (by default the one the index records) and says
@@ -281,19 +286,7 @@ pub fn bench_rerank(args: BenchRerankArgs) -> Result<ExitCode> {
         batch_tokens: args.candidates * args.len,
     };
     let r = Reranker::load(&args.model, "bench", &opts)?;
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let rows: Vec<Vec<u32>> = (0..args.candidates)
-        .map(|_| {
-            (0..args.len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    5 + (seed % 1000) as u32
-                })
-                .collect()
-        })
-        .collect();
+    let rows = pseudo_random_ids(args.candidates, args.len);
     // A query of 16 tokens, then the candidate: the segments a pair has.
     let types: Vec<Vec<u32>> = (0..args.candidates)
         .map(|_| (0..args.len).map(|i| u32::from(i >= 16)).collect())

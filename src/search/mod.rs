@@ -176,7 +176,7 @@ pub async fn search(
         (false, _) => None,
         (true, Some(r)) => Some(r),
         (true, None) => bail!(
-            "no reranker is loaded: give one with --rerank MODEL (or record one with `sagasu index --rerank MODEL`)"
+            "no reranker is loaded: give one with --reranker MODEL (or record one with `sagasu index --reranker MODEL`)"
         ),
     };
     // With a reranker, the first stage ranks its candidates; the reranker picks the k.

@@ -1,0 +1,15 @@
+# Sourced by the bench scripts from the repository root: installs what is missing, builds the
+# release binary ($sagasu), and bench_venv PKG… makes the benches' Python venv ($venv) with
+# those packages.
+scripts/setup.sh
+. scripts/env.sh
+cargo build --release --locked -q
+sagasu="$CARGO_TARGET_DIR/release/sagasu"
+venv="$HOME/.cache/sagasu/bench-venv"
+
+bench_venv() {
+  if ! "$venv/bin/python" -c "import $(IFS=,; echo "$*")" >/dev/null 2>&1; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "$@"
+  fi
+}
