@@ -21,6 +21,9 @@ pub enum StoreError {
     /// A file of the index (`sagasu.json`, the lock, the directory) cannot be used.
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
+    /// Object storage refused or failed a request (credentials, network, bucket): not damage.
+    #[error("{path}: {message}")]
+    ObjectStore { path: String, message: String },
     #[error("another sagasu process is writing to {dir} ({by}); wait for it to finish")]
     Busy { dir: String, by: String },
     /// The writer lease on object storage was not renewed in time: another writer may hold it.

@@ -175,13 +175,15 @@ impl Location {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(bad(e.to_string())),
             },
-            Location::Remote(r) => match r.store.get(&r.object(name)).await {
-                Ok(got) => Ok(Some(
-                    got.bytes().await.map_err(|e| bad(e.to_string()))?.to_vec(),
-                )),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(bad(e.to_string())),
-            },
+            Location::Remote(r) => {
+                let failed =
+                    |e: &object_store::Error| remote_error(self.label(name), "cannot read it", e);
+                match r.store.get(&r.object(name)).await {
+                    Ok(got) => Ok(Some(got.bytes().await.map_err(|e| failed(&e))?.to_vec())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(failed(&e)),
+                }
+            }
         }
     }
 
@@ -203,7 +205,7 @@ impl Location {
                 .put(&r.object(name), PutPayload::from(bytes))
                 .await
                 .map(|_| ())
-                .map_err(|e| bad(e.to_string())),
+                .map_err(|e| remote_error(self.label(name), "cannot write it", &e)),
         }
     }
 
@@ -239,18 +241,17 @@ impl Location {
             },
             Location::Remote(r) => {
                 let under = r.object(name);
+                let failed =
+                    |e: object_store::Error| remote_error(self.label(name), "cannot remove it", &e);
                 let found: Vec<_> = r
                     .store
                     .list(Some(&under))
                     .map_ok(|m| m.location)
                     .try_collect()
                     .await
-                    .map_err(|e| bad(e.to_string()))?;
+                    .map_err(failed)?;
                 for path in found {
-                    r.store
-                        .delete(&path)
-                        .await
-                        .map_err(|e| bad(e.to_string()))?;
+                    r.store.delete(&path).await.map_err(failed)?;
                 }
                 Ok(())
             }
@@ -325,6 +326,21 @@ fn check_http(scheme: &str, options: &[(String, String)]) -> std::result::Result
     }
 }
 
+/// An object store's error on `path`, in words: what was being done, what failed, and when no
+/// credentials were found (object_store then asks the EC2 metadata service), what to set.
+pub(crate) fn remote_error(path: PathBuf, doing: &str, e: &object_store::Error) -> StoreError {
+    let text = e.to_string();
+    let hint = if text.contains("169.254.169.254") {
+        "; no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_SKIP_SIGNATURE=true for a public bucket)"
+    } else {
+        ""
+    };
+    StoreError::ObjectStore {
+        path: path.display().to_string(),
+        message: format!("{doing} ({text}){hint}"),
+    }
+}
+
 /// Bytes of all files under `dir`.
 fn dir_size(dir: &Path) -> u64 {
     let mut total = 0;
@@ -359,6 +375,27 @@ mod tests {
         assert!(err.contains("http://") && err.contains("s3://"), "{err}");
         let err = Location::parse("s3://").unwrap_err().to_string();
         assert!(err.contains("bucket"), "{err}");
+    }
+
+    #[test]
+    fn missing_credentials_are_named_not_taken_for_damage() {
+        let imds = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing PUT http://169.254.169.254/latest/api/token".into(),
+        };
+        let e = remote_error("s3://b/x/sagasu.json".into(), "cannot read it", &imds);
+        assert!(matches!(e, StoreError::ObjectStore { .. }));
+        let text = e.to_string();
+        assert!(
+            text.contains("AWS_ACCESS_KEY_ID") && text.contains("s3://b/x/sagasu.json"),
+            "{text}"
+        );
+        let other = object_store::Error::Generic {
+            store: "S3",
+            source: "connection refused".into(),
+        };
+        let text = remote_error("s3://b/x".into(), "cannot read it", &other).to_string();
+        assert!(!text.contains("AWS_ACCESS_KEY_ID"), "{text}");
     }
 
     #[test]

@@ -175,9 +175,8 @@ async fn take_lease(
         holder: holder.to_string(),
         expires_ms: now_ms() + term.as_millis() as u64,
     };
-    let failed = |e: object_store::Error| StoreError::File {
-        path: at.label(LEASE_FILE),
-        message: format!("cannot take the writer lease ({e})"),
+    let failed = |e: object_store::Error| {
+        super::location::remote_error(at.label(LEASE_FILE), "cannot take the writer lease", &e)
     };
     let busy = |found: &LeaseBody| StoreError::Busy {
         dir: at.to_string(),
