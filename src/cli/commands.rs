@@ -370,22 +370,12 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
         return Ok(opts);
     }
     opts.model = match (&args.model, &args.root) {
-        // A shard without the tree embeds with the model the index records, loaded from
-        // where the writer found it or, on another host, by its id.
+        // A shard without the tree embeds with the model the index records.
         (None, None) => {
             let meta = rt.block_on(read_meta(&opts.db))?;
-            let Some(info) = meta.model.clone() else {
-                bail!("{} records no model yet: run `sagasu index ROOT --db {} --shard 1/N` (which writes the sections and records the model) first", opts.db, opts.db);
-            };
-            match ModelChoice::recorded(&meta).filter(|c| std::path::Path::new(&c.model).exists()) {
+            match ModelChoice::recorded(&meta) {
                 Some(choice) => Some(choice),
-                None => {
-                    let mut choice = ModelChoice::new(&info.id);
-                    choice.load.query_prefix = Some(info.query_prefix);
-                    choice.load.doc_prefix = Some(info.doc_prefix);
-                    choice.load.max_tokens = info.max_tokens;
-                    Some(choice)
-                }
+                None => bail!("{} records no model yet: run `sagasu index ROOT --db {} --shard 1/N` (which writes the sections and records the model) first", opts.db, opts.db),
             }
         }
         (model, _) => {

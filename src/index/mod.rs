@@ -89,12 +89,8 @@ impl Indexer {
                 &mut store, &mut meta, model, opts.shard, true, progress,
             ))?;
         }
-        summary.commits = store.commits;
         summary.repairs = store.repairs.clone();
-        progress.sample();
-        summary.max_threads = progress.max_threads();
-        summary.seconds = started.elapsed().as_secs_f64();
-        summary.finished_at = now_rfc3339();
+        finish(&mut summary, &store, progress, started);
         meta.skipped = tree.skipped;
         meta.last_run = Some(summary.clone());
         runtime.block_on(async {
@@ -125,13 +121,18 @@ impl Indexer {
             ))?,
             ..RunSummary::default()
         };
-        summary.commits = store.commits;
-        progress.sample();
-        summary.max_threads = progress.max_threads();
-        summary.seconds = started.elapsed().as_secs_f64();
-        summary.finished_at = now_rfc3339();
+        finish(&mut summary, &store, progress, started);
         Ok(summary)
     }
+}
+
+/// What every run reports at its end: commits, the most threads seen, time.
+fn finish(summary: &mut RunSummary, store: &Store, progress: &Progress, started: Instant) {
+    summary.commits = store.commits;
+    progress.sample();
+    summary.max_threads = progress.max_threads();
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.finished_at = now_rfc3339();
 }
 
 /// Opens the store for writing, repairing what cannot be read (a table that does not open or

@@ -103,10 +103,16 @@ impl ModelChoice {
         }
     }
 
-    /// The model an index records (loaded from where it was found, never downloaded).
+    /// The model an index records, never downloaded: from the directory it was loaded from,
+    /// or where that is not on this host (an index on object storage), by its id from the
+    /// local Hugging Face cache.
     pub fn recorded(meta: &crate::store::Meta) -> Option<ModelChoice> {
-        let (info, dir) = (meta.model.as_ref()?, meta.model_dir.as_ref()?);
-        let mut choice = ModelChoice::new(&dir.to_string_lossy());
+        let info = meta.model.as_ref()?;
+        let model = match &meta.model_dir {
+            Some(dir) if dir.exists() => dir.to_string_lossy().into_owned(),
+            _ => info.id.clone(),
+        };
+        let mut choice = ModelChoice::new(&model);
         choice.download = false;
         choice.id = info.id.clone();
         choice.load.query_prefix = Some(info.query_prefix.clone());
@@ -189,5 +195,35 @@ mod tests {
         for key in [0u128, 1, 2, 3, u128::MAX, 0xdead_beef_u128 << 64] {
             assert_eq!(shards.iter().filter(|s| s.owns(key)).count(), 1, "{key}");
         }
+    }
+
+    #[test]
+    fn the_recorded_model_is_its_directory_here_else_its_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut meta = crate::store::Meta {
+            model: Some(sagasu_embed::ModelInfo {
+                id: "org/model".into(),
+                fingerprint: "f".into(),
+                model_type: "bert".into(),
+                dim: 4,
+                query_prefix: "q: ".into(),
+                doc_prefix: "d: ".into(),
+                max_tokens: 128,
+            }),
+            model_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let here = ModelChoice::recorded(&meta).expect("recorded");
+        assert_eq!(here.model, dir.path().to_string_lossy());
+        assert!(!here.download);
+        assert_eq!(here.load.query_prefix.as_deref(), Some("q: "));
+        meta.model_dir = Some("/nonexistent/model/dir".into());
+        let elsewhere = ModelChoice::recorded(&meta).expect("recorded");
+        assert_eq!(
+            (elsewhere.model.as_str(), elsewhere.download),
+            ("org/model", false)
+        );
+        meta.model = None;
+        assert!(ModelChoice::recorded(&meta).is_none());
     }
 }

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Explain, Filter, SectionHit, Store};
 use fusion::hybrid_search;
 use pages::{by_page, SectionRef};
-use rerank::{order_by, rerank_scores, RERANK_CANDIDATES};
+use rerank::{best_first, rerank_scores, RERANK_CANDIDATES};
 use snippet::snippet;
 use text::text_search;
 use vector::{embed_query, vector_search};
@@ -218,20 +218,14 @@ pub async fn search(
     store.fill_texts(&mut shown).await?;
     let mut results: Vec<(SectionHit, Vec<SectionRef>)> = shown.into_iter().zip(others).collect();
     if let Some(r) = reranker {
-        let hits: Vec<SectionHit> = results.iter().map(|(h, _)| h.clone()).collect();
+        let hits: Vec<&SectionHit> = results.iter().map(|(h, _)| h).collect();
         let scores = rerank_scores(r, query, &hits).await?;
-        let mut slots: Vec<Option<(SectionHit, Vec<SectionRef>)>> =
-            results.into_iter().map(Some).collect();
-        results = order_by(&scores)
-            .into_iter()
-            .filter_map(|i| {
-                let (mut h, o) = slots[i].take()?;
-                h.explain.fused = h.explain.fused.or(Some(h.score));
-                h.explain.rerank = Some(scores[i]);
-                h.score = scores[i];
-                Some((h, o))
-            })
-            .collect();
+        for ((h, _), s) in results.iter_mut().zip(scores) {
+            h.explain.fused = h.explain.fused.or(Some(h.score));
+            h.explain.rerank = Some(s);
+            h.score = s;
+        }
+        best_first(&mut results, |(h, _)| h.score);
     }
     Ok(results
         .into_iter()

@@ -36,9 +36,9 @@ fn passage(hit: &SectionHit) -> String {
 pub async fn rerank_scores(
     reranker: &Arc<Reranker>,
     query: &str,
-    hits: &[SectionHit],
+    hits: &[&SectionHit],
 ) -> Result<Vec<f32>> {
-    let docs: Vec<String> = hits.iter().map(passage).collect();
+    let docs: Vec<String> = hits.iter().map(|h| passage(h)).collect();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (r, q) = (Arc::clone(reranker), query.to_string());
     rayon::spawn(move || {
@@ -53,11 +53,9 @@ pub async fn rerank_scores(
     rx.await.context("the reranker thread stopped")?
 }
 
-/// The order of `scores`, best first; ties keep the first stage's order.
-pub fn order_by(scores: &[f32]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    order
+/// Orders `items` by `score`, best first; ties keep the first stage's order (a stable sort).
+pub fn best_first<T>(items: &mut [T], score: impl Fn(&T) -> f32) {
+    items.sort_by(|a, b| score(b).total_cmp(&score(a)));
 }
 
 #[cfg(test)]
@@ -66,8 +64,13 @@ mod tests {
 
     #[test]
     fn best_first_and_ties_keep_their_order() {
-        assert_eq!(order_by(&[0.1, 0.9, 0.5, 0.9]), [1, 3, 2, 0]);
-        assert!(order_by(&[]).is_empty());
+        let scores = [0.1f32, 0.9, 0.5, 0.9];
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        best_first(&mut order, |&i| scores[i]);
+        assert_eq!(order, [1, 3, 2, 0]);
+        let mut none: Vec<usize> = Vec::new();
+        best_first(&mut none, |_| 0.0);
+        assert!(none.is_empty());
     }
 
     #[test]

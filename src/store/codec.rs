@@ -219,7 +219,7 @@ pub struct Explain {
     /// every query word, lower as the keyword side matched fewer of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyword_weight: Option<f32>,
-    /// The score after fusion (hybrid) and the cross-encoder's score (rerank).
+    /// The first stage's score (after fusion, in hybrid) and the cross-encoder's (rerank).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fused: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -15,6 +15,7 @@ crates/sagasu-embed/tests/rerankers.rs checks sagasu's reranker against them wit
 import json, os, sys
 
 import torch
+from make_test_models import random_model
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (BertConfig, BertForSequenceClassification, ModernBertConfig,
                           ModernBertForSequenceClassification, XLMRobertaConfig,
@@ -75,13 +76,7 @@ def write(out, name, config, model_cls, types, cls_tok="[CLS]", sep_tok="[SEP]",
     tok = tokenizer(os.path.join(d, "tokenizer.json"), cls_tok, sep_tok, pair)
     config.vocab_size = tok.get_vocab_size()
     config.num_labels = 1
-    torch.manual_seed(0)
-    model = model_cls(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.5 if p.dim() > 1 else 0.2)
-            if p.dim() == 1:
-                p.add_(1.0)
+    model = random_model(model_cls, config)
     model.save_pretrained(d, safe_serialization=True)
     lengths, logits = scores(model, tok, types)
     json.dump({"pairs": PAIRS, "token_counts": lengths, "scores": logits},

@@ -50,6 +50,19 @@ def tokenizer(path):
     return tok
 
 
+def random_model(model_cls, config):
+    """A model of `config` with seeded random weights, spread wide: the default init is near
+    zero next to the norms, where errors could hide."""
+    torch.manual_seed(0)
+    model = model_cls(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.5 if p.dim() > 1 else 0.2)
+            if p.dim() == 1:
+                p.add_(1.0)
+    return model
+
+
 def pooled(model, tok):
     enc = tok.encode_batch(INPUTS)
     n = max(len(e.ids) for e in enc)
@@ -68,14 +81,7 @@ def write(out, name, config, model_cls):
     os.makedirs(d, exist_ok=True)
     tok = tokenizer(os.path.join(d, "tokenizer.json"))
     config.vocab_size = tok.get_vocab_size()
-    torch.manual_seed(0)
-    model = model_cls(config).eval()
-    # Random init is near zero for norms' neighbours; widen it so errors cannot hide.
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.5 if p.dim() > 1 else 0.2)
-            if p.dim() == 1:
-                p.add_(1.0)
+    model = random_model(model_cls, config)
     model.save_pretrained(d, safe_serialization=True)
     lengths, vectors = pooled(model, tok)
     json.dump({"inputs": INPUTS, "token_counts": lengths, "embeddings": vectors},
