@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 . scripts/env.sh
-if [ -z "${SAGASU_BIN:-}" ]; then cargo build --release --locked -q; fi
+if [ -z "${SAGASU_BIN:-}" ]; then cargo build --release --locked -q --workspace --all-targets; fi
 sagasu=${SAGASU_BIN:-$CARGO_TARGET_DIR/release/sagasu}
 e5=$(bash ../shared/tools/multilingual-e5-small/build.sh)
 every=${1:-10}

@@ -3,7 +3,7 @@
 # those packages.
 scripts/setup.sh
 . scripts/env.sh
-cargo build --release --locked -q
+cargo build --release --locked -q --workspace --all-targets
 sagasu="$CARGO_TARGET_DIR/release/sagasu"
 venv="$HOME/.cache/sagasu/bench-venv"
 

@@ -106,7 +106,7 @@ if [[ $stages == *m* ]]; then
   default_bin=$sagasu
   cargo build --release --locked -q --features mimalloc
   cp "$sagasu" "$work/sagasu-mimalloc"
-  cargo build --release --locked -q
+  cargo build --release --locked -q --workspace --all-targets
   sagasu="$work/sagasu-mimalloc" run a-mimalloc "$corpus" "$work/db-m" --no-embed
   plots+=("(a) mimalloc=$work/a-mimalloc.csv")
   sagasu=$default_bin

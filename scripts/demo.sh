@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 . scripts/env.sh
-cargo build --release --locked
+# Every target: the tests (scripts/test.sh) then reuse this build instead of compiling the
+# dependencies again with their dev-only features.
+cargo build --release --locked --workspace --all-targets
 sagasu="$CARGO_TARGET_DIR/release/sagasu"
 tree=${1:-}
 if [ -z "$tree" ]; then

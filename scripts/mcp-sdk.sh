@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Makes a virtual environment with the official MCP Python SDK (what tests/mcp_client.py
-# drives `sagasu serve` with) and prints its python. Reused when it is already there.
+# drives `sagasu serve` with) and numpy (for the random-weights reranker of
+# tests/mcp_concurrency.rs), and prints its python. Reused when it is already there.
 set -euo pipefail
 venv="${SAGASU_MCP_VENV:-$HOME/.cache/sagasu/mcp-venv}"
-if ! "$venv/bin/python" -c "import mcp.client.stdio" >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c "import mcp.client.stdio, numpy" >/dev/null 2>&1; then
   if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
     sudo_cmd=""
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
@@ -12,6 +13,6 @@ if ! "$venv/bin/python" -c "import mcp.client.stdio" >/dev/null 2>&1; then
   fi
   rm -rf "$venv"
   python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install -q --disable-pip-version-check "mcp>=2.3,<3" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check "mcp>=2.3,<3" numpy >&2
 fi
 echo "$venv/bin/python"

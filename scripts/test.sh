@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, builds (dev profile, dependencies optimised:
-# see Cargo.toml) and runs every test of the workspace, the ignored ones included: those need
-# the real multilingual-e5-small model, the official MCP Python SDK and SeaweedFS (an S3
-# server), which this script provides (a plain `cargo test` has none and leaves them out).
+# The test command: installs what is missing, builds the release artifacts from the same
+# release build as scripts/demo.sh (one build for both README commands: see Cargo.toml) and
+# checks them (the wheel in a fresh venv), then runs every test of the workspace in that
+# build, the ignored ones included: those need the real multilingual-e5-small model, the
+# official MCP Python SDK and SeaweedFS (an S3 server), which this script provides (a plain
+# `cargo test` has none and leaves them out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -25,4 +27,7 @@ if [ -z "${SAGASU_E5_DIR:-}" ]; then
   bash "$e5" "$SAGASU_E5_DIR" >/dev/null
   export SAGASU_E5_DIR
 fi
-cargo test --workspace --locked "$@" -- --include-ignored
+# The release tarball and wheel, built and installed as a newcomer would.
+scripts/dist.sh >/dev/null
+scripts/dist-check.sh
+cargo test --release --workspace --locked "$@" -- --include-ignored

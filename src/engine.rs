@@ -1,13 +1,17 @@
 //! An open index for readers: the one API the CLI and the MCP server call to search, read
 //! documents and report stats.
 //!
-//! A long-lived engine (the MCP server) calls [`Engine::refresh`] before each request: when
-//! an index run has rewritten `sagasu.json` since the engine opened, the store is reopened
-//! (new tables, a new model), so answers follow the index without a restart. On object
-//! storage that look is a request, so it is made at most once per refresh interval.
+//! Every call takes `&self`: what a call reads is a [`View`] (the store, `sagasu.json` and the
+//! models) held in an `Arc`, so calls run side by side (a reranked search does not hold up a
+//! `get_document`). A long-lived engine (the MCP server) calls [`Engine::refresh`] before
+//! each request: when an index run has rewritten `sagasu.json` since the view was opened, a
+//! new view is opened (new tables, a new model if it changed) and swapped in; calls already
+//! running finish on the old one. On object storage that look is a request, so it is made at
+//! most once per refresh interval. Models load on tokio's blocking pool, never on a worker
+//! that serves requests.
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -17,6 +21,8 @@ use sagasu_embed::resolve::{downloads_allowed, resolve};
 use sagasu_embed::{Embedder, LoadOptions, ModelInfo, RerankOptions, Reranker};
 
 use crate::hash::content_hash;
+use crate::index::options::recorded_model;
+use crate::index::ModelChoice;
 use crate::ingest::decode::decode;
 use crate::search::{search, Mode, Models, SearchOptions, SearchResult};
 use crate::store::maintain::{MAX_FRAGMENTS, MAX_VERSIONS};
@@ -25,18 +31,55 @@ use crate::store::{
     Store, StoreError, StoreOptions, META_FILE,
 };
 
+/// How many times a search is tried on a freshly opened view when what it read vanished (a
+/// concurrent run pruned the version it had open): a second race in a row is rare, a third
+/// means the files are missing from the latest version too.
+const VANISHED_TRIES: usize = 3;
+
 pub struct Engine {
     db: Location,
     options: StoreOptions,
-    store: Store,
+    /// What calls read; swapped whole by a refresh.
+    view: RwLock<Arc<View>>,
+    /// When `sagasu.json`'s stamp was last compared; held while a new view opens, so one
+    /// refresh opens it and the calls behind it find it done.
+    checked: tokio::sync::Mutex<Instant>,
+}
+
+/// One opened version of the index, with the models that read it.
+pub struct View {
+    store: Arc<Store>,
     meta: Meta,
-    /// `sagasu.json`'s stamp when it was read, and when that was last checked.
-    meta_stamp: Option<String>,
-    checked: Instant,
+    /// `sagasu.json`'s stamp when it was read.
+    stamp: Option<String>,
     embedder: Option<Arc<Embedder>>,
-    reranker: Option<Arc<Reranker>>,
     /// Why the query model could not be loaded, when the index has vectors but no usable model.
     embedder_error: Option<String>,
+    reranker: Option<Arc<Reranker>>,
+}
+
+impl View {
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn embedder(&self) -> Option<&Arc<Embedder>> {
+        self.embedder.as_ref()
+    }
+
+    /// Why vector search is unavailable although the index has vectors (model missing, moved
+    /// or changed): shown once by the CLI, returned by the MCP server.
+    pub fn embedder_error(&self) -> Option<&str> {
+        self.embedder_error.as_deref()
+    }
+
+    /// The models a search may use.
+    pub fn models(&self) -> Models<'_> {
+        Models {
+            embedder: self.embedder.as_ref(),
+            reranker: self.reranker.as_ref(),
+        }
+    }
 }
 
 /// Which cross-encoder a reader reranks with.
@@ -59,6 +102,8 @@ pub struct Stats {
     pub sections: u64,
     pub fragments: u64,
     pub versions: u64,
+    /// Versions superseded longer ago than `--keep-superseded`: the next run prunes them.
+    pub prunable_versions: u64,
     pub bytes_on_disk: u64,
     pub indexes: Vec<IndexInfo>,
     /// Distinct section texts with a vector…
@@ -71,6 +116,16 @@ pub struct Stats {
     pub skipped: Vec<SkippedFile>,
     pub last_run: Option<RunSummary>,
     pub warnings: Vec<String>,
+}
+
+/// How fresh an answer is: the version of the index it was read from, and when that version
+/// was committed (an agent can tell an index of seconds from one of weeks).
+#[derive(Debug, Clone, Serialize)]
+pub struct Freshness {
+    pub version: u64,
+    /// RFC 3339, UTC.
+    pub committed_at: String,
+    pub age_seconds: f64,
 }
 
 /// A file's text, whole or a line range of it.
@@ -87,7 +142,7 @@ impl Engine {
     /// Opens the index at `db`. `mode`: the mode the caller will ask for, if known; text mode
     /// never loads the model.
     pub async fn open(db: &Location, options: StoreOptions, mode: Option<Mode>) -> Result<Engine> {
-        let meta_stamp = db.stamp(META_FILE).await;
+        let stamp = db.stamp(META_FILE).await;
         let opened = async {
             Ok::<_, StoreError>((
                 Store::open(db, Access::Read, options).await?,
@@ -95,211 +150,171 @@ impl Engine {
             ))
         };
         let (store, meta) = opened.await.map_err(|e| damaged(db, e.into()))?;
-        let mut engine = Engine {
+        let (embedder, embedder_error) = if mode == Some(Mode::Text) {
+            (None, None)
+        } else {
+            load_embedder(&store, &meta).await
+        };
+        let view = View {
+            store: Arc::new(store),
+            meta,
+            stamp,
+            embedder,
+            embedder_error,
+            reranker: None,
+        };
+        Ok(Engine {
             db: db.clone(),
             options,
-            store,
-            meta,
-            meta_stamp,
-            checked: Instant::now(),
-            embedder: None,
-            reranker: None,
-            embedder_error: None,
-        };
-        if mode != Some(Mode::Text) {
-            engine.load_embedder();
+            view: RwLock::new(Arc::new(view)),
+            checked: tokio::sync::Mutex::new(Instant::now()),
+        })
+    }
+
+    /// The view calls read now; a refresh swaps it, this one stays valid while held.
+    pub fn view(&self) -> Arc<View> {
+        match self.view.read() {
+            Ok(v) => v.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
-        Ok(engine)
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn embedder(&self) -> Option<&Arc<Embedder>> {
-        self.embedder.as_ref()
-    }
-
-    pub fn reranker(&self) -> Option<&Arc<Reranker>> {
-        self.reranker.as_ref()
-    }
-
-    /// The models a search may use.
-    pub fn models(&self) -> Models<'_> {
-        Models {
-            embedder: self.embedder.as_ref(),
-            reranker: self.reranker.as_ref(),
+    fn swap(&self, view: View) {
+        let view = Arc::new(view);
+        match self.view.write() {
+            Ok(mut v) => *v = view,
+            Err(poisoned) => *poisoned.into_inner() = view,
         }
+    }
+
+    /// Whether searches have a cross-encoder to rerank with.
+    pub fn has_reranker(&self) -> bool {
+        self.view().reranker.is_some()
     }
 
     /// Loads the cross-encoder `choice` names: the one the index records (none when none is),
-    /// a model given by name or directory, or none.
-    pub async fn load_reranker(&mut self, choice: &RerankChoice) -> Result<()> {
-        let (id, dir, download) = match choice {
+    /// a model given by name or directory, or none. Loaded on the blocking pool (a download
+    /// or a large file read blocks).
+    pub async fn load_reranker(&self, choice: &RerankChoice) -> Result<()> {
+        let current = self.view();
+        let (model, download) = match choice {
             RerankChoice::Off => {
-                self.reranker = None;
+                self.swap(current.with_reranker(None));
                 return Ok(());
             }
-            RerankChoice::Recorded => match &self.meta.reranker {
+            RerankChoice::Recorded => match &current.meta.reranker {
                 None => return Ok(()),
-                Some(r) if r.dir.is_dir() => (r.id.clone(), Some(r.dir.clone()), false),
-                // Another host: look the model up by its name.
-                Some(r) => (r.id.clone(), None, false),
+                Some(r) => (recorded_model(&r.id, Some(&r.dir)), false),
             },
-            RerankChoice::Model(m) => (m.clone(), None, downloads_allowed()),
+            RerankChoice::Model(m) => (m.clone(), downloads_allowed()),
         };
-        // Off the async workers: a download blocks on the runtime.
         let rt = tokio::runtime::Handle::current();
-        let loaded = tokio::task::spawn_blocking(move || {
-            let dir = match dir {
-                Some(d) => d,
-                None => resolve(&id, download, &rt)?,
-            };
-            Reranker::load(&dir, &id, &RerankOptions::default())
-        })
-        .await
-        .context("loading the reranker")??;
-        self.reranker = Some(Arc::new(loaded));
+        let (_, loaded) = tokio::task::spawn_blocking(move || load_reranker(&model, download, &rt))
+            .await
+            .context("loading the reranker")??;
+        self.swap(self.view().with_reranker(Some(Arc::new(loaded))));
         Ok(())
     }
 
-    /// Why vector search is unavailable although the index has vectors (model missing, moved
-    /// or changed): shown once by the CLI, returned by the MCP server.
-    pub fn embedder_error(&self) -> Option<&str> {
-        self.embedder_error.as_deref()
-    }
-
-    /// Reopens the store when an index run has rewritten the metadata since the last look.
-    /// Keeps the loaded model when the index still uses the same one.
+    /// Opens a new view when an index run has rewritten the metadata since the last look.
+    /// Keeps the loaded models when the index still uses the same one.
     /// Looks at most once per refresh interval ([`Reads::Within`]).
-    pub async fn refresh(&mut self) -> Result<()> {
+    pub async fn refresh(&self) -> Result<()> {
         let interval = match self.options.reads {
             Reads::Within(d) => d,
             Reads::AsOpened => Duration::ZERO,
         };
-        if self.checked.elapsed() < interval {
+        let mut checked = self.checked.lock().await;
+        if checked.elapsed() < interval {
             return Ok(());
         }
-        self.checked = Instant::now();
+        *checked = Instant::now();
         let stamp = self.db.stamp(META_FILE).await;
-        if stamp == self.meta_stamp {
+        if stamp == self.view().stamp {
             return Ok(());
         }
         self.reopen(stamp).await
     }
 
-    async fn reopen(&mut self, stamp: Option<String>) -> Result<()> {
-        self.store = Store::open(&self.db, Access::Read, self.options).await?;
-        self.meta = read_meta(&self.db).await?;
-        self.meta_stamp = stamp;
-        let same_model = match (&self.embedder, &self.meta.model) {
+    /// Opens the latest version as a new view and swaps it in.
+    async fn reopen(&self, stamp: Option<String>) -> Result<()> {
+        let old = self.view();
+        let store = Store::open(&self.db, Access::Read, self.options).await?;
+        let meta = read_meta(&self.db).await?;
+        let same_model = match (&old.embedder, &meta.model) {
             (Some(e), Some(m)) => e.info().key() == m.key(),
             _ => false,
         };
-        if !same_model {
-            self.embedder = None;
-            self.load_embedder();
-        }
+        let (embedder, embedder_error) = if same_model {
+            (old.embedder.clone(), None)
+        } else {
+            load_embedder(&store, &meta).await
+        };
+        self.swap(View {
+            store: Arc::new(store),
+            meta,
+            stamp,
+            embedder,
+            embedder_error,
+            reranker: old.reranker.clone(),
+        });
         Ok(())
     }
 
-    /// Loads the model that made the index's vectors, if there are vectors.
-    fn load_embedder(&mut self) {
-        self.embedder_error = None;
-        if !self.store.has_vectors() {
-            return;
-        }
-        let (Some(info), Some(recorded)) = (&self.meta.model, &self.meta.model_dir) else {
-            return;
-        };
-        // On another host (an index on object storage) the writer's model directory is not
-        // there: the model is looked up by its id in the local Hugging Face cache instead.
-        let dir = if recorded.is_dir() {
-            recorded.clone()
-        } else {
-            match tokio::runtime::Handle::try_current()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| resolve(&info.id, false, &rt))
-            {
-                Ok(dir) => dir,
-                Err(_) => recorded.clone(),
+    /// Searches the index. A query that failed because what it read was gone (a concurrent
+    /// run pruned the version it had open, see [`StoreError::is_retryable`]) is tried again on
+    /// a freshly opened view; any other error (a bad query, a missing model, a damaged
+    /// table) is returned as it is.
+    pub async fn search(&self, query: &str, opts: &SearchOptions) -> Result<Vec<SearchResult>> {
+        let mut tries = 0;
+        loop {
+            let view = self.view();
+            if opts.mode.is_some_and(|m| m != Mode::Text) && view.embedder.is_none() {
+                if let Some(e) = &view.embedder_error {
+                    bail!("{e}");
+                }
             }
-        };
-        match load_query_model(info, &dir) {
-            Ok(e) => self.embedder = Some(Arc::new(e)),
-            Err(e) => self.embedder_error = Some(format!("{e:#}")),
+            tries += 1;
+            match search(&view.store, view.models(), query, opts).await {
+                Ok(results) => return Ok(results),
+                Err(e) if retryable(&e) && tries < VANISHED_TRIES => {
+                    let stamp = self.db.stamp(META_FILE).await;
+                    if self.reopen(stamp).await.is_err() {
+                        return Err(damaged(&self.db, e));
+                    }
+                }
+                Err(e) if retryable(&e) => {
+                    return Err(e.context(format!(
+                        "the index at {} changed {tries} times while this search read it (a run pruned the version it had open); search again. If this repeats with no index run going on, `sagasu index` on its tree repairs it",
+                        self.db
+                    )))
+                }
+                Err(e) => return Err(damaged(&self.db, e)),
+            }
         }
     }
 
-    /// Searches the index. A query that failed because what it read was gone (a concurrent
-    /// run pruned the version this handle had open) is retried once on a freshly opened
-    /// store; any other error (a bad query, a missing model, a damaged table) is returned
-    /// as it is.
-    pub async fn search(&mut self, query: &str, opts: &SearchOptions) -> Result<Vec<SearchResult>> {
-        if opts.mode.is_some_and(|m| m != Mode::Text) && self.embedder.is_none() {
-            if let Some(e) = &self.embedder_error {
-                bail!("{e}");
-            }
-        }
-        let result = match search(&self.store, self.models(), query, opts).await {
-            Err(first) if retryable(&first) => {
-                let stamp = self.db.stamp(META_FILE).await;
-                if self.reopen(stamp).await.is_err() {
-                    return Err(first);
-                }
-                search(&self.store, self.models(), query, opts).await
-            }
-            other => other,
-        };
-        result.map_err(|e| damaged(&self.db, e))
+    /// The version the next call reads, and its commit time.
+    pub async fn freshness(&self) -> Result<Freshness> {
+        let (version, at) = self
+            .view()
+            .store
+            .version()
+            .await
+            .map_err(|e| damaged(&self.db, e.into()))?;
+        let age = chrono::Utc::now() - at;
+        Ok(Freshness {
+            version,
+            committed_at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            age_seconds: age.num_milliseconds().max(0) as f64 / 1000.0,
+        })
     }
 
     pub async fn stats(&self) -> Result<Stats> {
-        self.read_stats().await.map_err(|e| damaged(&self.db, e))
-    }
-
-    async fn read_stats(&self) -> Result<Stats> {
-        let table = self.store.table_stats().await?;
-        let vectors = self.store.vector_count().await?;
-        // Counting distinct texts scans a column: only worth it when there are vectors.
-        let texts = if self.store.has_vectors() {
-            self.store.section_hashes(None).await?.len() as u64
-        } else {
-            0
-        };
-        let mut warnings = Vec::new();
-        if table.fragments > MAX_FRAGMENTS {
-            warnings.push(format!(
-                "{} fragments (bound {MAX_FRAGMENTS}): run `sagasu optimize`",
-                table.fragments
-            ));
-        }
-        if table.versions > MAX_VERSIONS {
-            warnings.push(format!(
-                "{} versions (bound {MAX_VERSIONS}): run `sagasu optimize`",
-                table.versions
-            ));
-        }
-        if let Some(e) = &self.embedder_error {
-            warnings.push(format!("keyword search only: {e}"));
-        }
-        Ok(Stats {
-            db: self.db.to_string(),
-            root: self.meta.root.clone(),
-            documents: table.documents,
-            sections: table.sections,
-            fragments: table.fragments,
-            versions: table.versions,
-            bytes_on_disk: self.db.bytes().await,
-            indexes: table.indexes,
-            vectors,
-            texts,
-            model: self.meta.model.clone(),
-            reranker: self.meta.reranker.clone(),
-            skipped: self.meta.skipped.clone(),
-            last_run: self.meta.last_run.clone(),
-            warnings,
-        })
+        self.view()
+            .read_stats(&self.db)
+            .await
+            .map_err(|e| damaged(&self.db, e))
     }
 
     /// The text of an indexed document, or of its lines `start..=end` (1-based, inclusive).
@@ -316,6 +331,7 @@ impl Engine {
         start_line: Option<usize>,
         end_line: Option<usize>,
     ) -> Result<Document> {
+        let view = self.view();
         let rel = confined_path(path)?;
         let rel_str = rel
             .components()
@@ -325,14 +341,14 @@ impl Engine {
         let not_indexed = || {
             anyhow!("{path:?} is not an indexed document (paths are relative to the indexed root, as search returns them)")
         };
-        let indexed = self
+        let indexed = view
             .store
             .stored_file(&rel_str, false)
             .await?
             .ok_or_else(not_indexed)?;
-        let bytes = match self.tree_copy(&rel, &indexed.file_hash) {
+        let bytes = match view.tree_copy(&rel, &indexed.file_hash) {
             Some(bytes) => bytes,
-            None => self
+            None => view
                 .store
                 .stored_file(&rel_str, true)
                 .await?
@@ -360,6 +376,64 @@ impl Engine {
             text,
         })
     }
+}
+
+impl View {
+    fn with_reranker(&self, reranker: Option<Arc<Reranker>>) -> View {
+        View {
+            store: self.store.clone(),
+            meta: self.meta.clone(),
+            stamp: self.stamp.clone(),
+            embedder: self.embedder.clone(),
+            embedder_error: self.embedder_error.clone(),
+            reranker,
+        }
+    }
+
+    async fn read_stats(&self, db: &Location) -> Result<Stats> {
+        let table = self.store.table_stats().await?;
+        let vectors = self.store.vector_count().await?;
+        // Counting distinct texts scans a column: only worth it when there are vectors.
+        let texts = if self.store.has_vectors() {
+            self.store.section_hashes(None).await?.len() as u64
+        } else {
+            0
+        };
+        let mut warnings = Vec::new();
+        if table.fragments > MAX_FRAGMENTS {
+            warnings.push(format!(
+                "{} fragments (bound {MAX_FRAGMENTS}): run `sagasu optimize`",
+                table.fragments
+            ));
+        }
+        if table.prunable_versions > MAX_VERSIONS {
+            warnings.push(format!(
+                "{} versions superseded longer ago than --keep-superseded (bound {MAX_VERSIONS}): run `sagasu optimize`",
+                table.prunable_versions
+            ));
+        }
+        if let Some(e) = &self.embedder_error {
+            warnings.push(format!("keyword search only: {e}"));
+        }
+        Ok(Stats {
+            db: db.to_string(),
+            root: self.meta.root.clone(),
+            documents: table.documents,
+            sections: table.sections,
+            fragments: table.fragments,
+            versions: table.versions,
+            prunable_versions: table.prunable_versions,
+            bytes_on_disk: db.bytes().await,
+            indexes: table.indexes,
+            vectors,
+            texts,
+            model: self.meta.model.clone(),
+            reranker: self.meta.reranker.clone(),
+            skipped: self.meta.skipped.clone(),
+            last_run: self.meta.last_run.clone(),
+            warnings,
+        })
+    }
 
     /// The tree's copy of `rel` when it is still the indexed file: inside the root, reached
     /// as an index run reads it, with hash `file_hash`. `None` sends the reader to the bytes
@@ -376,6 +450,42 @@ impl Engine {
         }
         let bytes = std::fs::read(&full).ok()?;
         (content_hash(&bytes) == file_hash).then_some(bytes)
+    }
+}
+
+/// The cross-encoder `model` names (a directory or a hub id), found (downloaded only if
+/// `download`) and loaded: where it was found, and the model. Blocks on `rt` to download:
+/// call it off the async workers.
+pub fn load_reranker(
+    model: &str,
+    download: bool,
+    rt: &tokio::runtime::Handle,
+) -> Result<(PathBuf, Reranker)> {
+    let dir = resolve(model, download, rt)?;
+    let loaded = Reranker::load(&dir, &RerankOptions::default())?;
+    Ok((dir, loaded))
+}
+
+/// Loads the model that made the index's vectors, if there are vectors, on the blocking pool:
+/// the model, or why it could not be loaded.
+async fn load_embedder(store: &Store, meta: &Meta) -> (Option<Arc<Embedder>>, Option<String>) {
+    if !store.has_vectors() {
+        return (None, None);
+    }
+    let (Some(info), Some(choice)) = (meta.model.clone(), ModelChoice::recorded(meta)) else {
+        return (None, None);
+    };
+    let rt = tokio::runtime::Handle::current();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let dir = resolve(&choice.model, false, &rt)?;
+        load_query_model(&info, &dir)
+    })
+    .await
+    .map_err(anyhow::Error::from)
+    .and_then(|r| r);
+    match loaded {
+        Ok(e) => (Some(Arc::new(e)), None),
+        Err(e) => (None, Some(format!("{e:#}"))),
     }
 }
 
@@ -447,10 +557,8 @@ fn confined_path(path: &str) -> Result<PathBuf> {
 /// damaged (not a bad query, a missing model, or an index that is not there).
 fn damaged(db: &Location, e: anyhow::Error) -> anyhow::Error {
     let is_damage = e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<StoreError>(),
-            Some(StoreError::Lance { .. } | StoreError::File { .. })
-        )
+        c.downcast_ref::<StoreError>()
+            .is_some_and(StoreError::may_be_damage)
     });
     if is_damage {
         e.context(format!(
@@ -475,15 +583,27 @@ mod tests {
 
     #[test]
     fn only_errors_of_vanished_data_are_retried() {
-        let vanished = anyhow::Error::from(StoreError::Lance {
-            doing: "running the full-text query".into(),
-            message: "Not found: x.lance".into(),
-            changed: true,
+        let vanished = anyhow::Error::from(StoreError::Vanished {
+            doing: "reading the results' text".into(),
+            message: "2 of 10 rows are gone".into(),
         });
         assert!(retryable(&vanished));
         assert!(retryable(&vanished.context("searching")));
         assert!(!retryable(&anyhow!("the query is empty")));
         assert!(!retryable(&anyhow::Error::from(StoreError::NoVectors)));
+        let at = Location::from(Path::new("/x"));
+        let bug = anyhow::Error::from(StoreError::Codec {
+            doing: "reading results".into(),
+            message: "column id has an unexpected type".into(),
+        });
+        let shown = format!("{:#}", damaged(&at, bug));
+        assert!(!shown.contains("repairs"), "a bug is not damage: {shown}");
+        let gone = anyhow::Error::from(StoreError::Vanished {
+            doing: "reading".into(),
+            message: "gone".into(),
+        });
+        let shown = format!("{:#}", damaged(&at, gone));
+        assert!(!shown.contains("repairs"), "{shown}");
     }
 
     #[cfg(unix)]

@@ -19,7 +19,6 @@ use rmcp::{tool, tool_handler, tool_router, ServerHandler, ServiceExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::Mutex;
 
 use crate::engine::Engine;
 use crate::search::{Mode, SearchOptions, Unit};
@@ -64,10 +63,11 @@ pub struct GetDocumentParams {
     pub end_line: Option<i64>,
 }
 
-/// The server: one engine for reads, one background worker for re-index runs.
+/// The server: one engine for reads (calls run side by side: the engine is read through
+/// `&self`), one background worker for re-index runs.
 #[derive(Clone)]
 pub struct SagasuServer {
-    engine: Arc<Mutex<Engine>>,
+    engine: Arc<Engine>,
     worker: Arc<IndexWorker>,
     tool_router: ToolRouter<Self>,
 }
@@ -76,7 +76,7 @@ pub struct SagasuServer {
 impl SagasuServer {
     pub fn new(engine: Engine, worker: IndexWorker) -> Self {
         SagasuServer {
-            engine: Arc::new(Mutex::new(engine)),
+            engine: Arc::new(engine),
             worker: Arc::new(worker),
             tool_router: Self::tool_router(),
         }
@@ -111,18 +111,30 @@ impl SagasuServer {
             explain: p.explain.unwrap_or(false),
             rerank: false,
         };
-        let mut engine = self.engine.lock().await;
+        let engine = &self.engine;
         let opts = SearchOptions {
-            rerank: p.rerank.unwrap_or(engine.reranker().is_some()),
+            rerank: p.rerank.unwrap_or(engine.has_reranker()),
             ..opts
         };
         if let Err(e) = engine.refresh().await {
             return Ok(tool_error(e));
         }
-        match engine.search(&p.query, &opts).await {
-            Ok(results) => Ok(CallToolResult::structured(json!({ "results": results }))),
-            Err(e) => Ok(tool_error(e)),
-        }
+        let results = match engine.search(&p.query, &opts).await {
+            Ok(results) => results,
+            Err(e) => return Ok(tool_error(e)),
+        };
+        // How fresh the answer is: the index version read, and whether a re-index is running
+        // or has changes waiting (`serve --watch`, or a `reindex` call).
+        let mut index = match engine.freshness().await {
+            Ok(f) => json!(f),
+            Err(e) => return Ok(tool_error(e)),
+        };
+        let status = self.worker.status();
+        index["reindex_running"] = json!(status.running);
+        index["reindex_pending"] = json!(status.pending);
+        Ok(CallToolResult::structured(
+            json!({ "results": results, "index": index }),
+        ))
     }
 
     #[tool(
@@ -140,7 +152,7 @@ impl SagasuServer {
         }
         let start = p.start_line.map(|n| n as usize);
         let end = p.end_line.map(|n| n as usize);
-        let mut engine = self.engine.lock().await;
+        let engine = &self.engine;
         if let Err(e) = engine.refresh().await {
             return Ok(tool_error(e));
         }
@@ -154,7 +166,7 @@ impl SagasuServer {
         description = "Index statistics: documents, sections, vectors, model, fragments, versions, and the state of a background re-index."
     )]
     async fn stats(&self) -> Result<CallToolResult, ErrorData> {
-        let mut engine = self.engine.lock().await;
+        let engine = &self.engine;
         if let Err(e) = engine.refresh().await {
             return Ok(tool_error(e));
         }

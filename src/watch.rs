@@ -44,6 +44,8 @@ impl Default for WorkerOptions {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WorkerStatus {
     pub running: bool,
+    /// A request waits: changes seen (or a `reindex` asked for) that no run has taken yet.
+    pub pending: bool,
     /// The counters of the run in progress.
     pub progress: Option<Snapshot>,
     /// Runs finished since the worker started.
@@ -55,6 +57,8 @@ pub struct WorkerStatus {
 #[derive(Default)]
 struct Shared {
     current: Option<Arc<Progress>>,
+    /// A request was taken and the worker waits for events to go quiet before its run.
+    settling: bool,
     runs: u64,
     last_run: Option<RunSummary>,
     last_error: Option<String>,
@@ -109,6 +113,7 @@ impl IndexWorker {
         let s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         WorkerStatus {
             running: s.current.is_some(),
+            pending: s.settling || !self.signal.is_empty(),
             progress: s.current.as_ref().map(|p| p.snapshot()),
             runs: s.runs,
             last_run: s.last_run.clone(),
@@ -136,6 +141,7 @@ fn worker_loop(
 ) {
     let mut indexer: Option<Indexer> = None;
     while requests.recv().is_ok() {
+        shared.lock().unwrap_or_else(|e| e.into_inner()).settling = true;
         let first = Instant::now();
         loop {
             match requests.recv_timeout(worker.quiet) {
@@ -145,7 +151,11 @@ fn worker_loop(
             }
         }
         let progress = Arc::new(Progress::new(false, true));
-        shared.lock().unwrap_or_else(|e| e.into_inner()).current = Some(Arc::clone(&progress));
+        {
+            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            s.current = Some(Arc::clone(&progress));
+            s.settling = false;
+        }
         let result = match &indexer {
             Some(ix) => ix.run(&runtime, &progress),
             None => Indexer::new(opts.clone(), &runtime, &progress).and_then(|ix| {

@@ -66,7 +66,10 @@ fn index_search_edit_delete_reindex() {
     assert_eq!(s["documents"], 3);
     assert_eq!(s["sections"], 5);
     assert!(s["fragments"].as_u64().expect("fragments") <= 16);
-    assert!(s["versions"].as_u64().expect("versions") <= 5);
+    assert_eq!(
+        s["prunable_versions"], 0,
+        "every run prunes what is past the grace"
+    );
 
     // A no-op re-run reads nothing and commits nothing.
     let again = index_json(root, &[]);
@@ -107,7 +110,10 @@ fn index_search_edit_delete_reindex() {
     let s = stats(root);
     assert_eq!(s["documents"], 3);
     assert_eq!(s["sections"], 5);
-    assert!(s["versions"].as_u64().expect("versions") <= 5);
+    assert_eq!(
+        s["prunable_versions"], 0,
+        "every run prunes what is past the grace"
+    );
 }
 
 #[test]
@@ -613,4 +619,37 @@ fn a_relative_db_path_starting_with_db_is_a_directory() {
         .current_dir(dir.path())
         .args(["search", "RELWORD", "--db", "db/idx", "--json"]));
     assert!(out.contains("a.md"), "{out}");
+}
+
+/// `search --json` says how fresh its answer is: the index version it read and when that was
+/// committed; a re-index moves both.
+#[test]
+fn search_json_says_how_fresh_the_index_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(root, "a.md", "# 鮮度\n\n索引の新しさを確かめる本文。\n");
+    ok(bin().arg("index").arg(root).args(["--no-embed", "--quiet"]));
+    let fresh = |root: &Path| -> serde_json::Value {
+        let out = ok(bin().current_dir(root).args(["search", "鮮度", "--json"]));
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(v["results"].as_array().map(Vec::len), Some(1), "{v}");
+        v["index"].clone()
+    };
+    let first = fresh(root);
+    let at = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v["committed_at"].as_str().expect("committed_at"))
+            .unwrap_or_else(|e| panic!("not RFC 3339 ({e}): {v}"))
+    };
+    let age = first["age_seconds"].as_f64().expect("age_seconds");
+    assert!((0.0..600.0).contains(&age), "{first}");
+    let since = chrono::Utc::now().signed_duration_since(at(&first));
+    assert!(since.num_seconds() < 600, "{first}");
+    write(root, "a.md", "# 鮮度\n\n書き換えた本文。\n");
+    ok(bin().arg("index").arg(root).args(["--no-embed", "--quiet"]));
+    let second = fresh(root);
+    assert!(
+        second["version"].as_u64() > first["version"].as_u64(),
+        "{first} then {second}"
+    );
+    assert!(at(&second) >= at(&first), "{first} then {second}");
 }

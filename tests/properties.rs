@@ -10,14 +10,23 @@ use proptest::prelude::*;
 use sagasu::ingest::decode::decode;
 use sagasu::ingest::markdown::{split, SplitOptions};
 
-/// Checks one file's sections against its text; `Err` says what broke.
+/// Checks what becomes of one file's bytes: bytes that decode give sections that hold (see
+/// [`check_text`]); bytes that do not are refused with a reason. `Err` says what broke.
 fn check(bytes: &[u8]) -> Result<(), String> {
-    let Ok(text) = decode(bytes) else {
-        return Ok(());
-    };
+    match decode(bytes) {
+        Ok(text) => check_text(&text),
+        Err(reason) if reason.to_string().trim().is_empty() => {
+            Err("refused without a reason".into())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// Checks one file's sections against its text; `Err` says what broke.
+fn check_text(text: &str) -> Result<(), String> {
     // Small sections, so that cutting at paragraphs and sentences is exercised too.
     let doc = split(
-        &text,
+        text,
         SplitOptions {
             max_section_chars: 120,
         },
@@ -133,6 +142,16 @@ proptest! {
     #[test]
     fn markdown_like_bytes(bytes in markdownish()) {
         prop_assert_eq!(check(&bytes), Ok(()));
+    }
+
+    /// Most random bytes are refused by decoding (above); any text is split and checked here:
+    /// valid UTF-8 without NUL (NUL marks a binary file) always decodes.
+    #[test]
+    fn arbitrary_text(text in any::<String>()) {
+        let text = text.replace('\0', "");
+        let decoded = decode(text.as_bytes());
+        prop_assert!(decoded.is_ok(), "UTF-8 text refused: {:?}", decoded.err().map(|r| r.to_string()));
+        prop_assert_eq!(check_text(&decoded.unwrap_or_default()), Ok(()));
     }
 }
 

@@ -117,7 +117,9 @@ fn watch_converges_after_editor_saves_directory_swaps_checkouts_and_bursts() {
     git(&root, &["checkout", "-q", "other"]);
     converges(&root, &fresh, "checkout of another branch");
 
-    // A burst while a run is in progress: 400 files, then half of them again at once.
+    // A burst while a run is in progress: 400 files, then, as soon as the watcher's run has
+    // committed some of them (observed, not waited for), half of them again at once.
+    let before = stats(&root)["documents"].as_u64().expect("documents");
     for i in 0..400 {
         write(
             &root,
@@ -125,7 +127,13 @@ fn watch_converges_after_editor_saves_directory_swaps_checkouts_and_bursts() {
             format!("# 束 {i}\n\n一回目 {i}\n"),
         );
     }
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stats(&root)["documents"].as_u64().expect("documents") == before {
+        assert!(
+            Instant::now() < deadline,
+            "watch committed nothing of the burst"
+        );
+    }
     for i in (0..400).step_by(2) {
         write(
             &root,

@@ -10,12 +10,12 @@ use sagasu::index::options::{DEFAULT_BATCH_ROWS, DEFAULT_MAX_FILE_BYTES};
 use sagasu::index::Shard;
 use sagasu::ingest::markdown::DEFAULT_MAX_SECTION_CHARS;
 use sagasu::search::{Mode, DEFAULT_K};
-use sagasu::store::DEFAULT_LEASE;
+use sagasu::store::{DEFAULT_LEASE, SUPERSEDED_GRACE};
 
 #[derive(Parser)]
 #[command(
     name = "sagasu",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SAGASU_COMMIT"), ")"),
     about = "探す — fast keyword and semantic search over Markdown trees, Japanese first"
 )]
 #[command(
@@ -32,6 +32,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "MIB", default_value_t = MemoryBudget::DEFAULT_MIB,
           value_parser = clap::value_parser!(u64).range(64..))]
     pub memory_limit: u64,
+    /// Seconds a superseded version of the index stays readable before a run prunes it:
+    /// searches that opened it finish on it (see ARCHITECTURE.md, "Readers and pruning").
+    #[arg(long, global = true, value_name = "SECONDS",
+          default_value_t = SUPERSEDED_GRACE.as_secs())]
+    pub keep_superseded: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -58,6 +63,30 @@ pub enum Command {
     /// Time a reranker on random token ids (for bench/rerank_latency.sh).
     #[command(hide = true)]
     BenchRerank(BenchRerankArgs),
+    /// Write the man page or a shell's completion script (for packagers).
+    Generate(GenerateArgs),
+}
+
+/// What `sagasu generate` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generated {
+    /// The man page, sagasu(1), in roff.
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[arg(value_enum)]
+    pub what: Generated,
+    /// Write into this directory instead of stdout (the man page: one page per command,
+    /// sagasu.1 and sagasu-COMMAND.1).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 impl Command {
@@ -70,7 +99,7 @@ impl Command {
             Command::Eval(a) => a.db.db.as_deref(),
             Command::Optimize(a) => a.db.as_deref(),
             Command::Serve(a) => a.db.db.as_deref(),
-            Command::BenchEmbed(_) | Command::BenchRerank(_) => None,
+            Command::BenchEmbed(_) | Command::BenchRerank(_) | Command::Generate(_) => None,
         }
     }
 }

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use sagasu::embed::resolve::{downloads_allowed, resolve};
+use sagasu::embed::resolve::downloads_allowed;
 use sagasu::embed::{Embedder, LoadOptions, RerankOptions, Reranker, DEFAULT_MODEL};
-use sagasu::engine::{Engine, RerankChoice};
+use sagasu::engine::{load_reranker, Engine, RerankChoice};
 use sagasu::eval::{ann_recall, evaluate, read_queries, QuerySelection};
+use sagasu::index::options::no_model_recorded;
 use sagasu::index::{default_db, IndexOptions, Indexer, ModelChoice};
 use sagasu::mcp::serve_stdio;
 use sagasu::progress::Progress;
@@ -22,8 +23,8 @@ use serde_json::json;
 use tokio::runtime::Runtime;
 
 use super::args::{
-    BenchEmbedArgs, BenchRerankArgs, DbArg, EvalArgs, IndexArgs, RerankArg, SearchArgs, ServeArgs,
-    StatsArgs,
+    BenchEmbedArgs, BenchRerankArgs, Cli, DbArg, EvalArgs, GenerateArgs, Generated, IndexArgs,
+    RerankArg, SearchArgs, ServeArgs, StatsArgs,
 };
 use super::{print, resolve_db, Settings};
 
@@ -51,7 +52,7 @@ pub fn index(rt: &Runtime, args: IndexArgs, settings: Settings) -> Result<ExitCo
 
 pub fn search(rt: &Runtime, args: SearchArgs, settings: Settings) -> Result<ExitCode> {
     let db = resolve_db(args.db.db.as_deref())?;
-    let mut engine = open_engine(rt, &db, settings.store(), args.mode)?;
+    let engine = open_engine(rt, &db, settings.store(), args.mode)?;
     let opts = SearchOptions {
         k: args.k,
         mode: args.mode,
@@ -62,12 +63,13 @@ pub fn search(rt: &Runtime, args: SearchArgs, settings: Settings) -> Result<Exit
             Unit::Page
         },
         explain: args.explain,
-        rerank: use_reranker(rt, &mut engine, &args.rerank)?,
+        rerank: use_reranker(rt, &engine, &args.rerank)?,
     };
     let results = rt.block_on(engine.search(&args.query, &opts))?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer(&mut out, &json!({ "results": results }))?;
+        let index = rt.block_on(engine.freshness())?;
+        serde_json::to_writer(&mut out, &json!({ "results": results, "index": index }))?;
         writeln!(out)?;
     } else {
         print::results(&mut out, &results)?;
@@ -93,8 +95,9 @@ pub fn stats(rt: &Runtime, args: StatsArgs, settings: Settings) -> Result<ExitCo
 
 pub fn eval(rt: &Runtime, args: EvalArgs, settings: Settings) -> Result<ExitCode> {
     let db = resolve_db(args.db.db.as_deref())?;
-    let mut engine = open_engine(rt, &db, settings.store(), args.mode)?;
-    let rerank = use_reranker(rt, &mut engine, &args.rerank)?;
+    let engine = open_engine(rt, &db, settings.store(), args.mode)?;
+    let rerank = use_reranker(rt, &engine, &args.rerank)?;
+    let view = engine.view();
     let sel = QuerySelection {
         kind: args.kind,
         use_core: args.core,
@@ -102,13 +105,12 @@ pub fn eval(rt: &Runtime, args: EvalArgs, settings: Settings) -> Result<ExitCode
     };
     let queries = read_queries(&args.queries, &sel)?;
     if args.ann {
-        let embedder = engine.embedder().with_context(|| {
-            engine
-                .embedder_error()
+        let embedder = view.embedder().with_context(|| {
+            view.embedder_error()
                 .unwrap_or("this index has no vectors")
                 .to_string()
         })?;
-        let report = rt.block_on(ann_recall(engine.store(), embedder, &queries, args.k))?;
+        let report = rt.block_on(ann_recall(view.store(), embedder, &queries, args.k))?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
@@ -122,7 +124,7 @@ pub fn eval(rt: &Runtime, args: EvalArgs, settings: Settings) -> Result<ExitCode
         rerank,
         ..SearchOptions::default()
     };
-    let report = rt.block_on(evaluate(engine.store(), engine.models(), &queries, &opts))?;
+    let report = rt.block_on(evaluate(view.store(), view.models(), &queries, &opts))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -188,8 +190,8 @@ pub fn serve(rt: &Runtime, args: ServeArgs, settings: Settings) -> Result<ExitCo
         reads: Reads::Within(refresh),
         ..settings.store()
     };
-    let mut engine = rt.block_on(Engine::open(&db, store, None))?;
-    use_reranker(rt, &mut engine, &args.rerank)?;
+    let engine = rt.block_on(Engine::open(&db, store, None))?;
+    use_reranker(rt, &engine, &args.rerank)?;
     let opts = rt.block_on(IndexOptions::from_index(
         &db,
         settings.threads.compute,
@@ -265,17 +267,17 @@ fn pseudo_random_ids(rows: usize, len: usize) -> Vec<Vec<u32>> {
 
 /// Loads the reranker the flags ask for (by default the one the index records) and says
 /// whether searches rerank.
-fn use_reranker(rt: &Runtime, engine: &mut Engine, args: &RerankArg) -> Result<bool> {
+fn use_reranker(rt: &Runtime, engine: &Engine, args: &RerankArg) -> Result<bool> {
     let choice = match (&args.reranker, args.no_rerank) {
         (_, true) => RerankChoice::Off,
         (Some(m), _) => RerankChoice::Model(m.clone()),
         (None, _) => RerankChoice::Recorded,
     };
     rt.block_on(engine.load_reranker(&choice))?;
-    if args.rerank && engine.reranker().is_none() {
+    if args.rerank && !engine.has_reranker() {
         bail!("--rerank: the index records no reranker; give one with --reranker MODEL");
     }
-    Ok(engine.reranker().is_some())
+    Ok(engine.has_reranker())
 }
 
 /// Times a reranker on pseudo-random token ids: `candidates` pairs of `len` tokens per query,
@@ -285,7 +287,7 @@ pub fn bench_rerank(args: BenchRerankArgs) -> Result<ExitCode> {
         max_tokens: args.len,
         batch_tokens: args.candidates * args.len,
     };
-    let r = Reranker::load(&args.model, "bench", &opts)?;
+    let r = Reranker::load(&args.model, &opts)?;
     let rows = pseudo_random_ids(args.candidates, args.len);
     // A query of 16 tokens, then the candidate: the segments a pair has.
     let types: Vec<Vec<u32>> = (0..args.candidates)
@@ -326,7 +328,7 @@ fn open_engine(
     mode: Option<Mode>,
 ) -> Result<Engine> {
     let engine = rt.block_on(Engine::open(db, store, mode))?;
-    if let Some(e) = engine.embedder_error() {
+    if let Some(e) = engine.view().embedder_error() {
         match mode {
             None => eprintln!("note: keyword search only: {e}"),
             Some(Mode::Text) => {}
@@ -349,9 +351,8 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
         None => None,
         Some("none") => Some(None),
         Some(m) => {
-            let dir = resolve(m, downloads_allowed(), rt.handle())?;
             // Loaded once here: a model that is not a cross-encoder fails before any writing.
-            Reranker::load(&dir, m, &RerankOptions::default())?;
+            let (dir, _) = load_reranker(m, downloads_allowed(), rt.handle())?;
             let dir = dir.canonicalize().unwrap_or(dir);
             Some(Some(RerankerSetting {
                 id: m.to_string(),
@@ -375,7 +376,7 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
             let meta = rt.block_on(read_meta(&opts.db))?;
             match ModelChoice::recorded(&meta) {
                 Some(choice) => Some(choice),
-                None => bail!("{} records no model yet: run `sagasu index ROOT --db {} --shard 1/N` (which writes the sections and records the model) first", opts.db, opts.db),
+                None => return Err(no_model_recorded(&opts.db)),
             }
         }
         (model, _) => {
@@ -387,4 +388,42 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
         }
     };
     Ok(opts)
+}
+
+/// Writes the man page or a completion script, from the one clap definition of the flags.
+pub fn generate(args: GenerateArgs) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let mut cli = Cli::command();
+    let mut out = std::io::stdout().lock();
+    let shell = match (args.what, &args.out) {
+        (Generated::Man, Some(dir)) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(cli, dir)
+                .with_context(|| format!("writing the man pages into {}", dir.display()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        (Generated::Man, None) => {
+            clap_mangen::Man::new(cli)
+                .render(&mut out)
+                .context("writing the man page")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        (Generated::Bash, _) => Shell::Bash,
+        (Generated::Zsh, _) => Shell::Zsh,
+        (Generated::Fish, _) => Shell::Fish,
+        (Generated::Elvish, _) => Shell::Elvish,
+        (Generated::Powershell, _) => Shell::PowerShell,
+    };
+    match &args.out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_complete::generate_to(shell, &mut cli, "sagasu", dir)
+                .with_context(|| format!("writing the completion into {}", dir.display()))?;
+        }
+        None => clap_complete::generate(shell, &mut cli, "sagasu", &mut out),
+    }
+    Ok(ExitCode::SUCCESS)
 }

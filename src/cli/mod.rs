@@ -21,6 +21,8 @@ use args::{Cli, Command};
 pub struct Settings {
     pub threads: ThreadBudget,
     pub memory: MemoryBudget,
+    /// How long a superseded version stays readable.
+    pub keep_superseded: std::time::Duration,
 }
 
 impl Settings {
@@ -36,6 +38,7 @@ impl Settings {
             memory: MemoryBudget {
                 mib: cli.memory_limit,
             },
+            keep_superseded: std::time::Duration::from_secs(cli.keep_superseded),
         }
     }
 
@@ -53,6 +56,7 @@ impl Settings {
                 cache_bytes: self.memory.cache_bytes(),
                 index_memory_mib: self.memory.index_build_mib(),
             },
+            keep_superseded: self.keep_superseded,
             ..StoreOptions::default()
         }
     }
@@ -78,6 +82,7 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Serve(args) => commands::serve(&rt, args, settings),
         Command::BenchEmbed(args) => commands::bench_embed(args),
         Command::BenchRerank(args) => commands::bench_rerank(args),
+        Command::Generate(args) => commands::generate(args),
     }
 }
 

@@ -31,11 +31,6 @@ use crate::store::{
     StoreError, WriterLock,
 };
 
-/// Runs one incremental index of `opts.root` into `opts.db`.
-pub fn run_index(opts: &IndexOptions, runtime: &Handle, progress: &Progress) -> Result<RunSummary> {
-    Indexer::new(opts.clone(), runtime, progress)?.run(runtime, progress)
-}
-
 /// Index runs that share one loaded model: `watch` and `serve` keep one and run it on every
 /// change, instead of loading the model each time.
 pub struct Indexer {

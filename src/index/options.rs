@@ -108,11 +108,7 @@ impl ModelChoice {
     /// local Hugging Face cache.
     pub fn recorded(meta: &crate::store::Meta) -> Option<ModelChoice> {
         let info = meta.model.as_ref()?;
-        let model = match &meta.model_dir {
-            Some(dir) if dir.exists() => dir.to_string_lossy().into_owned(),
-            _ => info.id.clone(),
-        };
-        let mut choice = ModelChoice::new(&model);
+        let mut choice = ModelChoice::new(&recorded_model(&info.id, meta.model_dir.as_deref()));
         choice.download = false;
         choice.id = info.id.clone();
         choice.load.query_prefix = Some(info.query_prefix.clone());
@@ -120,6 +116,23 @@ impl ModelChoice {
         choice.load.max_tokens = info.max_tokens;
         Some(choice)
     }
+}
+
+/// Where a model an index records (its id, and the directory it was loaded from) is found on
+/// this host: that directory when it is here, else its id, looked up in the local Hugging
+/// Face cache and never downloaded (an index on object storage is read on other hosts).
+pub fn recorded_model(id: &str, dir: Option<&std::path::Path>) -> String {
+    match dir {
+        Some(dir) if dir.is_dir() => dir.to_string_lossy().into_owned(),
+        _ => id.to_string(),
+    }
+}
+
+/// The error of a run that needs the model an index records when it records none yet.
+pub fn no_model_recorded(db: &Location) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{db} records no model yet: run `sagasu index ROOT --db {db} --shard 1/N` (which writes the sections and records the model) first"
+    )
 }
 
 impl IndexOptions {

@@ -13,9 +13,10 @@ use sagasu_embed::resolve::{how_to_get_model, resolve};
 use sagasu_embed::Embedder;
 use tokio::runtime::Handle;
 
-use super::options::{ModelChoice, Shard, TEXTS_PER_CALL, VECTORS_PER_COMMIT};
+use super::options::{no_model_recorded, ModelChoice, Shard, TEXTS_PER_CALL, VECTORS_PER_COMMIT};
 use crate::hash::{hash_key, HashKey};
 use crate::progress::Progress;
+use crate::store::schema::columns;
 use crate::store::vectors::Existing;
 use crate::store::{Filter, Meta, Store};
 
@@ -70,11 +71,7 @@ pub async fn embed_missing(
     let reset = meta.model.as_ref().is_some_and(|m| m.key() != info.key());
     if !writer {
         match &meta.model {
-            None => bail!(
-                "{} records no model yet: run `sagasu index ROOT --db {} --shard 1/N` (which writes the sections and records the model) first",
-                store.location(),
-                store.location()
-            ),
+            None => return Err(no_model_recorded(store.location())),
             Some(m) if reset => bail!(
                 "the index's vectors are made by {} ({} dims); this run's model is {} ({} dims): give the same --model",
                 m.id,
@@ -171,7 +168,7 @@ async fn fill_vectors(
                         format!("reading section texts: column {name} missing or not text")
                     })
             };
-            let (hashes, texts) = (column("text_hash")?, column("text")?);
+            let (hashes, texts) = (column(columns::TEXT_HASH)?, column(columns::TEXT)?);
             for i in 0..batch.num_rows() {
                 let key = hash_key(hashes.value(i));
                 if ours(key) && have.insert(key) {

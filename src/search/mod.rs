@@ -248,6 +248,23 @@ fn to_result(hit: SectionHit, others: Vec<SectionRef>, query: &str, explain: boo
     }
 }
 
+/// Runs `work` (`what`, for messages) on the rayon pool and awaits its result, so that the
+/// async worker stays free meanwhile. A panic in a `rayon::spawn` job would abort the process:
+/// it becomes this call's error instead.
+async fn on_rayon<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("{what} panicked")));
+        let _ = tx.send(done);
+    });
+    rx.await
+        .map_err(|_| anyhow::anyhow!("{what}: its thread stopped"))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

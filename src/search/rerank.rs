@@ -5,9 +5,10 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sagasu_embed::Reranker;
 
+use super::on_rayon;
 use crate::store::SectionHit;
 
 /// Candidates the cross-encoder reads when reranking. 20 pairs of 256 tokens with the
@@ -39,18 +40,12 @@ pub async fn rerank_scores(
     hits: &[&SectionHit],
 ) -> Result<Vec<f32>> {
     let docs: Vec<String> = hits.iter().map(|h| passage(h)).collect();
-    let (tx, rx) = tokio::sync::oneshot::channel();
     let (r, q) = (Arc::clone(reranker), query.to_string());
-    rayon::spawn(move || {
-        // A panic in a rayon::spawn job aborts the process: make it this query's error.
-        let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
-            r.score(&q, &refs)
-        }))
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("the reranker panicked")));
-        let _ = tx.send(scored);
-    });
-    rx.await.context("the reranker thread stopped")?
+    on_rayon("the reranker", move || {
+        let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
+        r.score(&q, &refs)
+    })
+    .await
 }
 
 /// Orders `items` by `score`, best first; ties keep the first stage's order (a stable sort).

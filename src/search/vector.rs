@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sagasu_embed::Embedder;
 
+use super::on_rayon;
 use crate::hash::hash_key;
 use crate::store::vectors::Search;
 use crate::store::{Filter, SectionHit, Store};
@@ -16,15 +17,8 @@ const PREFILTER_MAX_HASHES: usize = 20_000;
 
 /// Embeds the query on the rayon pool, so that the async worker stays free meanwhile.
 pub async fn embed_query(e: &Arc<Embedder>, query: &str) -> Result<Vec<f32>> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
     let (e, q) = (Arc::clone(e), query.to_string());
-    rayon::spawn(move || {
-        // A panic in a rayon::spawn job aborts the process: make it this query's error.
-        let embedded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.embed_query(&q)))
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the query embedding panicked")));
-        let _ = tx.send(embedded);
-    });
-    rx.await.context("the query embedding thread stopped")?
+    on_rayon("the query embedding", move || e.embed_query(&q)).await
 }
 
 /// Nearest sections by embedding; score = cosine similarity.

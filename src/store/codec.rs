@@ -13,7 +13,7 @@ use arrow_array::{
 use serde::Serialize;
 
 use super::error::{Result, StoreError};
-use super::schema::sections_schema;
+use super::schema::{columns, sections_schema};
 use crate::hash::content_hash;
 use crate::ingest::markdown::{Document, FrontMatter, Section};
 
@@ -77,10 +77,9 @@ impl FileRows {
 /// Builds one RecordBatch from whole files (a file is never split across batches, so a
 /// committed batch always holds complete files: the basis of crash safety).
 pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
-    let codec = |message: String| StoreError::Lance {
+    let codec = |message: String| StoreError::Codec {
         doing: "building a batch of sections".into(),
         message,
-        changed: false,
     };
     let n: usize = files.iter().map(|f| f.sections.len()).sum();
     let mut id = StringBuilder::with_capacity(n, n * 32);
@@ -229,20 +228,20 @@ pub struct Explain {
 /// The columns a full-text candidate is read with: a hit's, but its text, which only the
 /// results shown need (reading it for every candidate doubled the search's time).
 pub const CANDIDATE_COLUMNS: [&str; 8] = [
-    "id",
-    "path",
-    "heading_path",
-    "start_line",
-    "end_line",
-    "title",
-    "link_share",
-    "text_hash",
+    columns::ID,
+    columns::PATH,
+    columns::HEADING_PATH,
+    columns::START_LINE,
+    columns::END_LINE,
+    columns::TITLE,
+    columns::LINK_SHARE,
+    columns::TEXT_HASH,
 ];
 
 /// The columns a search hit is read from: a candidate's and its text.
 pub fn hit_columns() -> Vec<&'static str> {
     let mut columns = CANDIDATE_COLUMNS.to_vec();
-    columns.push("text");
+    columns.push(columns::TEXT);
     columns
 }
 
@@ -256,10 +255,9 @@ pub enum Scored {
 /// A column of a result batch, of the type the schema says: anything else is an error that
 /// names the column, never a silent default.
 pub fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    let bad = |message: String| StoreError::Lance {
+    let bad = |message: String| StoreError::Codec {
         doing: "reading results".into(),
         message,
-        changed: false,
     };
     batch
         .column_by_name(name)
@@ -276,22 +274,22 @@ pub fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringAr
 /// The hits of a result batch holding [`hit_columns`] or [`CANDIDATE_COLUMNS`] (text left
 /// empty), and `_score` when `scored`; `_rowid` is read when there.
 pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<SectionHit>> {
-    let id = string_col(batch, "id")?;
-    let path = string_col(batch, "path")?;
-    let headings = col::<ListArray>(batch, "heading_path")?;
-    let start = col::<UInt32Array>(batch, "start_line")?;
-    let end = col::<UInt32Array>(batch, "end_line")?;
-    let title = string_col(batch, "title")?;
-    let link_share = col::<Float32Array>(batch, "link_share")?;
-    let text = match batch.column_by_name("text") {
-        Some(_) => Some(string_col(batch, "text")?),
+    let id = string_col(batch, columns::ID)?;
+    let path = string_col(batch, columns::PATH)?;
+    let headings = col::<ListArray>(batch, columns::HEADING_PATH)?;
+    let start = col::<UInt32Array>(batch, columns::START_LINE)?;
+    let end = col::<UInt32Array>(batch, columns::END_LINE)?;
+    let title = string_col(batch, columns::TITLE)?;
+    let link_share = col::<Float32Array>(batch, columns::LINK_SHARE)?;
+    let text = match batch.column_by_name(columns::TEXT) {
+        Some(_) => Some(string_col(batch, columns::TEXT)?),
         None => None,
     };
     let row_id = match batch.column_by_name(ROW_ID) {
         Some(_) => Some(col::<UInt64Array>(batch, ROW_ID)?),
         None => None,
     };
-    let text_hash = string_col(batch, "text_hash")?;
+    let text_hash = string_col(batch, columns::TEXT_HASH)?;
     let score = match scored {
         Scored::Yes => Some(col::<Float32Array>(batch, "_score")?),
         Scored::No => None,
@@ -302,10 +300,9 @@ pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<Sectio
         let list =
             list.as_any()
                 .downcast_ref::<StringArray>()
-                .ok_or_else(|| StoreError::Lance {
+                .ok_or_else(|| StoreError::Codec {
                     doing: "reading results".into(),
                     message: "heading_path has an unexpected type".into(),
-                    changed: false,
                 })?;
         out.push(SectionHit {
             id: id.value(i).to_string(),
@@ -344,7 +341,7 @@ mod tests {
         ];
         let batch = rows_to_batch(&files).expect("batch");
         assert_eq!(batch.num_rows(), 3);
-        let ids = string_col(&batch, "id").expect("id");
+        let ids = string_col(&batch, columns::ID).expect(columns::ID);
         assert_eq!(ids.value(1), "a.md#1");
         let hits = hits_from_batch(&batch, Scored::No).expect("hits");
         assert_eq!(hits[2].path, "b.md");
@@ -358,7 +355,7 @@ mod tests {
         let err = hits_from_batch(&without_hash, Scored::No)
             .expect_err("no hash")
             .to_string();
-        assert!(err.contains("text_hash"), "{err}");
+        assert!(err.contains(columns::TEXT_HASH), "{err}");
         let mut bad = files[0].clone();
         bad.terms.pop();
         assert!(rows_to_batch(&[bad]).is_err());

@@ -8,6 +8,7 @@
 use lancedb::datafusion::functions::expr_fn::starts_with;
 use lancedb::expr::{col, expr_to_sql_string, lit, DfExpr};
 
+use super::schema::columns;
 use crate::hash::{hash_hex, HashKey};
 
 /// Which rows of the sections (or vectors) table.
@@ -45,13 +46,14 @@ impl Filter {
     pub fn expr(&self) -> DfExpr {
         let list = |values: Vec<String>| values.into_iter().map(lit).collect::<Vec<_>>();
         match self {
-            Filter::PathPrefix(p) => starts_with(col("path"), lit(p.clone())),
-            Filter::Paths(paths) if paths.len() == 1 => col("path").eq(lit(paths[0].clone())),
-            Filter::Paths(paths) => col("path").in_list(list(paths.clone()), false),
-            Filter::TextHashes(keys) => {
-                col("text_hash").in_list(list(keys.iter().map(|k| hash_hex(*k)).collect()), false)
+            Filter::PathPrefix(p) => starts_with(col(columns::PATH), lit(p.clone())),
+            Filter::Paths(paths) if paths.len() == 1 => {
+                col(columns::PATH).eq(lit(paths[0].clone()))
             }
-            Filter::FirstSections => col("ordinal").eq(lit(0u32)),
+            Filter::Paths(paths) => col(columns::PATH).in_list(list(paths.clone()), false),
+            Filter::TextHashes(keys) => col(columns::TEXT_HASH)
+                .in_list(list(keys.iter().map(|k| hash_hex(*k)).collect()), false),
+            Filter::FirstSections => col(columns::ORDINAL).eq(lit(0u32)),
             Filter::And(a, b) => a.expr().and(b.expr()),
         }
     }
@@ -79,7 +81,7 @@ mod tests {
             .sql()
             .expect("sql");
         assert!(
-            sql.contains(&hash_hex(1)) && sql.contains("ordinal"),
+            sql.contains(&hash_hex(1)) && sql.contains(columns::ORDINAL),
             "{sql}"
         );
     }

@@ -14,8 +14,51 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::error::{Result, StoreError};
 
-/// URL schemes served by LanceDB's object stores (with the `cloud` feature).
-pub const REMOTE_SCHEMES: [&str; 3] = ["s3", "gs", "az"];
+/// The object stores an index can live on, by URL scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `s3://`: Amazon S3 and S3-compatible servers (cargo feature `cloud`, on by default).
+    S3,
+    /// `gs://`: Google Cloud Storage (cargo feature `gcs`).
+    Gcs,
+    /// `az://`: Azure Blob Storage (cargo feature `azure`).
+    Azure,
+}
+
+impl Scheme {
+    pub const ALL: [Scheme; 3] = [Scheme::S3, Scheme::Gcs, Scheme::Azure];
+
+    /// The scheme a URL names, if it is an object store's.
+    pub fn of(scheme: &str) -> Option<Scheme> {
+        Scheme::ALL.into_iter().find(|s| s.name() == scheme)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::S3 => "s3",
+            Scheme::Gcs => "gs",
+            Scheme::Azure => "az",
+        }
+    }
+
+    /// The prefix of its settings in the environment, lower-cased (`AWS_REGION` → `aws_`).
+    fn env_prefix(self) -> &'static str {
+        match self {
+            Scheme::S3 => "aws_",
+            Scheme::Gcs => "google_",
+            Scheme::Azure => "azure_",
+        }
+    }
+
+    /// The cargo feature that builds it in, and whether this build has it.
+    fn feature(self) -> (&'static str, bool) {
+        match self {
+            Scheme::S3 => ("cloud", cfg!(feature = "cloud")),
+            Scheme::Gcs => ("gcs", cfg!(feature = "gcs")),
+            Scheme::Azure => ("azure", cfg!(feature = "azure")),
+        }
+    }
+}
 
 /// An index's place.
 #[derive(Clone)]
@@ -75,7 +118,7 @@ impl From<&Path> for Location {
 /// sizes its I/O for it).
 pub fn names_object_storage(arg: &str) -> bool {
     arg.split_once("://")
-        .is_some_and(|(scheme, _)| REMOTE_SCHEMES.contains(&scheme))
+        .is_some_and(|(scheme, _)| Scheme::of(scheme).is_some())
 }
 
 impl Location {
@@ -89,21 +132,26 @@ impl Location {
             path: arg.into(),
             message,
         };
-        if !REMOTE_SCHEMES.contains(&scheme) {
+        let Some(known) = Scheme::of(scheme) else {
             if scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphanumeric()) {
                 return Err(refused(format!(
                     "{scheme}:// is not an index location sagasu knows; use a directory or {}",
-                    REMOTE_SCHEMES.map(|s| format!("{s}://")).join(", ")
+                    Scheme::ALL.map(|s| format!("{}://", s.name())).join(", ")
                 )));
             }
             return Ok(Location::Dir(PathBuf::from(arg)));
+        };
+        if let (feature, false) = known.feature() {
+            return Err(refused(format!(
+                "this sagasu was built without {scheme}:// support; build it with `cargo build --release --features {feature}`"
+            )));
         }
         if rest.trim_matches('/').is_empty() {
             return Err(refused(format!("give a bucket: {scheme}://BUCKET/PREFIX")));
         }
         let uri = arg.trim_end_matches('/').to_string();
-        let options = env_options(scheme);
-        check_http(scheme, &options).map_err(refused)?;
+        let options = env_options(known);
+        check_http(known, &options).map_err(refused)?;
         let url = url::Url::parse(&uri).map_err(|e| refused(format!("not a valid URL ({e})")))?;
         let (store, prefix) = object_store::parse_url_opts(&url, options.clone())
             .map_err(|e| refused(format!("cannot use this object store ({e})")))?;
@@ -284,16 +332,28 @@ impl Remote {
     pub(crate) fn path_of(&self, name: &str) -> ObjectPath {
         self.object(name)
     }
+
+    /// A second client of the same store, with its own connections: what a thread with its
+    /// own runtime uses (connections belong to the runtime that opened them).
+    pub(crate) fn new_client(&self) -> Result<Arc<dyn ObjectStore>> {
+        let url = url::Url::parse(&self.uri).map_err(|e| StoreError::File {
+            path: self.uri.clone().into(),
+            message: format!("not a valid URL ({e})"),
+        })?;
+        let (store, _) = object_store::parse_url_opts(&url, self.options.clone()).map_err(|e| {
+            StoreError::File {
+                path: self.uri.clone().into(),
+                message: format!("cannot use this object store ({e})"),
+            }
+        })?;
+        Ok(Arc::from(store))
+    }
 }
 
 /// The object store settings in the environment, as `object_store` and LanceDB name them
 /// (`AWS_ENDPOINT_URL` → `aws_endpoint_url`): the variables of the scheme's cloud.
-fn env_options(scheme: &str) -> Vec<(String, String)> {
-    let prefix = match scheme {
-        "s3" => "aws_",
-        "gs" => "google_",
-        _ => "azure_",
-    };
+fn env_options(scheme: Scheme) -> Vec<(String, String)> {
+    let prefix = scheme.env_prefix();
     let mut options: Vec<(String, String)> = std::env::vars()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .filter(|(k, v)| k.starts_with(prefix) && !v.is_empty())
@@ -304,8 +364,8 @@ fn env_options(scheme: &str) -> Vec<(String, String)> {
 
 /// A plain-HTTP endpoint is used only when asked for (`AWS_ALLOW_HTTP=true`), and the error
 /// says so instead of object_store's "URL scheme is not permitted".
-fn check_http(scheme: &str, options: &[(String, String)]) -> std::result::Result<(), String> {
-    if scheme != "s3" {
+fn check_http(scheme: Scheme, options: &[(String, String)]) -> std::result::Result<(), String> {
+    if scheme != Scheme::S3 {
         return Ok(());
     }
     let get = |key: &str| {
@@ -375,6 +435,19 @@ mod tests {
         assert!(err.contains("http://") && err.contains("s3://"), "{err}");
         let err = Location::parse("s3://").unwrap_err().to_string();
         assert!(err.contains("bucket"), "{err}");
+        assert_eq!(Scheme::of("gs"), Some(Scheme::Gcs));
+        assert_eq!(Scheme::of("azure"), None, "no scheme is taken for another");
+        if !cfg!(feature = "gcs") {
+            let err = Location::parse("gs://bucket/x").unwrap_err().to_string();
+            assert!(err.contains("--features gcs"), "{err}");
+        }
+    }
+
+    #[test]
+    fn each_scheme_reads_its_own_cloud_settings() {
+        assert_eq!(Scheme::S3.env_prefix(), "aws_");
+        assert_eq!(Scheme::Gcs.env_prefix(), "google_");
+        assert_eq!(Scheme::Azure.env_prefix(), "azure_");
     }
 
     #[test]
@@ -405,17 +478,20 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<Vec<_>>()
         };
-        let why = check_http("s3", &opts(&[("aws_endpoint_url", "http://127.0.0.1:1")]))
-            .expect_err("plain http");
+        let why = check_http(
+            Scheme::S3,
+            &opts(&[("aws_endpoint_url", "http://127.0.0.1:1")]),
+        )
+        .expect_err("plain http");
         assert!(why.contains("AWS_ALLOW_HTTP"), "{why}");
         assert!(check_http(
-            "s3",
+            Scheme::S3,
             &opts(&[
                 ("aws_endpoint_url", "http://127.0.0.1:1"),
                 ("aws_allow_http", "true")
             ])
         )
         .is_ok());
-        assert!(check_http("s3", &opts(&[("aws_endpoint_url", "https://s3.x")])).is_ok());
+        assert!(check_http(Scheme::S3, &opts(&[("aws_endpoint_url", "https://s3.x")])).is_ok());
     }
 }

@@ -2,15 +2,16 @@
 //! index brought up to date (folded in as segments, rebuilt past a bound), the text-hash and
 //! vector indexes, and pruning of old versions. Also the numbers `stats` reports.
 
+use lance::dataset::cleanup::CleanupPolicy;
 use lancedb::index::scalar::FtsIndexBuilder;
 use lancedb::index::Index;
-use lancedb::table::{CompactionOptions, Duration, OptimizeAction, OptimizeOptions};
+use lancedb::table::{CompactionOptions, OptimizeAction, OptimizeOptions};
 use lancedb::Table;
 use serde::Serialize;
 
 use super::error::{LanceContext, Result};
-use super::schema::{FTS_INDEX, HASH_INDEX, VECTOR_INDEX};
-use super::sections::Match;
+use super::schema::{columns, FTS_INDEX, HASH_INDEX, VECTOR_INDEX};
+use super::sections::{dataset_of, Match};
 use super::{Filter, Store};
 use crate::ingest::terms::INDEX_TOKENIZER;
 
@@ -24,7 +25,8 @@ pub const TEXT_SEGMENTS_MAX: usize = 8;
 pub const COMPACT_ABOVE_FRAGMENTS: usize = 8;
 /// The most fragments a maintained table has; `stats` warns above it.
 pub const MAX_FRAGMENTS: u64 = 2 * COMPACT_ABOVE_FRAGMENTS as u64;
-/// The most versions a maintained table keeps (every run prunes); `stats` warns above it.
+/// The most versions past [`SUPERSEDED_GRACE`] a maintained table keeps (every run prunes
+/// them); `stats` warns above it.
 pub const MAX_VERSIONS: u64 = 5;
 
 /// When the full-text index is brought up to date.
@@ -45,23 +47,84 @@ pub enum Maintenance {
     Full,
 }
 
-/// Prune every version but the latest. `unverified`: also delete files no version refers to
-/// (what a killed run wrote). Only where one writer writes: in the vectors table, the data
-/// files of another process's append not yet committed look the same (`--shard` runs on
-/// other hosts), and Lance then leaves such files for a week.
-fn prune_all_old(unverified: bool) -> OptimizeAction {
-    OptimizeAction::Prune {
-        older_than: Some(Duration::zero()),
-        delete_unverified: Some(unverified),
-        error_if_tagged_old_versions: Some(false),
+/// How long a version stays readable after a newer one supersedes it. A reader opens the
+/// latest version and reads its files until the query ends: pruning a version the moment it
+/// is superseded made a search racing a `watch` run fail on a vanished deletion file (issue
+/// 24). A minute is ~60 times the slowest search measured (a reranked search, or a one-shot
+/// search on object storage over a 20 ms round trip, ~1 s) and is counted from when the
+/// version was superseded, not when it was written: nothing, not a long-lived `serve`, keeps
+/// a version longer. A reader that holds one past it (a `serve --refresh` longer than a
+/// minute) gets a vanished-file error, which the engine answers by reopening the latest
+/// version ([`crate::store::StoreError::is_retryable`]).
+pub const SUPERSEDED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Among versions committed at `timestamps` (in version order), the position of the oldest
+/// to keep at `now`: every version superseded less than `grace` ago, and the latest. The
+/// versions before it are what a prune removes.
+pub fn keep_from(
+    timestamps: &[chrono::DateTime<chrono::Utc>],
+    now: chrono::DateTime<chrono::Utc>,
+    grace: std::time::Duration,
+) -> usize {
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    let horizon = now - grace;
+    // Version i was superseded when version i + 1 was committed.
+    (0..timestamps.len())
+        .find(|&i| timestamps.get(i + 1).is_none_or(|next| *next > horizon))
+        .unwrap_or(0)
+}
+
+/// A table's versions, oldest first: (version, commit time).
+async fn versions(table: &Table, doing: &str) -> Result<Vec<(u64, chrono::DateTime<chrono::Utc>)>> {
+    let mut listed: Vec<_> = table
+        .list_versions()
+        .await
+        .doing(doing)?
+        .into_iter()
+        .map(|v| (v.version, v.timestamp))
+        .collect();
+    listed.sort_unstable();
+    Ok(listed)
+}
+
+/// Prunes every version superseded more than `grace` ago ([`SUPERSEDED_GRACE`] unless
+/// configured; the latest is always kept). `unverified`: also delete files no version refers to (what a killed run wrote).
+/// Only where one writer writes: in the vectors table, the data files of another process's
+/// append not yet committed look the same (`--shard` runs on other hosts), and Lance then
+/// leaves such files for a week.
+async fn prune(
+    table: &Table,
+    unverified: bool,
+    grace: std::time::Duration,
+    doing: &str,
+) -> Result<()> {
+    let listed = versions(table, doing).await?;
+    let timestamps: Vec<_> = listed.iter().map(|(_, t)| *t).collect();
+    let first_kept = keep_from(&timestamps, chrono::Utc::now(), grace);
+    if first_kept == 0 {
+        return Ok(()); // nothing is old enough
     }
+    // By version number, not by a time cut-off: Lance would measure one from its own clock,
+    // a little later than ours, and could take the oldest version to keep.
+    let policy = CleanupPolicy {
+        before_version: Some(listed[first_kept].0),
+        delete_unverified: unverified,
+        error_if_tagged_old_versions: false,
+        ..CleanupPolicy::default()
+    };
+    dataset_of(table, doing)
+        .await?
+        .cleanup_with_policy(policy)
+        .await
+        .doing(doing)?;
+    Ok(())
 }
 
 impl Store {
     /// Compacts when there are too many fragments, makes the full-text index cover every row,
     /// drops old versions. Cheap when nothing needs doing, so a no-op run commits nothing.
     pub async fn maintain(&mut self, how: Maintenance) -> Result<()> {
-        self.check_writer()?;
+        self.check_writer().await?;
         let table = self.sections()?.clone();
         let fragments = table
             .stats()
@@ -69,23 +132,19 @@ impl Store {
             .doing("reading table stats")?
             .fragment_stats
             .num_fragments;
-        let mut changed = false;
         if how == Maintenance::Full || fragments > COMPACT_ABOVE_FRAGMENTS {
             self.compact(&table).await?;
-            changed = true;
         }
         let refresh = match how {
             Maintenance::AfterRun => TextIndexRefresh::FoldInAbove(UNINDEXED_TEXT_MAX),
             Maintenance::Full => TextIndexRefresh::Rebuild,
         };
-        changed |= self.refresh_text_index(refresh).await?;
-        changed |= self.check_text_index().await?;
-        if changed || self.commits > 0 {
-            table
-                .optimize(prune_all_old(true))
-                .await
-                .doing("pruning old versions")?;
-        }
+        self.refresh_text_index(refresh).await?;
+        self.check_text_index().await?;
+        // Every run, even one that changed nothing: versions that have outlived the grace
+        // since the last run go now (a prune makes no version; it is a no-op when none has).
+        let grace = self.options.keep_superseded;
+        prune(&table, true, grace, "pruning old versions").await?;
         Ok(())
     }
 
@@ -146,7 +205,7 @@ impl Store {
                 .num_workers(self.options.budget.threads.max(1))
                 .memory_limit_mb(self.options.budget.index_memory_mib);
             table
-                .create_index(&["terms"], Index::FTS(params))
+                .create_index(&[columns::TERMS], Index::FTS(params))
                 .name(FTS_INDEX.to_string())
                 .replace(true)
                 .execute()
@@ -177,8 +236,10 @@ impl Store {
             return Ok(false);
         };
         self.refresh_text_index(TextIndexRefresh::Rebuild).await?;
-        self.repairs
-            .push(format!("{e}: the full-text index was built again"));
+        self.repairs.push(format!(
+            "{}: the full-text index was built again",
+            e.chain()
+        ));
         Ok(true)
     }
 
@@ -199,7 +260,7 @@ impl Store {
             && sections.count_rows(None).await.doing("counting rows")? > 0
         {
             sections
-                .create_index(&["text_hash"], Index::BTree(Default::default()))
+                .create_index(&[columns::TEXT_HASH], Index::BTree(Default::default()))
                 .name(HASH_INDEX.to_string())
                 .replace(true)
                 .execute()
@@ -228,7 +289,7 @@ impl Store {
                     let builder = lancedb::index::vector::IvfSqIndexBuilder::default()
                         .distance_type(lancedb::DistanceType::Cosine)
                         .num_partitions(partitions);
-                    t.create_index(&["vector"], Index::IvfSq(builder))
+                    t.create_index(&[columns::VECTOR], Index::IvfSq(builder))
                         .name(VECTOR_INDEX.to_string())
                         .replace(true)
                         .execute()
@@ -245,9 +306,8 @@ impl Store {
                 Some(_) => {}
             }
         }
-        t.optimize(prune_all_old(false))
-            .await
-            .doing("pruning old vector versions")?;
+        let grace = self.options.keep_superseded;
+        prune(&t, false, grace, "pruning old vector versions").await?;
         Ok(())
     }
 
@@ -264,7 +324,11 @@ impl Store {
             .await
             .doing("counting documents")? as u64;
         // Versions are few (every run prunes), so listing them is cheap here; never on a hot path.
-        let versions = table.list_versions().await.doing("listing versions")?.len() as u64;
+        let timestamps: Vec<_> = versions(table, "listing versions")
+            .await?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
         let mut indexes = Vec::new();
         for index in table.list_indices().await.doing("listing indexes")? {
             let s = table
@@ -284,7 +348,12 @@ impl Store {
             documents,
             sections,
             fragments: stats.fragment_stats.num_fragments as u64,
-            versions,
+            versions: timestamps.len() as u64,
+            prunable_versions: keep_from(
+                &timestamps,
+                chrono::Utc::now(),
+                self.options.keep_superseded,
+            ) as u64,
             indexes,
         })
     }
@@ -296,6 +365,8 @@ pub struct TableStats {
     pub sections: u64,
     pub fragments: u64,
     pub versions: u64,
+    /// Versions superseded longer ago than the grace, which the next run prunes.
+    pub prunable_versions: u64,
     pub indexes: Vec<IndexInfo>,
 }
 
@@ -308,4 +379,26 @@ pub struct IndexInfo {
     pub unindexed_rows: Option<u64>,
     /// Parts the index is stored in (a full-text fold-in adds one).
     pub segments: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn a_version_is_kept_while_its_successor_is_young() {
+        let at = |s: i64| Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap();
+        let grace = std::time::Duration::from_secs(60);
+        // Written at 0, 10 and 500 s; now 530 s. Version 0 was superseded at 10 s (long ago):
+        // pruned. Version 10 was superseded at 500 s (30 s ago): kept, although written long
+        // before the grace began.
+        let versions = [at(0), at(10), at(500)];
+        assert_eq!(keep_from(&versions, at(530), grace), 1);
+        // 70 s after the last commit, only the latest is needed.
+        assert_eq!(keep_from(&versions, at(570), grace), 2);
+        // No grace: the latest only, as soon as it is written.
+        assert_eq!(keep_from(&versions, at(500), std::time::Duration::ZERO), 2);
+        assert_eq!(keep_from(&[], at(0), grace), 0);
+    }
 }

@@ -33,7 +33,7 @@ pub use error::{Result, StoreError};
 pub use filter::Filter;
 pub use location::Location;
 pub use lock::{WriterLock, DEFAULT_LEASE};
-pub use maintain::{IndexInfo, Maintenance, TableStats, TextIndexRefresh};
+pub use maintain::{IndexInfo, Maintenance, TableStats, TextIndexRefresh, SUPERSEDED_GRACE};
 pub use meta::{
     read_meta, write_meta, Meta, RerankerSetting, RunSettings, RunSummary, SkippedFile, META_FILE,
 };
@@ -97,6 +97,8 @@ pub struct StoreOptions {
     pub reads: Reads,
     /// Build the vector index (IVF_SQ) once the vectors table has this many rows.
     pub ann_min_rows: usize,
+    /// How long a superseded version stays readable before a writer prunes it.
+    pub keep_superseded: Duration,
 }
 
 impl Default for StoreOptions {
@@ -105,6 +107,7 @@ impl Default for StoreOptions {
             budget: StoreBudget::default(),
             reads: Reads::default(),
             ann_min_rows: ANN_MIN_ROWS,
+            keep_superseded: SUPERSEDED_GRACE,
         }
     }
 }
@@ -198,7 +201,7 @@ impl Store {
                 // makes it again rather than stop at it.
                 (Err(e), Access::Write) => {
                     at.remove_all(&format!("{name}.lance")).await?;
-                    repairs.push(format!("{e}: the {name} table was made again"));
+                    repairs.push(format!("{}: the {name} table was made again", e.chain()));
                     Ok(None)
                 }
             }
@@ -304,10 +307,10 @@ impl Store {
         }
     }
 
-    /// Fails when this handle's writer lock has been lost.
-    pub(crate) fn check_writer(&self) -> Result<()> {
+    /// Returns once this handle's writer lock allows a commit; fails when it has been lost.
+    pub(crate) async fn check_writer(&self) -> Result<()> {
         match &self.lock {
-            Some(lock) => lock.check(&self.at),
+            Some(lock) => lock.check(&self.at).await,
             None => Ok(()),
         }
     }
@@ -330,7 +333,8 @@ impl Store {
         self.sections = Some(t);
         self.commits += 1;
         self.repairs.push(format!(
-            "{why}: the sections table was made again from the tree"
+            "{}: the sections table was made again from the tree",
+            why.chain()
         ));
         Ok(())
     }

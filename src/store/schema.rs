@@ -22,35 +22,59 @@ pub const VECTOR_INDEX: &str = "vector_idx";
 /// A B-tree on `sections.text_hash`: vector hits are joined back to sections by it.
 pub const HASH_INDEX: &str = "text_hash_idx";
 
+/// Column names, the one place they are spelled: every query and decoder names them through
+/// these.
+pub mod columns {
+    pub const ID: &str = "id";
+    pub const PATH: &str = "path";
+    pub const ORDINAL: &str = "ordinal";
+    pub const HEADING_PATH: &str = "heading_path";
+    pub const LEVEL: &str = "level";
+    pub const START_LINE: &str = "start_line";
+    pub const END_LINE: &str = "end_line";
+    pub const LINK_SHARE: &str = "link_share";
+    pub const TITLE: &str = "title";
+    pub const DESCRIPTION: &str = "description";
+    pub const TAGS: &str = "tags";
+    pub const TEXT: &str = "text";
+    pub const TERMS: &str = "terms";
+    pub const TEXT_HASH: &str = "text_hash";
+    pub const FILE_HASH: &str = "file_hash";
+    pub const FILE_SIZE: &str = "file_size";
+    pub const MTIME_NS: &str = "mtime_ns";
+    pub const RAW: &str = "raw";
+    pub const VECTOR: &str = "vector";
+}
+
 /// The `sections` table: one row per section of every indexed file.
 pub fn sections_schema() -> SchemaRef {
     let list = |name: &str| Field::new_list(name, Field::new("item", DataType::Utf8, true), false);
     Arc::new(Schema::new(vec![
         // "{path}#{ordinal}"
-        Field::new("id", DataType::Utf8, false),
-        Field::new("path", DataType::Utf8, false),
-        Field::new("ordinal", DataType::UInt32, false),
-        list("heading_path"),
-        Field::new("level", DataType::UInt8, false),
-        Field::new("start_line", DataType::UInt32, false),
-        Field::new("end_line", DataType::UInt32, false),
+        Field::new(columns::ID, DataType::Utf8, false),
+        Field::new(columns::PATH, DataType::Utf8, false),
+        Field::new(columns::ORDINAL, DataType::UInt32, false),
+        list(columns::HEADING_PATH),
+        Field::new(columns::LEVEL, DataType::UInt8, false),
+        Field::new(columns::START_LINE, DataType::UInt32, false),
+        Field::new(columns::END_LINE, DataType::UInt32, false),
         // Share of the section's body that is link text (markdown.rs): ranks link lists lower.
-        Field::new("link_share", DataType::Float32, false),
+        Field::new(columns::LINK_SHARE, DataType::Float32, false),
         // The page's title: front matter `title`, else the first level-1 heading.
-        Field::new("title", DataType::Utf8, true),
-        Field::new("description", DataType::Utf8, true),
-        list("tags"),
-        Field::new("text", DataType::Utf8, false),
+        Field::new(columns::TITLE, DataType::Utf8, true),
+        Field::new(columns::DESCRIPTION, DataType::Utf8, true),
+        list(columns::TAGS),
+        Field::new(columns::TEXT, DataType::Utf8, false),
         // The text's search terms, space-separated: what the full-text index holds (terms.rs).
-        Field::new("terms", DataType::Utf8, false),
-        Field::new("text_hash", DataType::Utf8, false),
-        Field::new("file_hash", DataType::Utf8, false),
-        Field::new("file_size", DataType::UInt64, false),
-        Field::new("mtime_ns", DataType::Int64, false),
+        Field::new(columns::TERMS, DataType::Utf8, false),
+        Field::new(columns::TEXT_HASH, DataType::Utf8, false),
+        Field::new(columns::FILE_HASH, DataType::Utf8, false),
+        Field::new(columns::FILE_SIZE, DataType::UInt64, false),
+        Field::new(columns::MTIME_NS, DataType::Int64, false),
         // The file as read, zstd-compressed; on ordinal 0 only (null on the others). Already
         // compressed: Lance is told not to compress it again (it would, per value, for files
         // over 32 KiB).
-        Field::new("raw", DataType::LargeBinary, true)
+        Field::new(columns::RAW, DataType::LargeBinary, true)
             .with_metadata([("lance-encoding:compression".to_string(), "none".to_string())].into()),
     ]))
 }
@@ -61,8 +85,12 @@ pub fn sections_schema() -> SchemaRef {
 pub fn vectors_schema(dim: usize) -> SchemaRef {
     let item = Arc::new(Field::new("item", DataType::Float32, true));
     Arc::new(Schema::new(vec![
-        Field::new("text_hash", DataType::Utf8, false),
-        Field::new("vector", DataType::FixedSizeList(item, dim as i32), false),
+        Field::new(columns::TEXT_HASH, DataType::Utf8, false),
+        Field::new(
+            columns::VECTOR,
+            DataType::FixedSizeList(item, dim as i32),
+            false,
+        ),
     ]))
 }
 
@@ -97,7 +125,10 @@ pub fn layout_difference(found: &Schema, expected: &Schema) -> Option<String> {
 
 /// Whether a vectors table on disk has this sagasu's layout (any dimension).
 pub fn vectors_layout_difference(found: &Schema) -> Option<String> {
-    let dim = match found.field_with_name("vector").map(|f| f.data_type()) {
+    let dim = match found
+        .field_with_name(columns::VECTOR)
+        .map(|f| f.data_type())
+    {
         Ok(DataType::FixedSizeList(_, n)) => *n as usize,
         _ => return Some("no fixed-size vector column".into()),
     };
@@ -117,10 +148,10 @@ mod tests {
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        fields[2] = Field::new("ordinal", DataType::UInt64, false);
+        fields[2] = Field::new(columns::ORDINAL, DataType::UInt64, false);
         let d = layout_difference(&Schema::new(fields.clone()), &expected).expect("type differs");
-        assert!(d.contains("ordinal"), "{d}");
-        fields[2] = Field::new("ordinal", DataType::UInt32, true);
+        assert!(d.contains(columns::ORDINAL), "{d}");
+        fields[2] = Field::new(columns::ORDINAL, DataType::UInt32, true);
         assert!(layout_difference(&Schema::new(fields.clone()), &expected).is_some());
         fields.remove(11);
         assert!(layout_difference(&Schema::new(fields), &expected).is_some());

@@ -19,7 +19,7 @@ use super::codec::{
     CANDIDATE_COLUMNS,
 };
 use super::error::{LanceContext, Result, StoreError};
-use super::schema::sections_schema;
+use super::schema::{columns, sections_schema, SECTIONS_TABLE};
 use super::{Filter, Store};
 use crate::hash::{hash_key, HashKey};
 
@@ -79,7 +79,6 @@ impl Append {
     pub async fn commit(self, store: &mut Store, replaced: &[String]) -> Result<()> {
         drop(self.tx);
         let written = self.task.await.map_err(|_| stopped())??;
-        store.check_writer()?;
         store.replace_rows(written, replaced).await?;
         store.commits += 1;
         Ok(())
@@ -95,21 +94,19 @@ pub struct StoredFile {
 }
 
 fn stopped() -> StoreError {
-    StoreError::Lance {
+    StoreError::Internal {
         doing: "writing sections".into(),
         message: "the section writer stopped".into(),
-        changed: false,
     }
 }
 
 /// The Lance dataset under a LanceDB table, as the table has it open (every table sagasu
 /// opens is a local or object store one, never a remote LanceDB server).
-async fn dataset_of(table: &Table, doing: &str) -> Result<Arc<Dataset>> {
+pub(super) async fn dataset_of(table: &Table, doing: &str) -> Result<Arc<Dataset>> {
     let Some(wrapper) = table.dataset() else {
-        return Err(StoreError::Lance {
+        return Err(StoreError::Internal {
             doing: doing.into(),
             message: format!("table {} is not a Lance table", table.name()),
-            changed: false,
         });
     };
     wrapper.get().await.doing(doing)
@@ -127,19 +124,19 @@ impl Store {
             .query()
             .only_if_expr(Filter::FirstSections.expr())
             .select(Select::columns(&[
-                "path",
-                "file_hash",
-                "file_size",
-                "mtime_ns",
+                columns::PATH,
+                columns::FILE_HASH,
+                columns::FILE_SIZE,
+                columns::MTIME_NS,
             ]))
             .execute()
             .await
             .doing(doing)?;
         while let Some(batch) = stream.try_next().await.doing(doing)? {
-            let path = string_col(&batch, "path")?;
-            let hash = string_col(&batch, "file_hash")?;
-            let size = col::<UInt64Array>(&batch, "file_size")?;
-            let mtime = col::<Int64Array>(&batch, "mtime_ns")?;
+            let path = string_col(&batch, columns::PATH)?;
+            let hash = string_col(&batch, columns::FILE_HASH)?;
+            let size = col::<UInt64Array>(&batch, columns::FILE_SIZE)?;
+            let mtime = col::<Int64Array>(&batch, columns::MTIME_NS)?;
             for i in 0..batch.num_rows() {
                 let state = FileState {
                     file_hash: hash.value(i).to_string(),
@@ -198,10 +195,9 @@ impl Store {
     async fn replace_rows(&mut self, written: Transaction, replaced: &[String]) -> Result<()> {
         let doing = "committing sections";
         let Operation::Append { fragments } = written.operation else {
-            return Err(StoreError::Lance {
+            return Err(StoreError::Internal {
                 doing: doing.into(),
                 message: "the write did not produce an append".into(),
-                changed: false,
             });
         };
         let table = self.sections()?;
@@ -224,7 +220,13 @@ impl Store {
                     deleted_fragment_ids,
                     ..
                 } => (updated_fragments, deleted_fragment_ids),
-                _ => (Vec::new(), Vec::new()),
+                // Committing without the deletion would keep the old rows beside the new.
+                other => {
+                    return Err(StoreError::Internal {
+                        doing: "finding the rows of changed files".into(),
+                        message: format!("the delete produced a {} operation", other.name()),
+                    })
+                }
             }
         };
         // Lance's own update (rows rewritten) has this shape: fragments that lose rows, whole
@@ -241,6 +243,9 @@ impl Store {
             updated_fragment_offsets: None,
         };
         let transaction = Transaction::new(dataset.version().version, operation, None);
+        // The lease is checked last, right before the commit: the window in which a writer
+        // that is stopped can still commit after its term is this call alone.
+        self.check_writer().await?;
         let committed = commit.execute(transaction).await.doing(doing)?;
         if let Some(wrapper) = table.dataset() {
             wrapper.update(committed);
@@ -248,10 +253,17 @@ impl Store {
         Ok(())
     }
 
+    /// The version of the sections table this handle reads, and when it was committed.
+    pub async fn version(&self) -> Result<(u64, chrono::DateTime<chrono::Utc>)> {
+        let dataset = dataset_of(self.sections()?, "reading the index version").await?;
+        let v = dataset.version();
+        Ok((v.version, v.timestamp))
+    }
+
     /// Deletes every row of the given paths, in commits of at most [`FILTER_CHUNK`] paths.
     pub async fn delete_paths(&mut self, paths: &[String]) -> Result<()> {
         for chunk in paths.chunks(FILTER_CHUNK) {
-            self.check_writer()?;
+            self.check_writer().await?;
             let filter = Filter::Paths(chunk.to_vec()).expr();
             self.sections()?
                 .delete(&filter)
@@ -281,7 +293,7 @@ impl Store {
         let fts = FullTextSearchQuery::new_query(FtsQuery::Match(
             MatchQuery::new(terms)
                 .with_operator(operator)
-                .with_column(Some("terms".into())),
+                .with_column(Some(columns::TERMS.into())),
         ));
         let mut q = self
             .sections()?
@@ -313,7 +325,7 @@ impl Store {
         let mut texts: HashMap<u64, String> = ids
             .iter()
             .copied()
-            .zip(self.take_strings(&ids, "text").await?)
+            .zip(self.take_strings(&ids, columns::TEXT).await?)
             .collect();
         for h in hits.iter_mut().filter(|h| h.text.is_empty()) {
             if let Some(t) = h.row_id.and_then(|r| texts.remove(&r)) {
@@ -326,7 +338,7 @@ impl Store {
     /// The search terms of these rows (by row id, in the version they were read from), in
     /// the order asked.
     pub async fn terms_of(&self, row_ids: &[u64]) -> Result<Vec<String>> {
-        self.take_strings(row_ids, "terms").await
+        self.take_strings(row_ids, columns::TERMS).await
     }
 
     /// One string column of the given rows, in the order asked. Lance's take by row id reads
@@ -337,18 +349,36 @@ impl Store {
         }
         let doing = format!("reading the results' {column}");
         let dataset = dataset_of(self.sections()?, &doing).await?;
+        // A long-lived handle may have moved to a newer version since the rows were found
+        // (a compaction since then removed their fragments): such rows vanished, and a
+        // fresh search finds them anew. Checked on the snapshot the take then reads; row
+        // ids are addresses (fragment << 32 | offset) in a table without stable row ids,
+        // which is how sagasu makes its tables.
+        let live: HashSet<u64> = dataset.fragments().iter().map(|f| f.id).collect();
+        let addresses = !dataset.manifest.uses_stable_row_ids();
+        if let Some(gone) = row_ids
+            .iter()
+            .find(|r| addresses && !live.contains(&(*r >> 32)))
+        {
+            return Err(StoreError::Vanished {
+                doing,
+                message: format!(
+                    "fragment {} of a found row is gone (the index changed since the search)",
+                    gone >> 32
+                ),
+            });
+        }
         let projection = dataset.schema().project(&[column]).doing(&doing)?;
         let batch = dataset.take_rows(row_ids, projection).await.doing(&doing)?;
         if batch.num_rows() != row_ids.len() {
             // Rows compacted away since they were found: a fresh search finds them anew.
-            return Err(StoreError::Lance {
+            return Err(StoreError::Vanished {
                 doing,
                 message: format!(
                     "{} of {} rows are gone",
                     row_ids.len() - batch.num_rows(),
                     row_ids.len()
                 ),
-                changed: true,
             });
         }
         let values = string_col(&batch, column)?;
@@ -394,33 +424,35 @@ impl Store {
             .query()
             .only_if_expr(Filter::path(path).and(Filter::FirstSections).expr())
             .select(Select::columns(if bytes {
-                &["file_hash", "raw"][..]
+                &[columns::FILE_HASH, columns::RAW][..]
             } else {
-                &["file_hash"][..]
+                &[columns::FILE_HASH][..]
             }))
             .limit(1);
         let batches = collect(q, doing).await?;
         let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
             return Ok(None);
         };
-        let bad = |message: String| StoreError::Lance {
+        let bad = |message: String| StoreError::Codec {
             doing: doing.into(),
             message,
-            changed: false,
         };
-        let file_hash = string_col(b, "file_hash")?.value(0).to_string();
+        let file_hash = string_col(b, columns::FILE_HASH)?.value(0).to_string();
         if !bytes {
             return Ok(Some(StoredFile {
                 file_hash,
                 bytes: None,
             }));
         }
-        let raw = col::<LargeBinaryArray>(b, "raw")?;
+        let raw = col::<LargeBinaryArray>(b, columns::RAW)?;
         if raw.is_null(0) {
             return Err(bad(format!("{path}: the index holds no bytes of it")));
         }
-        let bytes = zstd::stream::decode_all(raw.value(0))
-            .map_err(|e| bad(format!("{path}: the stored bytes do not decompress ({e})")))?;
+        // Bytes that do not decompress are damage (a re-index writes them again).
+        let bytes = zstd::stream::decode_all(raw.value(0)).map_err(|e| StoreError::File {
+            path: self.at.label(&format!("{SECTIONS_TABLE}.lance")),
+            message: format!("{path}: the stored bytes do not decompress ({e})"),
+        })?;
         Ok(Some(StoredFile {
             file_hash,
             bytes: Some(bytes),
@@ -440,11 +472,11 @@ impl Store {
         let q = self
             .sections()?
             .query()
-            .select(Select::columns(&["terms"]))
+            .select(Select::columns(&[columns::TERMS]))
             .limit(1);
         let batches = collect(q, "reading a section's terms").await?;
         match batches.iter().find(|b| b.num_rows() > 0) {
-            Some(b) => Ok(string_col(b, "terms")?.value(0).to_string()),
+            Some(b) => Ok(string_col(b, columns::TERMS)?.value(0).to_string()),
             None => Ok(String::new()),
         }
     }
@@ -457,7 +489,7 @@ impl Store {
         let mut q = self
             .sections()?
             .query()
-            .select(Select::columns(&["text_hash", "text"]));
+            .select(Select::columns(&[columns::TEXT_HASH, columns::TEXT]));
         if let Some(f) = filter {
             q = q.only_if_expr(f.expr());
         }
@@ -481,14 +513,14 @@ pub(super) async fn text_hashes(
     filter: Option<&Filter>,
 ) -> Result<HashSet<HashKey>> {
     let doing = "reading text hashes";
-    let mut q = table.query().select(Select::columns(&["text_hash"]));
+    let mut q = table.query().select(Select::columns(&[columns::TEXT_HASH]));
     if let Some(f) = filter {
         q = q.only_if_expr(f.expr());
     }
     let mut out = HashSet::new();
     let mut stream = q.execute().await.doing(doing)?;
     while let Some(batch) = stream.try_next().await.doing(doing)? {
-        let h = string_col(&batch, "text_hash")?;
+        let h = string_col(&batch, columns::TEXT_HASH)?;
         out.extend((0..batch.num_rows()).map(|i| hash_key(h.value(i))));
     }
     Ok(out)

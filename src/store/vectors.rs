@@ -9,7 +9,7 @@ use lancedb::query::{QueryBase, Select};
 
 use super::codec::{col, string_col};
 use super::error::{LanceContext, Result, StoreError};
-use super::schema::{vectors_schema, VECTORS_TABLE, VECTOR_INDEX};
+use super::schema::{columns, vectors_schema, VECTORS_TABLE, VECTOR_INDEX};
 use super::sections::{collect, text_hashes, FILTER_CHUNK};
 use super::{Filter, Store};
 use crate::hash::HashKey;
@@ -94,10 +94,9 @@ impl Store {
         let table = self.vectors()?;
         let flat: Vec<f32> = vectors.iter().flat_map(|v| v.iter().copied()).collect();
         let item = Arc::new(Field::new("item", DataType::Float32, true));
-        let bad = |e: arrow_schema::ArrowError| StoreError::Lance {
+        let bad = |e: arrow_schema::ArrowError| StoreError::Codec {
             doing: "building a batch of vectors".into(),
             message: e.to_string(),
-            changed: false,
         };
         let list =
             FixedSizeListArray::try_new(item, dim as i32, Arc::new(Float32Array::from(flat)), None)
@@ -146,7 +145,7 @@ impl Store {
             .distance_type(lancedb::DistanceType::Cosine)
             .nprobes(ANN_NPROBES)
             .doing(doing)?
-            .select(Select::columns(&["text_hash"]))
+            .select(Select::columns(&[columns::TEXT_HASH]))
             .limit(limit);
         if search == Search::Exact {
             q = q.bypass_vector_index();
@@ -157,7 +156,7 @@ impl Store {
         let batches = collect(q, doing).await?;
         let mut out = Vec::new();
         for b in &batches {
-            let h = string_col(b, "text_hash")?;
+            let h = string_col(b, columns::TEXT_HASH)?;
             let d = col::<Float32Array>(b, "_distance")?;
             out.extend((0..b.num_rows()).map(|i| (h.value(i).to_string(), d.value(i))));
         }

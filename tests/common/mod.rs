@@ -187,19 +187,44 @@ impl RawClient {
     /// Sends a request and returns the response with the same id; every line on stdout must
     /// be JSON-RPC.
     pub fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
-        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        self.send_line(&msg.to_string());
+        self.send(id, method, params);
         loop {
-            let mut line = String::new();
-            let n = self.stdout.read_line(&mut line).expect("read from server");
-            assert!(n > 0, "server closed stdout while {method} was pending");
-            let v: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC, got {line:?}: {e}"));
-            assert_eq!(v["jsonrpc"], "2.0", "{line}");
+            let v = self.read_message();
             if v["id"] == json!(id) {
                 return v;
             }
         }
+    }
+
+    /// Sends a request without waiting for its response.
+    pub fn send(&mut self, id: u64, method: &str, params: Value) {
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send_line(&msg.to_string());
+    }
+
+    /// The next message on stdout, which must be JSON-RPC.
+    pub fn read_message(&mut self) -> Value {
+        let mut line = String::new();
+        let n = self.stdout.read_line(&mut line).expect("read from server");
+        assert!(n > 0, "server closed stdout");
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC, got {line:?}: {e}"));
+        assert_eq!(v["jsonrpc"], "2.0", "{line}");
+        v
+    }
+
+    /// Sends `initialize` and `notifications/initialized`.
+    pub fn initialize(&mut self) {
+        let init = self.request(
+            0,
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "sagasu-tests", "version": "0"}}),
+        );
+        assert!(init.get("result").is_some(), "{init}");
+        self.send_line(
+            &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+        );
     }
 
     pub fn call(&mut self, id: u64, tool: &str, args: Value) -> Value {

@@ -164,10 +164,6 @@ impl Bert {
         })
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Encodes token-id sequences and returns their masked-mean-pooled, L2-normalised
     /// embeddings, one per sequence. Sequences are packed back to back: no padding.
     pub fn embed(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {

@@ -26,7 +26,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 pub use rerank::{RerankOptions, Reranker};
 pub use resolve::DEFAULT_MODEL;
@@ -259,6 +259,24 @@ pub(crate) fn length_batches(lengths: &[usize], batch_tokens: usize) -> Vec<Vec<
     batches
 }
 
+/// Runs `run` on `encodings` in batches of similar length whose padded size stays within
+/// `batch_tokens`, and returns its outputs (one per encoding) in input order.
+pub(crate) fn in_length_batches<T: Clone + Default>(
+    encodings: &[Encoding],
+    batch_tokens: usize,
+    mut run: impl FnMut(&[&Encoding]) -> Result<Vec<T>>,
+) -> Result<Vec<T>> {
+    let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
+    let mut out = vec![T::default(); encodings.len()];
+    for batch in length_batches(&lengths, batch_tokens) {
+        let group: Vec<&Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
+        for (i, v) in batch.into_iter().zip(run(&group)?) {
+            out[i] = v;
+        }
+    }
+    Ok(out)
+}
+
 impl Embedder {
     /// Loads a model directory. Every problem names the file: a broken model fails here,
     /// before anything is written.
@@ -308,15 +326,10 @@ impl Embedder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| anyhow!("tokenizing: {e}"))?;
-        let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
-        let mut out: Vec<Vec<f32>> = vec![Vec::new(); encodings.len()];
-        for batch in length_batches(&lengths, self.batch_tokens) {
-            let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
-            for (i, v) in batch.into_iter().zip(self.encode_ids(&ids)?) {
-                out[i] = v;
-            }
-        }
-        Ok(out)
+        in_length_batches(&encodings, self.batch_tokens, |group| {
+            let ids: Vec<&[u32]> = group.iter().map(|e| e.get_ids()).collect();
+            self.encode_ids(&ids)
+        })
     }
 
     /// Runs the encoder on one batch of token ids and pools: the hot path, public for the

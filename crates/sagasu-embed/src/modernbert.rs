@@ -130,10 +130,6 @@ pub struct ModernBert {
 }
 
 impl ModernBert {
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Loads weights named as in `ModernBertModel` (`embeddings.tok_embeddings.weight`, …),
     /// with or without the `model.` prefix that `ModernBertForMaskedLM` checkpoints add.
     /// `max_len` bounds the rotary tables (the longest input this instance will see).

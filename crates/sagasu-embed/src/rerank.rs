@@ -21,7 +21,7 @@ use serde::Deserialize;
 use tokenizers::Tokenizer;
 
 use super::cpu::{kernels, Linear, Norm};
-use super::{length_batches, open_model, Encoder};
+use super::{in_length_batches, open_model, Encoder, DEFAULT_BATCH_TOKENS};
 
 /// Tokens of a (query, document) pair; the document is cut to fit. 256, not the models' 512 or
 /// more: on 2 cores with the ruri-v3-30m shape it halves the latency of 20 pairs (see
@@ -40,7 +40,7 @@ impl Default for RerankOptions {
     fn default() -> Self {
         RerankOptions {
             max_tokens: DEFAULT_RERANK_MAX_TOKENS,
-            batch_tokens: 16 * 512,
+            batch_tokens: DEFAULT_BATCH_TOKENS,
         }
     }
 }
@@ -92,15 +92,13 @@ pub struct Reranker {
     tokenizer: Tokenizer,
     labels: usize,
     hidden: usize,
-    id: String,
-    max_tokens: usize,
     batch_tokens: usize,
 }
 
 impl Reranker {
     /// Loads a `*ForSequenceClassification` checkpoint directory. A checkpoint without a
     /// classification head (an embedding model) is refused with the reason.
-    pub fn load(dir: &Path, id: &str, opts: &RerankOptions) -> Result<Reranker> {
+    pub fn load(dir: &Path, opts: &RerankOptions) -> Result<Reranker> {
         let m = open_model(dir, opts.max_tokens)?;
         let cfg: HeadConfig = serde_json::from_str(&m.config_text)
             .with_context(|| format!("{}: not a model config", m.config_path.display()))?;
@@ -128,20 +126,8 @@ impl Reranker {
             tokenizer: m.tokenizer,
             labels,
             hidden: cfg.hidden_size,
-            id: id.to_string(),
-            max_tokens: m.max_tokens,
             batch_tokens: opts.batch_tokens.max(m.max_tokens),
         })
-    }
-
-    /// The name it was loaded as.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// Tokens of a pair, after truncation.
-    pub fn max_tokens(&self) -> usize {
-        self.max_tokens
     }
 
     /// One score per document for `query`, higher = more relevant; order = input order.
@@ -154,16 +140,11 @@ impl Reranker {
             .tokenizer
             .encode_batch(pairs, true)
             .map_err(|e| anyhow!("tokenizing: {e}"))?;
-        let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
-        let mut out = vec![0f32; encodings.len()];
-        for batch in length_batches(&lengths, self.batch_tokens) {
-            let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
-            let types: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_type_ids()).collect();
-            for (i, s) in batch.into_iter().zip(self.score_ids(&ids, &types)?) {
-                out[i] = s;
-            }
-        }
-        Ok(out)
+        in_length_batches(&encodings, self.batch_tokens, |group| {
+            let ids: Vec<&[u32]> = group.iter().map(|e| e.get_ids()).collect();
+            let types: Vec<&[u32]> = group.iter().map(|e| e.get_type_ids()).collect();
+            self.score_ids(&ids, &types)
+        })
     }
 
     /// Scores token-id sequences of pairs (with their token types): the hot path, public for

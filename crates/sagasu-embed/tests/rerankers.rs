@@ -41,7 +41,7 @@ fn check(name: &str) {
         max_tokens: 128,
         batch_tokens: 128,
     };
-    let model = Reranker::load(&dir, name, &opts).expect("load");
+    let model = Reranker::load(&dir, &opts).expect("load");
     for (i, (q, d)) in pairs.iter().enumerate() {
         let one = model.score(q, &[d.as_str()]).expect("score");
         assert!(
@@ -90,7 +90,7 @@ fn xlm_roberta_matches_transformers() {
 
 #[test]
 fn an_embedding_model_is_not_a_reranker() {
-    let err = Reranker::load(&fixture("tiny-modernbert"), "x", &RerankOptions::default())
+    let err = Reranker::load(&fixture("tiny-modernbert"), &RerankOptions::default())
         .err()
         .expect("no head")
         .to_string();
