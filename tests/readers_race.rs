@@ -201,7 +201,7 @@ fn markdown_files(root: &Path) -> u64 {
 }
 
 /// With no grace (`--keep-superseded 0`), a run prunes every version but the latest, as
-/// before; with the default, the versions superseded within the last minute stay.
+/// before; with the default, the versions superseded within the grace stay.
 #[test]
 fn superseded_versions_stay_for_the_grace_only() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -221,7 +221,10 @@ fn superseded_versions_stay_for_the_grace_only() {
             .args(["--no-embed", "--quiet"]));
     }
     let kept = stats(&root)["versions"].as_u64().expect("versions");
-    assert!(kept > 3, "versions of the last minute are kept: {kept}");
+    assert!(
+        kept > 3,
+        "versions superseded within the grace are kept: {kept}"
+    );
     write(&root, "f00.md", page(0, 9));
     ok(bin()
         .args(["--keep-superseded", "0", "index"])
