@@ -422,6 +422,33 @@ fn shards_on_three_processes_equal_a_one_machine_run() {
     }
 }
 
+/// Waits until `writer` (an index run into `db`) has committed something, while it still
+/// runs.
+fn first_commit(weed: &Weed, db: &str, writer: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = weed
+            .bin()
+            .args(["stats", "--db", db, "--json"])
+            .output()
+            .expect("stats");
+        if out.status.success() && json_of(&String::from_utf8_lossy(&out.stdout))["sections"] != 0 {
+            return;
+        }
+        if let Some(status) = writer.try_wait().expect("poll") {
+            let mut err = String::new();
+            if let Some(mut pipe) = writer.stderr.take() {
+                let _ = pipe.read_to_string(&mut err);
+            }
+            panic!(
+                "the writer finished ({status}) before anything could be done to it mid-run: {err}"
+            );
+        }
+        assert!(Instant::now() < deadline, "the writer never committed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Every section holding `word`, in one keyword search that sees the whole index.
 fn every_section(weed: &Weed, db: &str, word: &str) -> Vec<Value> {
     results(
@@ -463,23 +490,7 @@ fn a_killed_writer_leaves_a_readable_index_and_blocks_for_its_lease_only() {
         .spawn()
         .expect("start a writer");
     // Kill it once something is committed and before it is done.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let out = weed
-            .bin()
-            .args(["stats", "--db", &db, "--json"])
-            .output()
-            .expect("stats");
-        if out.status.success() && json_of(&String::from_utf8_lossy(&out.stdout))["sections"] != 0 {
-            break;
-        }
-        assert!(
-            writer.try_wait().expect("poll").is_none(),
-            "the writer finished before it could be killed"
-        );
-        assert!(Instant::now() < deadline, "the writer never committed");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    first_commit(&weed, &db, &mut writer);
     writer.kill().expect("kill");
     writer.wait().expect("wait");
     let killed_at = Instant::now();
@@ -658,34 +669,18 @@ fn a_writer_stopped_past_its_term_never_commits_after_another_took_over() {
         .bin()
         .arg("index")
         .arg(&root)
-        .args(["--db", &db, "--no-embed", "--quiet", "--lease", "3"])
+        .args(["--db", &db, "--no-embed", "--quiet", "--lease", "6"])
         .args(["--batch-rows", "20"])
         .stderr(Stdio::piped())
         .spawn()
         .expect("start a writer");
     // Stop it once something is committed and before it is done.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let out = weed
-            .bin()
-            .args(["stats", "--db", &db, "--json"])
-            .output()
-            .expect("stats");
-        if out.status.success() && json_of(&String::from_utf8_lossy(&out.stdout))["sections"] != 0 {
-            break;
-        }
-        assert!(
-            stopped.try_wait().expect("poll").is_none(),
-            "the writer finished before it could be stopped"
-        );
-        assert!(Instant::now() < deadline, "the writer never committed");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    first_commit(&weed, &db, &mut stopped);
     let pid = stopped.id() as libc::pid_t;
     // SAFETY: `pid` is our own child, still running (not reaped), so it names that process.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
-    // Past its term (3 s), another writer takes the lease over and indexes everything.
-    std::thread::sleep(Duration::from_secs(4));
+    // Past its term (6 s), another writer takes the lease over and indexes everything.
+    std::thread::sleep(Duration::from_secs(7));
     let done = json_of(&ok(weed.bin().arg("index").arg(&root).args([
         "--db",
         &db,
