@@ -449,6 +449,22 @@ fn first_commit(weed: &Weed, db: &str, writer: &mut Child) {
     }
 }
 
+/// A run into `db` that takes the lease and leaves all `files` of `root` indexed (read now or
+/// already there).
+fn index_completes(weed: &Weed, root: &Path, db: &str, files: usize) {
+    let done = json_of(&ok(weed.bin().arg("index").arg(root).args([
+        "--db",
+        db,
+        "--no-embed",
+        "--json",
+    ])));
+    assert_eq!(
+        done["files_indexed"].as_u64().unwrap() + done["files_unchanged"].as_u64().unwrap(),
+        files as u64,
+        "{done}"
+    );
+}
+
 /// Every section holding `word`, in one keyword search that sees the whole index.
 fn every_section(weed: &Weed, db: &str, word: &str) -> Vec<Value> {
     results(
@@ -522,17 +538,7 @@ fn a_killed_writer_leaves_a_readable_index_and_blocks_for_its_lease_only() {
     );
     // …and not longer than its term.
     std::thread::sleep(Duration::from_secs(10).saturating_sub(killed_at.elapsed()));
-    let done = json_of(&ok(weed.bin().arg("index").arg(&root).args([
-        "--db",
-        &db,
-        "--no-embed",
-        "--json",
-    ])));
-    assert_eq!(
-        done["files_indexed"].as_u64().unwrap() + done["files_unchanged"].as_u64().unwrap(),
-        300,
-        "{done}"
-    );
+    index_completes(&weed, &root, &db, 300);
     let found = every_section(&weed, &db, "COMMONWORD");
     let per_file = sections_per_file(&found);
     assert_eq!(per_file.len(), 300);
@@ -681,17 +687,7 @@ fn a_writer_stopped_past_its_term_never_commits_after_another_took_over() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
     // Past its term (6 s), another writer takes the lease over and indexes everything.
     std::thread::sleep(Duration::from_secs(7));
-    let done = json_of(&ok(weed.bin().arg("index").arg(&root).args([
-        "--db",
-        &db,
-        "--no-embed",
-        "--json",
-    ])));
-    assert_eq!(
-        done["files_indexed"].as_u64().unwrap() + done["files_unchanged"].as_u64().unwrap(),
-        FILES as u64,
-        "{done}"
-    );
+    index_completes(&weed, &root, &db, FILES);
     // Woken up, the first writer finds its deadline passed before its next commit and stops,
     // whether or not its renewal has run yet.
     // SAFETY: as above; the child is stopped, not reaped.
