@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 cases=${1:-100000}
 start=$(date +%s)
-PROPTEST_CASES=$cases cargo test --release --locked --test properties -- --include-ignored
+PROPTEST_CASES=$cases cargo test --release --locked --lib properties -- --include-ignored
 echo "properties: $cases cases each, $(( $(date +%s) - start )) s"

@@ -25,15 +25,20 @@ pub fn default_threads() -> usize {
 /// 4 + (N + 1) + 1 = N + 6, whatever N is.
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadBudget {
+    /// N: the threads asked for (`--threads`, default the cores).
     pub threads: usize,
+    /// Rayon threads: file readers, then the encoder.
     pub compute: usize,
+    /// Threads of LanceDB's CPU pool.
     pub lance: usize,
+    /// The async runtime's blocking pool (LanceDB's local file I/O).
     pub blocking: usize,
     /// LanceDB's I/O slots (reads in flight): local reads run on the blocking pool.
     pub io_slots: usize,
 }
 
 impl ThreadBudget {
+    /// The shares of `threads` (at least 1).
     pub fn new(threads: usize) -> ThreadBudget {
         let n = threads.max(1);
         let lance = (n / 2).max(1);
@@ -88,10 +93,12 @@ impl ThreadBudget {
 /// queues, a model) is fixed, so the limit is a budget, not a cap the allocator enforces.
 #[derive(Debug, Clone, Copy)]
 pub struct MemoryBudget {
+    /// The budget in MiB (`--memory-limit`).
     pub mib: u64,
 }
 
 impl MemoryBudget {
+    /// `--memory-limit`'s default: cpp-docs-ja (9,571 files) indexes within it.
     pub const DEFAULT_MIB: u64 = 256;
 
     /// LanceDB queues up to 2 GiB of reads per scan by default (sized for object storage).

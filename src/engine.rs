@@ -36,6 +36,9 @@ use crate::store::{
 /// means the files are missing from the latest version too.
 const VANISHED_TRIES: usize = 3;
 
+/// The reader API: one opened index with its models, shared by the CLI and the MCP server.
+/// Every call takes `&self` (an `Arc<Engine>` serves calls side by side); a refresh swaps the
+/// opened version whole.
 pub struct Engine {
     db: Location,
     options: StoreOptions,
@@ -90,31 +93,44 @@ pub enum RerankChoice {
     Recorded,
     /// A hub id or a directory.
     Model(String),
+    /// None: the first stage's order stands.
     Off,
 }
 
 /// Everything `stats` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
+    /// The index location.
     pub db: String,
+    /// The tree it indexes, as the last run recorded it.
     pub root: Option<PathBuf>,
+    /// Indexed files.
     pub documents: u64,
+    /// Their sections (rows of the sections table).
     pub sections: u64,
+    /// Lance fragments of the sections table (compaction merges them).
     pub fragments: u64,
+    /// Versions of the sections table on disk.
     pub versions: u64,
     /// Versions superseded longer ago than `--keep-superseded`: the next run prunes them.
     pub prunable_versions: u64,
+    /// Bytes of the index's tables on disk (or in the bucket).
     pub bytes_on_disk: u64,
+    /// The tables' indexes and the rows each covers.
     pub indexes: Vec<IndexInfo>,
     /// Distinct section texts with a vector…
     pub vectors: u64,
     /// …of this many distinct section texts (0 when the index has no vectors table).
     pub texts: u64,
+    /// The model that made the vectors.
     pub model: Option<ModelInfo>,
     /// The reranker the index records (`index --reranker`).
     pub reranker: Option<RerankerSetting>,
+    /// Files the last runs could not index, each with the reason.
     pub skipped: Vec<SkippedFile>,
+    /// What the last run did.
     pub last_run: Option<RunSummary>,
+    /// What needs attention (versions to prune, fragments to compact, a model gone …).
     pub warnings: Vec<String>,
 }
 
@@ -122,19 +138,26 @@ pub struct Stats {
 /// was committed (an agent can tell an index of seconds from one of weeks).
 #[derive(Debug, Clone, Serialize)]
 pub struct Freshness {
+    /// The sections table's version the answer was read from.
     pub version: u64,
-    /// RFC 3339, UTC.
+    /// When that version was committed: RFC 3339, UTC.
     pub committed_at: String,
+    /// Seconds from then to the answer.
     pub age_seconds: f64,
 }
 
 /// A file's text, whole or a line range of it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Document {
+    /// The file's path relative to the indexed tree.
     pub path: String,
+    /// First line returned (1-based).
     pub start_line: usize,
+    /// Last line returned (1-based, inclusive).
     pub end_line: usize,
+    /// Lines in the whole file.
     pub total_lines: usize,
+    /// The lines' text, as indexed.
     pub text: String,
 }
 
@@ -310,6 +333,7 @@ impl Engine {
         })
     }
 
+    /// What the index holds and what needs attention ([`Stats`]).
     pub async fn stats(&self) -> Result<Stats> {
         self.view()
             .read_stats(&self.db)

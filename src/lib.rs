@@ -16,20 +16,31 @@
 //! memory; [`progress`] reports.
 
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
 
-pub mod budget;
-pub mod engine;
-pub mod eval;
-pub mod hash;
-pub mod index;
-pub mod ingest;
-pub mod mcp;
-pub mod progress;
-pub mod search;
-pub mod store;
-pub mod watch;
+mod budget;
+pub mod cli;
+mod engine;
+mod eval;
+mod hash;
+mod index;
+mod ingest;
+mod mcp;
+mod progress;
+mod search;
+mod store;
+mod watch;
 
 pub use sagasu_embed as embed;
+
+// The public front: what a program that embeds sagasu needs to index a tree and search it.
+// Everything else is crate-private, so the compiler sees what is unused.
+pub use budget::{runtime, MemoryBudget, ThreadBudget};
+pub use engine::{Document, Engine, Freshness, RerankChoice, Stats};
+pub use index::{default_db, IndexOptions, Indexer, ModelChoice, Shard};
+pub use progress::Progress;
+pub use search::{Explain, Mode, SearchOptions, SearchResult, SectionRef, Unit};
+pub use store::{Location, RunSummary, StoreBudget, StoreError, StoreOptions};
 
 /// Name of the index directory created inside an indexed tree.
 pub const INDEX_DIR_NAME: &str = ".sagasu";

@@ -1,4 +1,4 @@
-//! The `sagasu` command line: a thin shell over the library (see `cli/`).
+//! The `sagasu` command line: a thin shell over the library's [`sagasu::cli`].
 //!
 //! This file holds the process set-up that must happen before any thread starts, and so the
 //! only `unsafe` code of the binary: glibc's malloc settings, SIGPIPE's default action, and
@@ -8,22 +8,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-mod cli;
-
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let args = cli::args::Cli::parse();
-    let settings = cli::Settings::new(&args);
-    before_threads(&settings.env());
-    cli::run(args.command, settings).unwrap_or_else(|err| {
-        eprintln!("error: {err:#}");
-        ExitCode::from(2)
-    })
+    sagasu::cli::main(before_threads)
 }
 
 /// Process settings that are only sound while the process has one thread. `env`: variables

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// A run's counters and its progress bar (none when quiet or not on a terminal); shared by
+/// the run's threads.
 pub struct Progress {
     bar: Option<ProgressBar>,
     files_found: AtomicU64,
@@ -47,14 +49,14 @@ impl Progress {
         }
     }
 
-    pub fn found_file(&self) {
+    pub(crate) fn found_file(&self) {
         self.files_found.fetch_add(1, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc_length(1);
         }
     }
 
-    pub fn file_done(&self, sections: u64) {
+    pub(crate) fn file_done(&self, sections: u64) {
         if self
             .files_done
             .fetch_add(1, Ordering::Relaxed)
@@ -97,7 +99,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -123,11 +125,11 @@ impl Progress {
         (rss, threads)
     }
 
-    pub fn max_threads(&self) -> u64 {
+    pub(crate) fn max_threads(&self) -> u64 {
         self.max_threads.load(Ordering::Relaxed)
     }
 
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
             files_found: self.files_found.load(Ordering::Relaxed),
             files_done: self.files_done.load(Ordering::Relaxed),

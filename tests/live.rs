@@ -40,7 +40,7 @@ fn mcp_server_with_the_official_python_sdk() {
         .expect("SAGASU_MCP_PYTHON names a Python with the `mcp` package");
     let dir = tempfile::tempdir().expect("tempdir");
     let root = mcp_tree(dir.path());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
+    let script = manifest_dir().join("tests/mcp_client.py");
     let out = Command::new(python)
         .arg(script)
         .arg(env!("CARGO_BIN_EXE_sagasu"))

@@ -3,7 +3,6 @@
 //! cross-encoder of the exact ruri-v3-30m shape with random weights (bench/random_modernbert.py,
 //! numpy only): as slow as a real one (~0.7 s for 20 candidates here), meaningless for order.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ fn get_document_answers_during_a_reranked_search() {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = dir.path().join("reranker");
     let made = Command::new(&python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/random_modernbert.py"))
+        .arg(manifest_dir().join("bench/random_modernbert.py"))
         .arg(&model)
         .arg("--reranker")
         .output()

@@ -143,7 +143,7 @@ fn a_reranker_reorders_the_candidates_by_its_score() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     tree(root);
-    let reranker = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let reranker = manifest_dir()
         .join("crates/sagasu-embed/tests/fixtures/tiny-modernbert-reranker-cls")
         .display()
         .to_string();

@@ -3,14 +3,14 @@
 
 use std::path::PathBuf;
 
+use crate::budget::MemoryBudget;
+use crate::embed::DEFAULT_MAX_TOKENS;
+use crate::index::options::{DEFAULT_BATCH_ROWS, DEFAULT_MAX_FILE_BYTES};
+use crate::index::Shard;
+use crate::ingest::document::DEFAULT_MAX_SECTION_CHARS;
+use crate::search::{Mode, DEFAULT_K};
+use crate::store::{DEFAULT_LEASE, SUPERSEDED_GRACE};
 use clap::{Args, Parser, Subcommand};
-use sagasu::budget::MemoryBudget;
-use sagasu::embed::DEFAULT_MAX_TOKENS;
-use sagasu::index::options::{DEFAULT_BATCH_ROWS, DEFAULT_MAX_FILE_BYTES};
-use sagasu::index::Shard;
-use sagasu::ingest::markdown::DEFAULT_MAX_SECTION_CHARS;
-use sagasu::search::{Mode, DEFAULT_K};
-use sagasu::store::{DEFAULT_LEASE, SUPERSEDED_GRACE};
 
 #[derive(Parser)]
 #[command(

@@ -4,21 +4,21 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use sagasu::embed::resolve::downloads_allowed;
-use sagasu::embed::{Embedder, LoadOptions, RerankOptions, Reranker, DEFAULT_MODEL};
-use sagasu::engine::{load_reranker, Engine, RerankChoice};
-use sagasu::eval::{ann_recall, evaluate, read_queries, QuerySelection};
-use sagasu::index::options::no_model_recorded;
-use sagasu::index::{default_db, IndexOptions, Indexer, ModelChoice};
-use sagasu::mcp::serve_stdio;
-use sagasu::progress::Progress;
-use sagasu::search::{Mode, SearchOptions, Unit};
-use sagasu::store::{
+use crate::embed::resolve::downloads_allowed;
+use crate::embed::{Embedder, LoadOptions, RerankOptions, Reranker, DEFAULT_MODEL};
+use crate::engine::{load_reranker, Engine, RerankChoice};
+use crate::eval::{ann_recall, evaluate, read_queries, QuerySelection};
+use crate::index::options::no_model_recorded;
+use crate::index::{default_db, IndexOptions, Indexer, ModelChoice};
+use crate::mcp::serve_stdio;
+use crate::progress::Progress;
+use crate::search::{Mode, SearchOptions, Unit};
+use crate::store::{
     default_refresh, read_meta, Access, Location, Maintenance, Reads, RerankerSetting, Store,
     StoreOptions, WriterLock, DEFAULT_LEASE,
 };
-use sagasu::watch::{watch_tree, IndexWorker, WorkerOptions};
+use crate::watch::{watch_tree, IndexWorker, WorkerOptions};
+use anyhow::{bail, Context, Result};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
@@ -145,7 +145,7 @@ pub fn optimize(rt: &Runtime, args: DbArg, settings: Settings) -> Result<ExitCod
         }
         let stats = store.table_stats().await?;
         store.release().await;
-        Ok::<_, sagasu::store::StoreError>(stats)
+        Ok::<_, crate::store::StoreError>(stats)
     })?;
     eprintln!(
         "optimized {db}: {} fragments, {} versions",

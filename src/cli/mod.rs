@@ -1,24 +1,39 @@
 //! The command line: flags parsed once ([`args`]) into [`Settings`], one function per command
 //! ([`commands`]), and what they print ([`print`]).
 
-pub mod args;
-pub mod commands;
-pub mod print;
+mod args;
+mod commands;
+mod print;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::budget::{default_threads, MemoryBudget, ThreadBudget};
+use crate::store::location::names_object_storage;
+use crate::store::{Location, StoreBudget, StoreOptions, META_FILE};
+use crate::INDEX_DIR_NAME;
 use anyhow::{bail, Context, Result};
-use sagasu::budget::{default_threads, MemoryBudget, ThreadBudget};
-use sagasu::store::location::names_object_storage;
-use sagasu::store::{Location, StoreBudget, StoreOptions, META_FILE};
-use sagasu::INDEX_DIR_NAME;
 
 use args::{Cli, Command};
+use clap::Parser;
+
+/// Parses the command line, lets `before_threads` set up the process while it has one thread
+/// (given the environment variables the thread and memory budgets ask for), and runs the
+/// command. Exit codes as grep and ripgrep: 0 success (search: something found), 1 search
+/// found nothing, 2 error.
+pub fn main(before_threads: impl FnOnce(&[(&'static str, String)])) -> ExitCode {
+    let args = Cli::parse();
+    let settings = Settings::new(&args);
+    before_threads(&settings.env());
+    run(args.command, settings).unwrap_or_else(|err| {
+        eprintln!("error: {err:#}");
+        ExitCode::from(2)
+    })
+}
 
 /// What every command shares, decided once from the global flags.
 #[derive(Debug, Clone, Copy)]
-pub struct Settings {
+struct Settings {
     pub threads: ThreadBudget,
     pub memory: MemoryBudget,
     /// How long a superseded version stays readable.
@@ -62,16 +77,15 @@ impl Settings {
     }
 }
 
-/// Runs one command; exit codes as grep and ripgrep: 0 success (search: something found),
-/// 1 search found nothing, 2 error.
-pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
+/// Runs one command.
+fn run(command: Command, settings: Settings) -> Result<ExitCode> {
     settings.threads.start_compute_pool()?;
     // The MCP server's stdin reader holds a blocking thread for good: two more for file I/O.
     let blocking = match &command {
         Command::Serve(_) => settings.threads.blocking + 2,
         _ => settings.threads.blocking,
     };
-    let rt = sagasu::budget::runtime(blocking)?;
+    let rt = crate::budget::runtime(blocking)?;
     match command {
         Command::Index(args) => commands::index(&rt, args, settings),
         Command::Search(args) => commands::search(&rt, args, settings),

@@ -3,11 +3,12 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::engine::Stats;
+use crate::eval::{AnnReport, EvalReport};
+use crate::search::Explain;
+use crate::search::SearchResult;
+use crate::store::{Location, RunSummary};
 use anyhow::Result;
-use sagasu::engine::Stats;
-use sagasu::eval::{AnnReport, EvalReport};
-use sagasu::search::SearchResult;
-use sagasu::store::{Explain, Location, RunSummary};
 
 /// One result per two lines: `path:start-end  heading > path  [score]`, then the snippet.
 pub fn results(out: &mut impl Write, results: &[SearchResult]) -> Result<()> {

@@ -61,7 +61,7 @@ impl Indexer {
         let (mut store, mut meta, manifest) = open_for_run(opts, &root, runtime, progress)?;
         store.hold(lock);
         let manifest = Arc::new(manifest);
-        let reported = store.repairs.len();
+        let reported = store.repairs().len();
         let mut summary = RunSummary::default();
         let tree = write_tree(
             opts,
@@ -75,7 +75,7 @@ impl Indexer {
         summary.files_removed = remove_missing(&manifest, &tree, &mut store, runtime)?;
         progress.set_message("optimizing");
         runtime.block_on(store.maintain(Maintenance::AfterRun))?;
-        for r in store.repairs.iter().skip(reported) {
+        for r in store.repairs().iter().skip(reported) {
             progress.warn(&format!("repaired {}: {r}", opts.db));
         }
         // Keyword search is complete from here on; vectors follow.
@@ -84,7 +84,7 @@ impl Indexer {
                 &mut store, &mut meta, model, opts.shard, true, progress,
             ))?;
         }
-        summary.repairs = store.repairs.clone();
+        summary.repairs = store.repairs().to_vec();
         finish(&mut summary, &store, progress, started);
         meta.skipped = tree.skipped;
         meta.last_run = Some(summary.clone());
@@ -123,7 +123,7 @@ impl Indexer {
 
 /// What every run reports at its end: commits, the most threads seen, time.
 fn finish(summary: &mut RunSummary, store: &Store, progress: &Progress, started: Instant) {
-    summary.commits = store.commits;
+    summary.commits = store.commits();
     progress.sample();
     summary.max_threads = progress.max_threads();
     summary.seconds = started.elapsed().as_secs_f64();
@@ -141,24 +141,13 @@ fn open_for_run(
     progress: &Progress,
 ) -> Result<(Store, Meta, HashMap<String, FileState>)> {
     let mut store = runtime.block_on(Store::open(&opts.db, Access::Write, opts.store))?;
-    if store.outdated_table_dropped {
+    if store.outdated_table_dropped() {
         progress.warn(&format!(
             "note: {} was made by an older sagasu; rebuilding its sections from the tree",
             opts.db
         ));
     }
-    let mut meta = match runtime.block_on(store.read_meta()) {
-        Ok(meta) => meta,
-        Err(e @ StoreError::File { .. }) => {
-            // Without it the model of the vectors is unknown: they are made again.
-            runtime.block_on(store.drop_vectors())?;
-            store
-                .repairs
-                .push(format!("{e}: started afresh, vectors made again"));
-            Meta::default()
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let mut meta = runtime.block_on(store.read_meta_or_repair())?;
     let manifest = match runtime.block_on(store.manifest()) {
         Ok(manifest) => manifest,
         Err(e) => {
@@ -166,7 +155,7 @@ fn open_for_run(
             HashMap::new()
         }
     };
-    for r in &store.repairs {
+    for r in store.repairs() {
         progress.warn(&format!("repaired {}: {r}", opts.db));
     }
     if let Some(old_root) = meta.root.as_ref().filter(|r| r.as_path() != root) {

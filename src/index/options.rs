@@ -9,7 +9,7 @@ use sagasu_embed::LoadOptions;
 
 use crate::budget::default_threads;
 use crate::hash::HashKey;
-use crate::ingest::markdown::SplitOptions;
+use crate::ingest::document::SplitOptions;
 use crate::store::{
     read_meta, Location, RerankerSetting, RunSettings, StoreOptions, DEFAULT_LEASE,
 };
@@ -26,15 +26,20 @@ pub const TEXTS_PER_CALL: usize = 256;
 /// Vectors per commit of the vectors table: a killed run resumes from the last one.
 pub const VECTORS_PER_COMMIT: usize = 8192;
 
+/// Everything an index run needs to know, decided once ([`crate::Indexer::new`]).
 #[derive(Debug, Clone)]
 pub struct IndexOptions {
+    /// The tree to index.
     pub root: PathBuf,
+    /// Where the index is (default: `ROOT/.sagasu`).
     pub db: Location,
     /// Extra include (`*.mdx`) or exclude (`!drafts/**`) globs.
     pub globs: Vec<String>,
+    /// Follow symbolic links while walking the tree.
     pub follow_links: bool,
     /// Files larger than this are skipped with a reason.
     pub max_file_bytes: u64,
+    /// How files are split into sections.
     pub split: SplitOptions,
     /// Reader tasks (at most the rayon pool's threads).
     pub threads: usize,
@@ -42,6 +47,7 @@ pub struct IndexOptions {
     pub batch_rows: usize,
     /// …or this many bytes of text.
     pub batch_bytes: usize,
+    /// How the index is opened (thread and memory budgets, grace of old versions).
     pub store: StoreOptions,
     /// Which model embeds the sections; `None`: keyword index only (`--no-embed`).
     pub model: Option<ModelChoice>,
@@ -58,7 +64,9 @@ pub struct IndexOptions {
 /// and together cover every text, whatever the hosts and the order they run in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// Which share, 1-based.
     pub index: u32,
+    /// Of how many.
     pub count: u32,
 }
 
@@ -87,6 +95,7 @@ pub struct ModelChoice {
     pub model: String,
     /// The name recorded for the model (default: `model`).
     pub id: String,
+    /// How the model is loaded (threads, maximum tokens).
     pub load: LoadOptions,
     /// Whether a missing model may be downloaded.
     pub download: bool,

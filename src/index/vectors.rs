@@ -6,8 +6,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use arrow_array::StringArray;
+use anyhow::{bail, Result};
 use futures::TryStreamExt;
 use sagasu_embed::resolve::{how_to_get_model, resolve};
 use sagasu_embed::Embedder;
@@ -16,9 +15,8 @@ use tokio::runtime::Handle;
 use super::options::{no_model_recorded, ModelChoice, Shard, TEXTS_PER_CALL, VECTORS_PER_COMMIT};
 use crate::hash::{hash_key, HashKey};
 use crate::progress::Progress;
-use crate::store::schema::columns;
 use crate::store::vectors::Existing;
-use crate::store::{Filter, Meta, Store};
+use crate::store::{Filter, Meta, SectionText, Store};
 
 /// A loaded model and the directory it was loaded from.
 pub struct LoadedModel {
@@ -107,7 +105,7 @@ pub async fn embed_missing(
     drop(sections);
     if shard.is_none() {
         store.delete_vectors(&orphans).await?;
-        if store.commits > 0 {
+        if store.commits() > 0 {
             store.maintain_vectors().await?;
         }
     }
@@ -158,22 +156,14 @@ async fn fill_vectors(
         started: Instant::now(),
     };
     for filter in &filters {
+        // Texts are copied out whether or not they are embedded: the copy costs nothing
+        // beside the embedding of the ones that are.
         let mut stream = out.store.section_texts(filter.as_ref()).await?;
-        while let Some(batch) = stream.try_next().await.context("reading section texts")? {
-            let column = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                    .with_context(|| {
-                        format!("reading section texts: column {name} missing or not text")
-                    })
-            };
-            let (hashes, texts) = (column(columns::TEXT_HASH)?, column(columns::TEXT)?);
-            for i in 0..batch.num_rows() {
-                let key = hash_key(hashes.value(i));
+        while let Some(texts) = stream.try_next().await? {
+            for SectionText { hash, text } in texts {
+                let key = hash_key(&hash);
                 if ours(key) && have.insert(key) {
-                    out.todo
-                        .push((hashes.value(i).to_string(), texts.value(i).to_string()));
+                    out.todo.push((hash, text));
                 }
             }
             out.embed(false).await?;

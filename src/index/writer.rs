@@ -101,7 +101,8 @@ impl<'a> SectionWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::markdown::{split, SplitOptions};
+    use crate::ingest::document::SplitOptions;
+    use crate::ingest::markdown::split;
     use crate::store::{Access, StoreOptions};
 
     fn file(path: &str, sections: usize, word: &str) -> FileRows {
@@ -124,7 +125,7 @@ mod tests {
                 StoreOptions::default(),
             ))
             .expect("open");
-        let created = store.commits;
+        let created = store.commits();
         // 30 files of 4 sections, commits every 50 rows: whole files per commit, 3 commits.
         let mut writer = SectionWriter::new(rt.handle(), 50, usize::MAX);
         for i in 0..30 {
@@ -134,9 +135,9 @@ mod tests {
         }
         assert_eq!(writer.finish(&mut store).expect("finish"), 120);
         assert!(
-            store.commits - created <= 3,
+            store.commits() - created <= 3,
             "{} commits for 120 rows",
-            store.commits - created
+            store.commits() - created
         );
         let manifest = rt.block_on(store.manifest()).expect("manifest");
         assert_eq!(manifest.len(), 30);

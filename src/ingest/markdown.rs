@@ -1,4 +1,4 @@
-//! Markdown → sections.
+//! Markdown → sections (the model and the cutting to size: [`super::document`]).
 //!
 //! A section runs from one heading to the next (any level); the text before the first heading
 //! is a section of its own. Headings come from pulldown-cmark's event stream, so a `#` line
@@ -9,90 +9,13 @@
 //! searched, shown as a snippet and, later, embedded. Line numbers refer to the source file.
 
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
-use serde::Serialize;
 
-/// Fields read from the front matter (YAML `---` or TOML `+++`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct FrontMatter {
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub tags: Vec<String>,
-}
-
-/// One searchable unit of a document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Section {
-    /// Titles of the enclosing headings, outermost first, this section's own heading last.
-    pub heading_path: Vec<String>,
-    /// Heading level 1–6; 0 for text before the first heading.
-    pub level: u8,
-    /// 1-based, inclusive, in the source file (front matter counted).
-    pub start_line: u32,
-    pub end_line: u32,
-    /// Plain text: the heading line, then the body.
-    pub text: String,
-    /// Share of the body's characters (heading line aside) that are link text, 0–1: near 1
-    /// for a list of links ("See also", a table of contents, navigation), which search ranks
-    /// below the pages it links to.
-    pub link_share: f32,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Document {
-    pub front_matter: FrontMatter,
-    /// The page's title: the front matter's, else the text of the first level-1 heading.
-    pub title: Option<String>,
-    pub sections: Vec<Section>,
-}
-
-/// How sections are cut.
-#[derive(Debug, Clone, Copy)]
-pub struct SplitOptions {
-    /// Longest plain text of one section, in characters, before it is cut into chunks.
-    pub max_section_chars: usize,
-}
-
-/// The default [`SplitOptions::max_section_chars`]: ~512 tokens of Japanese for a
-/// Ruri-class tokenizer; small enough for a good snippet.
-pub const DEFAULT_MAX_SECTION_CHARS: usize = 1200;
-
-impl Default for SplitOptions {
-    fn default() -> Self {
-        SplitOptions {
-            max_section_chars: DEFAULT_MAX_SECTION_CHARS,
-        }
-    }
-}
-
-/// A top-level block (paragraph, list, code block, table, heading…) of a section.
-struct Block {
-    start: usize,
-    end: usize,
-    text: String,
-    /// Characters of `text` (whitespace aside) inside links.
-    link_chars: usize,
-}
-
-struct RawSection {
-    heading_path: Vec<String>,
-    level: u8,
-    blocks: Vec<Block>,
-}
-
-impl RawSection {
-    /// Whether anything but the heading line has text.
-    fn has_body(&self) -> bool {
-        let skip = usize::from(self.level > 0);
-        self.blocks
-            .iter()
-            .skip(skip)
-            .any(|b| !b.text.trim().is_empty())
-    }
-}
+use super::document::{
+    assemble, collapse_ws, visible_chars, Block, Document, FrontMatter, RawSection, SplitOptions,
+};
 
 /// Splits one Markdown document. Never fails: any byte string that decoded to text is Markdown.
 pub fn split(source: &str, opts: SplitOptions) -> Document {
-    let lines = LineIndex::new(source);
     let (front_matter, body_start) = front_matter(source);
     let body = &source[body_start..];
 
@@ -190,61 +113,12 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
         }
     }
 
-    let mut sections = Vec::new();
-    for section in &raw {
-        if section.has_body() {
-            emit_chunks(section, &lines, source, opts, &mut sections);
-        }
-    }
-    // A heading with nothing under it adds no content of its own (its title is in the heading
-    // path of the sections below), unless the document has nothing else.
-    if sections.is_empty() {
-        if let Some(section) = raw
-            .iter()
-            .find(|s| s.blocks.iter().any(|b| !b.text.trim().is_empty()))
-        {
-            emit_chunks(section, &lines, source, opts, &mut sections);
-        }
-    }
-    // Fold the title/description into the first section so that a document is found by them.
-    let lead: Vec<&str> = [
-        front_matter.title.as_deref(),
-        front_matter.description.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|s| !s.trim().is_empty())
-    .collect();
-    if !lead.is_empty() {
-        match sections.first_mut() {
-            Some(first) => first.text = format!("{}\n{}", lead.join("\n"), first.text),
-            // A file of front matter only is still found by its title: one section holding
-            // the title and description, spanning the front matter's lines.
-            None => sections.push(Section {
-                heading_path: Vec::new(),
-                level: 0,
-                start_line: 1,
-                end_line: lines.line_of(last_content_byte(source, 0, body_start)),
-                text: lead.join("\n"),
-                link_share: 0.0,
-            }),
-        }
-    }
     let title = front_matter
         .title
         .clone()
         .filter(|t| !t.trim().is_empty())
         .or(first_h1);
-    Document {
-        front_matter,
-        title,
-        sections,
-    }
-}
-
-/// Characters that show (whitespace aside): what link shares are measured in.
-fn visible_chars(s: &str) -> usize {
-    s.chars().filter(|c| !c.is_whitespace()).count()
+    assemble(source, front_matter, body_start, raw, title, opts)
 }
 
 fn heading_level(level: HeadingLevel) -> u8 {
@@ -278,164 +152,6 @@ fn is_block_end(tag: &TagEnd) -> bool {
 fn push_break(text: &mut String) {
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
-    }
-}
-
-fn collapse_ws(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Turns one heading section into one or more output sections within the size budget.
-fn emit_chunks(
-    section: &RawSection,
-    lines: &LineIndex,
-    source: &str,
-    opts: SplitOptions,
-    out: &mut Vec<Section>,
-) {
-    let max = opts.max_section_chars.max(16);
-    let make = |start: usize, end: usize, text: String, (links, shown): (usize, usize)| Section {
-        heading_path: section.heading_path.clone(),
-        level: section.level,
-        start_line: lines.line_of(start),
-        end_line: lines.line_of(last_content_byte(source, start, end)),
-        text: text.trim().to_string(),
-        link_share: if shown == 0 {
-            0.0
-        } else {
-            (links as f32 / shown as f32).min(1.0)
-        },
-    };
-
-    let mut chunk = String::new();
-    let mut chunk_start: Option<usize> = None;
-    let mut chunk_end = 0usize;
-    // (link characters, visible characters) of the chunk's body blocks.
-    let mut chunk_links = (0usize, 0usize);
-    let emitted_before = out.len();
-    // A heading section's first block is its heading line: not part of the body.
-    let heading_block = usize::from(section.level > 0);
-    for (b, block) in section.blocks.iter().enumerate() {
-        let block_text = block.text.trim();
-        if block_text.is_empty() {
-            continue;
-        }
-        let links = if b < heading_block {
-            (0, 0)
-        } else {
-            (block.link_chars, visible_chars(block_text))
-        };
-        let block_chars = block_text.chars().count();
-        let chunk_chars = chunk.chars().count();
-        if chunk_start.is_some() && chunk_chars + block_chars > max {
-            out.push(make(
-                chunk_start.unwrap_or(block.start),
-                chunk_end,
-                std::mem::take(&mut chunk),
-                std::mem::take(&mut chunk_links),
-            ));
-            chunk_start = None;
-        }
-        if block_chars > max {
-            // One oversized block (a long paragraph or code block): cut at sentence ends.
-            for piece in split_sentences(block_text, max) {
-                out.push(make(block.start, block.end, piece, links));
-            }
-            continue;
-        }
-        if chunk_start.is_none() {
-            chunk_start = Some(block.start);
-            // A continuation chunk repeats the heading line so that it reads on its own.
-            if out.len() > emitted_before && section.level > 0 {
-                if let Some(title) = section.heading_path.last() {
-                    chunk.push_str(title);
-                    chunk.push('\n');
-                }
-            }
-        }
-        chunk.push_str(block_text);
-        chunk.push('\n');
-        chunk_end = block.end;
-        chunk_links = (chunk_links.0 + links.0, chunk_links.1 + links.1);
-    }
-    if let Some(start) = chunk_start {
-        out.push(make(start, chunk_end, chunk, chunk_links));
-    }
-}
-
-/// Cuts `text` into pieces of at most `max` characters, at sentence ends where possible.
-fn split_sentences(text: &str, max: usize) -> Vec<String> {
-    let mut sentences: Vec<&str> = Vec::new();
-    let mut start = 0;
-    let mut prev: Option<char> = None;
-    for (i, c) in text.char_indices() {
-        let boundary = matches!(c, '。' | '．' | '！' | '？' | '\n')
-            || (c.is_whitespace() && matches!(prev, Some('.' | '!' | '?')));
-        if boundary {
-            let end = i + c.len_utf8();
-            sentences.push(&text[start..end]);
-            start = end;
-        }
-        prev = Some(c);
-    }
-    if start < text.len() {
-        sentences.push(&text[start..]);
-    }
-
-    let mut pieces = Vec::new();
-    let mut piece = String::new();
-    let mut piece_chars = 0;
-    for sentence in sentences {
-        let n = sentence.chars().count();
-        if piece_chars + n > max && !piece.is_empty() {
-            pieces.push(std::mem::take(&mut piece));
-            piece_chars = 0;
-        }
-        if n > max {
-            // A "sentence" longer than the budget (minified text, a huge table row): hard cut.
-            let chars: Vec<char> = sentence.chars().collect();
-            for part in chars.chunks(max) {
-                pieces.push(part.iter().collect());
-            }
-            continue;
-        }
-        piece.push_str(sentence);
-        piece_chars += n;
-    }
-    if !piece.trim().is_empty() {
-        pieces.push(piece);
-    }
-    pieces
-        .into_iter()
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
-/// The offset of the last non-whitespace byte in `source[start..end]` (or `start`).
-fn last_content_byte(source: &str, start: usize, end: usize) -> usize {
-    let slice = &source[start..end.min(source.len())];
-    start + slice.trim_end().len().saturating_sub(1)
-}
-
-/// Byte offset → 1-based line number.
-struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    fn new(source: &str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { starts }
-    }
-
-    fn line_of(&self, offset: usize) -> u32 {
-        let idx = match self.starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
-        u32::try_from(idx + 1).unwrap_or(u32::MAX)
     }
 }
 
@@ -535,6 +251,7 @@ fn parse_toml(raw: &str) -> FrontMatter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::document::Section;
 
     fn sections(src: &str) -> Vec<Section> {
         split(src, SplitOptions::default()).sections

@@ -5,5 +5,9 @@
 
 pub mod decode;
 pub mod discover;
+pub mod document;
 pub mod markdown;
 pub mod terms;
+
+#[cfg(test)]
+mod properties;

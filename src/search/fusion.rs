@@ -15,8 +15,9 @@ use anyhow::Result;
 use super::rank::Wanted;
 use super::text::text_search;
 use super::vector::nearest_texts;
+use super::SectionHit;
 use crate::ingest::terms::query_terms;
-use crate::store::{Filter, SectionHit, Store};
+use crate::store::{Filter, Store};
 
 /// Reciprocal rank fusion constant (Cormack et al.; what LanceDB's RRF reranker uses).
 pub const RRF_K: f32 = 60.0;
@@ -61,7 +62,9 @@ pub async fn hybrid_search(
             .collect();
         let mut read: HashMap<String, Vec<SectionHit>> = HashMap::new();
         for s in store.sections_by_hash(&wanted, filter).await? {
-            read.entry(s.text_hash.clone()).or_default().push(s);
+            read.entry(s.text_hash.clone())
+                .or_default()
+                .push(SectionHit::from(s));
         }
         for (score, f) in batch {
             let hits = match f {
@@ -184,7 +187,7 @@ mod tests {
     use super::*;
 
     fn hit(id: &str) -> SectionHit {
-        SectionHit {
+        SectionHit::from(crate::store::FoundSection {
             id: id.into(),
             path: format!("{id}.md"),
             heading_path: vec![],
@@ -195,9 +198,8 @@ mod tests {
             text: String::new(),
             text_hash: id.into(),
             score: 0.0,
-            explain: Default::default(),
             row_id: None,
-        }
+        })
     }
 
     fn names(fused: &[(f32, Fused)]) -> Vec<String> {

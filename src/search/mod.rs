@@ -10,6 +10,7 @@
 //! reorder the top candidates (optional); [`snippet`] cuts what is shown.
 
 pub mod fusion;
+mod hit;
 pub mod pages;
 pub mod rank;
 pub mod rerank;
@@ -24,9 +25,11 @@ use anyhow::{bail, Result};
 use sagasu_embed::{Embedder, Reranker};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Explain, Filter, SectionHit, Store};
+use crate::store::{Filter, Store};
 use fusion::hybrid_search;
-use pages::{by_page, SectionRef};
+pub use hit::{Explain, SectionHit};
+use pages::by_page;
+pub use pages::SectionRef;
 use rerank::{best_first, rerank_scores, RERANK_CANDIDATES};
 use snippet::snippet;
 use text::text_search;
@@ -34,6 +37,7 @@ use vector::{embed_query, vector_search};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
+/// How candidates are found and ranked.
 pub enum Mode {
     /// Keyword search (BM25 over ICU word segments).
     Text,
@@ -66,8 +70,10 @@ pub const SNIPPET_CHARS: usize = 160;
 /// when a few pages hold many matching sections.
 const SECTIONS_PER_PAGE: usize = 4;
 
+/// What one search asks for.
 #[derive(Debug, Clone)]
 pub struct SearchOptions {
+    /// Results wanted (at most [`MAX_K`]).
     pub k: usize,
     /// `None`: the best mode the index supports.
     pub mode: Option<Mode>,
@@ -107,11 +113,17 @@ impl Default for SearchOptions {
 /// One result: what the JSON contract promises, plus the section id.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResult {
+    /// The file's path relative to the indexed tree.
     pub path: String,
+    /// Headings from the page's top down to the section.
     pub heading_path: Vec<String>,
+    /// First line of the section (1-based).
     pub start_line: u32,
+    /// Last line of the section (1-based, inclusive).
     pub end_line: u32,
+    /// The ranking's score (comparable within one answer only).
     pub score: f32,
+    /// Up to [`SNIPPET_CHARS`] characters of the section around the query's words.
     pub snippet: String,
     /// The page's other matching sections, best first (pages only; absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -119,6 +131,7 @@ pub struct SearchResult {
     /// The parts of `score` (`--explain`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Explain>,
+    /// The section's id in the index (stable while its file is unchanged).
     #[serde(skip)]
     pub id: String,
 }
@@ -215,7 +228,9 @@ pub async fn search(
             .map(|h| (h, Vec::new()))
             .unzip(),
     };
-    store.fill_texts(&mut shown).await?;
+    store
+        .fill_texts(shown.iter_mut().map(|h| &mut h.found).collect())
+        .await?;
     let mut results: Vec<(SectionHit, Vec<SectionRef>)> = shown.into_iter().zip(others).collect();
     if let Some(r) = reranker {
         let hits: Vec<&SectionHit> = results.iter().map(|(h, _)| h).collect();
@@ -235,16 +250,20 @@ pub async fn search(
 }
 
 fn to_result(hit: SectionHit, others: Vec<SectionRef>, query: &str, explain: bool) -> SearchResult {
+    let SectionHit {
+        found,
+        explain: why,
+    } = hit;
     SearchResult {
-        snippet: snippet(&hit.text, query, SNIPPET_CHARS),
-        path: hit.path,
-        heading_path: hit.heading_path,
-        start_line: hit.start_line,
-        end_line: hit.end_line,
-        score: hit.score,
+        snippet: snippet(&found.text, query, SNIPPET_CHARS),
+        path: found.path,
+        heading_path: found.heading_path,
+        start_line: found.start_line,
+        end_line: found.end_line,
+        score: found.score,
         other_sections: others,
-        explain: explain.then_some(hit.explain),
-        id: hit.id,
+        explain: explain.then_some(why),
+        id: found.id,
     }
 }
 

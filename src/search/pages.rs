@@ -7,14 +7,18 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::store::SectionHit;
+use super::SectionHit;
 
 /// Another matching section of a page: where it is, and its score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SectionRef {
+    /// Headings from the page's top down to the section.
     pub heading_path: Vec<String>,
+    /// First line of the section (1-based).
     pub start_line: u32,
+    /// Last line of the section (1-based, inclusive).
     pub end_line: u32,
+    /// The section's score in the same ranking as the page's best section.
     pub score: f32,
 }
 
@@ -31,10 +35,10 @@ pub fn by_page(hits: Vec<SectionHit>, k: usize) -> Vec<Page> {
     for hit in hits {
         match index.get(&hit.path) {
             Some(&i) => pages[i].others.push(SectionRef {
-                heading_path: hit.heading_path,
-                start_line: hit.start_line,
-                end_line: hit.end_line,
-                score: hit.score,
+                heading_path: hit.found.heading_path,
+                start_line: hit.found.start_line,
+                end_line: hit.found.end_line,
+                score: hit.found.score,
             }),
             None if pages.len() < k => {
                 index.insert(hit.path.clone(), pages.len());
@@ -54,7 +58,7 @@ mod tests {
     use super::*;
 
     fn hit(path: &str, line: u32, score: f32) -> SectionHit {
-        SectionHit {
+        SectionHit::from(crate::store::FoundSection {
             id: format!("{path}#{line}"),
             path: path.into(),
             heading_path: vec![format!("h{line}")],
@@ -65,9 +69,8 @@ mod tests {
             text: String::new(),
             text_hash: format!("{path}{line}"),
             score,
-            explain: Default::default(),
             row_id: None,
-        }
+        })
     }
 
     #[test]

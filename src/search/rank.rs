@@ -15,8 +15,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::{Explain, SectionHit};
 use crate::ingest::terms::query_terms;
-use crate::store::{Explain, SectionHit};
 
 /// The weights of the fields and demotions, chosen on cpp-docs-ja query sets
 /// (bench/relevance.sh; ARCHITECTURE.md has the table).
@@ -144,7 +144,7 @@ mod tests {
         text: &str,
         bm25: f32,
     ) -> SectionHit {
-        SectionHit {
+        SectionHit::from(crate::store::FoundSection {
             id: id.into(),
             path: path.into(),
             heading_path: headings.iter().map(|s| s.to_string()).collect(),
@@ -155,9 +155,8 @@ mod tests {
             text: text.into(),
             text_hash: crate::hash::content_hash(text.as_bytes()),
             score: bm25,
-            explain: Explain::default(),
             row_id: None,
-        }
+        })
     }
 
     #[test]

@@ -9,7 +9,7 @@ use anyhow::Result;
 use sagasu_embed::Reranker;
 
 use super::on_rayon;
-use crate::store::SectionHit;
+use super::SectionHit;
 
 /// Candidates the cross-encoder reads when reranking. 20 pairs of 256 tokens with the
 /// ruri-v3-30m shape run in under a second on 2 cores (bench/rerank_latency.sh); a known
@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn the_passage_says_where_the_text_sits() {
-        let mut hit = SectionHit {
+        let mut hit = SectionHit::from(crate::store::FoundSection {
             id: "a.md#1".into(),
             path: "a.md".into(),
             heading_path: vec!["例外".into(), "ベストプラクティス".into()],
@@ -82,8 +82,7 @@ mod tests {
             row_id: None,
             text_hash: String::new(),
             score: 0.0,
-            explain: Default::default(),
-        };
+        });
         assert_eq!(
             passage(&hit),
             "例外とエラー処理 > 例外 > ベストプラクティス\n本文"

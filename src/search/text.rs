@@ -4,8 +4,9 @@
 use std::collections::HashSet;
 
 use super::rank::{rank_fields, Wanted, WEIGHTS};
+use super::SectionHit;
 use crate::ingest::terms::query_terms;
-use crate::store::{Filter, Match, Result, SectionHit, Store};
+use crate::store::{Filter, Match, Result, Store};
 
 /// Fewest candidates the full-text index is asked for: the field pass can only reorder what
 /// the index returns, and a page whose title is the query is not always in BM25's first ten.
@@ -25,9 +26,12 @@ pub async fn text_search(
     let want = depth.max(MIN_CANDIDATES);
     let terms = query_terms(query);
     let wanted = Wanted::new(&terms);
-    let mut hits = store
+    let mut hits: Vec<SectionHit> = store
         .search_text(terms.clone(), Match::EveryWord, filter, want)
-        .await?;
+        .await?
+        .into_iter()
+        .map(SectionHit::from)
+        .collect();
     let every_word = hits.len();
     // The fill with any word is a second, slower query: only when the sections holding
     // every word are fewer than asked for.
@@ -39,7 +43,8 @@ pub async fn text_search(
         hits.extend(
             more.into_iter()
                 .filter(|h| !seen.contains(&h.id))
-                .take(want - hits.len()),
+                .take(want - hits.len())
+                .map(SectionHit::from),
         );
     }
     rank_fields(&wanted, &mut hits, every_word, &WEIGHTS);

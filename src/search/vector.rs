@@ -7,9 +7,10 @@ use anyhow::Result;
 use sagasu_embed::Embedder;
 
 use super::on_rayon;
+use super::SectionHit;
 use crate::hash::hash_key;
 use crate::store::vectors::Search;
-use crate::store::{Filter, SectionHit, Store};
+use crate::store::{Filter, Store};
 
 /// Up to this many distinct texts under a path prefix, the vector search is pre-filtered by
 /// their hashes; above it, it over-fetches and filters after.
@@ -30,7 +31,12 @@ pub async fn vector_search(
 ) -> Result<Vec<SectionHit>> {
     let nearest = nearest_texts(store, qv, filter, k).await?;
     let hashes: Vec<String> = nearest.iter().map(|(h, _)| h.clone()).collect();
-    let mut sections = store.sections_by_hash(&hashes, filter).await?;
+    let mut sections: Vec<SectionHit> = store
+        .sections_by_hash(&hashes, filter)
+        .await?
+        .into_iter()
+        .map(SectionHit::from)
+        .collect();
     let rank: HashMap<&str, (usize, f32)> = nearest
         .iter()
         .enumerate()

@@ -10,12 +10,11 @@ use arrow_array::builder::{
 use arrow_array::{
     Array, ArrayRef, Float32Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
-use serde::Serialize;
 
 use super::error::{Result, StoreError};
 use super::schema::{columns, sections_schema};
 use crate::hash::content_hash;
-use crate::ingest::markdown::{Document, FrontMatter, Section};
+use crate::ingest::document::{Document, FrontMatter, Section};
 
 /// zstd level of the raw bytes kept in the index. File by file (no shared dictionary), level
 /// 3 gave no smaller an index than level 1 on cpp-docs-ja (85 against 86 MiB, from 59 MiB
@@ -168,9 +167,9 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
 /// The row id column a query adds when asked (`with_row_id`).
 const ROW_ID: &str = "_rowid";
 
-/// One search hit as read from the table.
-#[derive(Debug, Clone, Serialize)]
-pub struct SectionHit {
+/// A section as a query found it: its row's columns, and the query's score.
+#[derive(Debug, Clone)]
+pub struct FoundSection {
     pub id: String,
     pub path: String,
     pub heading_path: Vec<String>,
@@ -182,47 +181,10 @@ pub struct SectionHit {
     /// Empty in full-text candidates until [`crate::store::Store::fill_texts`] reads it.
     pub text: String,
     /// The row in the version the hit was read from (full-text candidates only).
-    #[serde(skip)]
     pub row_id: Option<u64>,
     pub text_hash: String,
+    /// BM25 for full-text candidates; 0 until search scores it otherwise.
     pub score: f32,
-    /// The parts of `score`, filled in by search (`--explain`).
-    #[serde(skip)]
-    pub explain: Explain,
-}
-
-/// Why a result ranks where it does (`--explain`): every part of its score.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Explain {
-    /// The full-text index's BM25 score, and its share of the best candidate's.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bm25: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bm25_share: Option<f32>,
-    /// Shares of the query's terms in the page title and in the heading path.
-    pub title_match: f32,
-    pub heading_match: f32,
-    pub link_share: f32,
-    /// Candidate pages holding this exact text.
-    pub repeated_on: usize,
-    /// 1: the section holds every query word (ranked above those that hold only some).
-    pub tier: u8,
-    /// 1-based ranks on each side (absent: not found by that side).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keyword_rank: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vector_rank: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vector_distance: Option<f32>,
-    /// How much the keyword ranking counted in the fusion (hybrid): 1 when a section holds
-    /// every query word, lower as the keyword side matched fewer of them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keyword_weight: Option<f32>,
-    /// The first stage's score (after fusion, in hybrid) and the cross-encoder's (rerank).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fused: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rerank: Option<f32>,
 }
 
 /// The columns a full-text candidate is read with: a hit's, but its text, which only the
@@ -273,7 +235,7 @@ pub fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringAr
 
 /// The hits of a result batch holding [`hit_columns`] or [`CANDIDATE_COLUMNS`] (text left
 /// empty), and `_score` when `scored`; `_rowid` is read when there.
-pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<SectionHit>> {
+pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<FoundSection>> {
     let id = string_col(batch, columns::ID)?;
     let path = string_col(batch, columns::PATH)?;
     let headings = col::<ListArray>(batch, columns::HEADING_PATH)?;
@@ -304,7 +266,7 @@ pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<Sectio
                     doing: "reading results".into(),
                     message: "heading_path has an unexpected type".into(),
                 })?;
-        out.push(SectionHit {
+        out.push(FoundSection {
             id: id.value(i).to_string(),
             path: path.value(i).to_string(),
             heading_path: (0..list.len()).map(|j| list.value(j).to_string()).collect(),
@@ -316,7 +278,6 @@ pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<Sectio
             row_id: row_id.map(|r| r.value(i)),
             text_hash: text_hash.value(i).to_string(),
             score: score.map_or(0.0, |s| s.value(i)),
-            explain: Explain::default(),
         });
     }
     Ok(out)
@@ -325,7 +286,8 @@ pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<Sectio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::markdown::{split, SplitOptions};
+    use crate::ingest::document::SplitOptions;
+    use crate::ingest::markdown::split;
 
     fn rows(path: &str, text: &str) -> FileRows {
         let doc = split(text, SplitOptions::default());

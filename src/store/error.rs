@@ -6,34 +6,79 @@ use std::path::PathBuf;
 use super::meta::META_FILE;
 use super::schema::FORMAT_VERSION;
 
+/// Why an index could not be opened, read or written. Variants name the index (`dir`: its
+/// location as given) or the file, and say what to do; [`StoreError::is_retryable`] and
+/// [`StoreError::may_be_damage`] decide what a caller does next.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The location holds no index.
     #[error("{dir} is not a sagasu index (no {META_FILE}); run `sagasu index` on a tree first")]
-    NotAnIndex { dir: String },
+    NotAnIndex {
+        /// The index location.
+        dir: String,
+    },
+    /// The index was written in a layout this binary no longer reads.
     #[error("the index at {dir} was made by an older sagasu ({what}); run `sagasu index` on its tree to rebuild it")]
-    OlderLayout { dir: String, what: String },
+    OlderLayout {
+        /// The index location.
+        dir: String,
+        /// What is older (the table or the format).
+        what: String,
+    },
+    /// The index was written by a newer sagasu.
     #[error("the index at {dir} has format {found}, newer than this sagasu reads ({FORMAT_VERSION}); upgrade sagasu")]
-    NewerFormat { dir: String, found: u32 },
+    NewerFormat {
+        /// The index location.
+        dir: String,
+        /// The format version it records.
+        found: u32,
+    },
+    /// The index exists but no run has committed sections yet.
     #[error("the index at {dir} has no sections yet")]
-    NoSections { dir: String },
+    NoSections {
+        /// The index location.
+        dir: String,
+    },
+    /// A vector operation on an index made without a model.
     #[error("this index has no vectors")]
     NoVectors,
     /// A file of the index (`sagasu.json`, the lock, the directory) cannot be used.
     #[error("{}: {message}", path.display())]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Object storage refused or failed a request (credentials, network, bucket): not damage.
     #[error("{path}: {message}")]
-    ObjectStore { path: String, message: String },
+    ObjectStore {
+        /// The object's location.
+        path: String,
+        /// What the object store said.
+        message: String,
+    },
+    /// Another process holds the writer lock (or lease).
     #[error("another sagasu process is writing to {dir} ({by}); wait for it to finish")]
-    Busy { dir: String, by: String },
+    Busy {
+        /// The index location.
+        dir: String,
+        /// Who holds it: the lock file, or the lease's holder and term.
+        by: String,
+    },
     /// The writer lease on object storage was not renewed in time: another writer may hold it.
     #[error("this run lost the writer lease of {dir} (not renewed in time) and stopped before its next commit; run it again")]
-    LeaseLost { dir: String },
+    LeaseLost {
+        /// The index location.
+        dir: String,
+    },
     /// A LanceDB call failed while `doing` something; the cause is kept (its message
     /// without source locations is what the chain shows).
     #[error("{doing}")]
     Lance {
+        /// What sagasu was doing.
         doing: String,
+        /// LanceDB's error.
         #[source]
         source: LanceFailure,
     },
@@ -41,15 +86,30 @@ pub enum StoreError {
     /// a file of the version it opened pruned by a concurrent run. Not damage: the latest
     /// version has it all, and a freshly opened store succeeds.
     #[error("{doing}: {message}")]
-    Vanished { doing: String, message: String },
+    Vanished {
+        /// What sagasu was reading.
+        doing: String,
+        /// What is gone.
+        message: String,
+    },
     /// Arrow data of a shape sagasu did not write or cannot build (a batch that does not
     /// assemble, a result column of another type): a bug, not damage a re-index repairs.
     #[error("{doing}: {message} (an internal error of sagasu, not damage to the index)")]
-    Codec { doing: String, message: String },
+    Codec {
+        /// What sagasu was building or decoding.
+        doing: String,
+        /// What did not fit.
+        message: String,
+    },
     /// An invariant of sagasu's own code failed (a writer thread gone, an operation of an
     /// unexpected kind): a bug, not damage.
     #[error("{doing}: {message} (an internal error of sagasu, not damage to the index)")]
-    Internal { doing: String, message: String },
+    Internal {
+        /// What sagasu was doing.
+        doing: String,
+        /// The invariant that failed.
+        message: String,
+    },
 }
 
 /// The cause of [`StoreError::Lance`]: LanceDB's error, kept whole for callers that look at

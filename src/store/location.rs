@@ -63,7 +63,9 @@ impl Scheme {
 /// An index's place.
 #[derive(Clone)]
 pub enum Location {
+    /// A directory on local disk.
     Dir(PathBuf),
+    /// A prefix on object storage (`s3://bucket/prefix`).
     Remote(Arc<Remote>),
 }
 
@@ -171,6 +173,7 @@ impl Location {
         }
     }
 
+    /// Whether the index is on object storage.
     pub fn is_remote(&self) -> bool {
         matches!(self, Location::Remote(_))
     }

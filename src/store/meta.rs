@@ -56,19 +56,29 @@ pub struct RunSettings {
     pub embed: bool,
 }
 
+/// What one index run did (kept in `sagasu.json`, shown by `stats`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunSummary {
     /// RFC 3339 time the run finished.
     pub finished_at: String,
+    /// Wall time of the run.
     pub seconds: f64,
+    /// Files the walk found.
     pub files_seen: u64,
+    /// Files read and written anew (new or changed).
     pub files_indexed: u64,
+    /// Files whose size, time and hash were unchanged (not read again).
     pub files_unchanged: u64,
+    /// Files gone from the tree, and their rows with them.
     pub files_removed: u64,
+    /// Files that could not be indexed (each with its reason in `stats`).
     pub files_skipped: u64,
+    /// Sections appended.
     pub sections_written: u64,
+    /// Vectors embedded and appended.
     #[serde(default)]
     pub vectors_written: u64,
+    /// Commits to the tables.
     pub commits: u64,
     /// Most threads the process had at the run's sample points (every 256 files, each
     /// phase, each commit): the thread budget, as measured.

@@ -23,21 +23,24 @@ pub mod schema;
 pub mod sections;
 pub mod vectors;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use lancedb::{Connection, Table};
 
-pub use codec::{Explain, FileRows, SectionHit, RAW_ZSTD_LEVEL};
+pub use codec::{FileRows, FoundSection, RAW_ZSTD_LEVEL};
 pub use error::{Result, StoreError};
 pub use filter::Filter;
 pub use location::Location;
 pub use lock::{WriterLock, DEFAULT_LEASE};
-pub use maintain::{IndexInfo, Maintenance, TableStats, TextIndexRefresh, SUPERSEDED_GRACE};
+pub use maintain::{IndexInfo, Maintenance, SUPERSEDED_GRACE};
 pub use meta::{
     read_meta, write_meta, Meta, RerankerSetting, RunSettings, RunSummary, SkippedFile, META_FILE,
 };
-pub use sections::{Append, FileState, Match, StoredFile};
+pub use sections::{Append, FileState, Match, SectionText};
 
 use error::LanceContext;
 use schema::{layout_difference, sections_schema, vectors_layout_difference};
@@ -93,7 +96,9 @@ pub fn default_refresh(at: &Location) -> Duration {
 /// How a store is opened and kept.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
+    /// Threads and memory LanceDB may use.
     pub budget: StoreBudget,
+    /// Whether a reader sees new versions as they are committed.
     pub reads: Reads,
     /// Build the vector index (IVF_SQ) once the vectors table has this many rows.
     pub ann_min_rows: usize,
@@ -129,14 +134,14 @@ pub struct Store {
     vectors: Option<Table>,
     options: StoreOptions,
     /// Commits made through this handle (adds, deletes, maintenance).
-    pub commits: u64,
+    commits: u64,
     /// `open` found a sections table of an older layout and dropped it: every file is read
     /// again.
-    pub outdated_table_dropped: bool,
+    outdated_table_dropped: bool,
     /// What a writer's `open` (or [`Store::rebuild_sections`]) repaired, one line each: a table
     /// that could not be opened is set aside and made again (sections from the tree, vectors
     /// by embedding again).
-    pub repairs: Vec<String>,
+    repairs: Vec<String>,
     /// The writer lock a run holds ([`Store::hold`]): checked before each commit of sections.
     lock: Option<WriterLock>,
 }
@@ -290,6 +295,22 @@ impl Store {
         Ok(true)
     }
 
+    /// Commits made through this handle (adds, deletes, maintenance).
+    pub fn commits(&self) -> u64 {
+        self.commits
+    }
+
+    /// Whether `open` found a sections table of an older layout and dropped it (every file
+    /// is read again).
+    pub fn outdated_table_dropped(&self) -> bool {
+        self.outdated_table_dropped
+    }
+
+    /// What this handle repaired so far, one line each (see the field).
+    pub fn repairs(&self) -> &[String] {
+        &self.repairs
+    }
+
     pub fn location(&self) -> &Location {
         &self.at
     }
@@ -357,6 +378,20 @@ impl Store {
 
     pub async fn read_meta(&self) -> Result<Meta> {
         read_meta(&self.at).await
+    }
+
+    /// A writer's [`Store::read_meta`]: metadata that cannot be read is started afresh, and
+    /// the vectors with it (without it their model is unknown), as a repair.
+    pub async fn read_meta_or_repair(&mut self) -> Result<Meta> {
+        match self.read_meta().await {
+            Err(e @ StoreError::File { .. }) => {
+                self.drop_vectors().await?;
+                self.repairs
+                    .push(format!("{e}: started afresh, vectors made again"));
+                Ok(Meta::default())
+            }
+            other => other,
+        }
     }
 
     pub async fn write_meta(&self, meta: &Meta) -> Result<()> {

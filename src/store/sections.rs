@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::{Array, Int64Array, LargeBinaryArray, RecordBatch, UInt64Array};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use lance::dataset::transaction::{Operation, Transaction, UpdateMode};
 use lance::dataset::{CommitBuilder, DeleteBuilder, InsertBuilder, WriteMode, WriteParams};
 use lance::Dataset;
@@ -15,7 +15,7 @@ use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::Table;
 
 use super::codec::{
-    col, hit_columns, hits_from_batch, rows_to_batch, string_col, FileRows, Scored, SectionHit,
+    col, hit_columns, hits_from_batch, rows_to_batch, string_col, FileRows, FoundSection, Scored,
     CANDIDATE_COLUMNS,
 };
 use super::error::{LanceContext, Result, StoreError};
@@ -34,6 +34,13 @@ pub struct FileState {
     pub mtime_ns: i64,
     /// Rows of this path disagree (left by an older crash or a bug): re-index it from scratch.
     pub inconsistent: bool,
+}
+
+/// A section's text and its hash, as the embed stage reads them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SectionText {
+    pub hash: String,
+    pub text: String,
 }
 
 /// Which query words a full-text match needs.
@@ -282,7 +289,7 @@ impl Store {
         words: Match,
         filter: Option<&Filter>,
         limit: usize,
-    ) -> Result<Vec<SectionHit>> {
+    ) -> Result<Vec<FoundSection>> {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
@@ -316,7 +323,7 @@ impl Store {
 
     /// Reads the text of hits that lack it (full-text candidates), by row id in the version
     /// they were read from.
-    pub async fn fill_texts(&self, hits: &mut [SectionHit]) -> Result<()> {
+    pub async fn fill_texts(&self, mut hits: Vec<&mut FoundSection>) -> Result<()> {
         let ids: Vec<u64> = hits
             .iter()
             .filter(|h| h.text.is_empty())
@@ -392,7 +399,7 @@ impl Store {
         &self,
         hashes: &[String],
         filter: Option<&Filter>,
-    ) -> Result<Vec<SectionHit>> {
+    ) -> Result<Vec<FoundSection>> {
         if hashes.is_empty() {
             return Ok(Vec::new());
         }
@@ -485,7 +492,8 @@ impl Store {
     pub async fn section_texts(
         &self,
         filter: Option<&Filter>,
-    ) -> Result<lancedb::arrow::SendableRecordBatchStream> {
+    ) -> Result<impl futures::Stream<Item = Result<Vec<SectionText>>> + Send + Unpin + use<>> {
+        const DOING: &str = "reading section texts";
         let mut q = self
             .sections()?
             .query()
@@ -493,7 +501,18 @@ impl Store {
         if let Some(f) = filter {
             q = q.only_if_expr(f.expr());
         }
-        q.execute().await.doing("reading section texts")
+        let batches = q.execute().await.doing(DOING)?;
+        Ok(batches.map(|batch| {
+            let batch = batch.doing(DOING)?;
+            let hashes = string_col(&batch, columns::TEXT_HASH)?;
+            let texts = string_col(&batch, columns::TEXT)?;
+            Ok((0..batch.num_rows())
+                .map(|i| SectionText {
+                    hash: hashes.value(i).to_string(),
+                    text: texts.value(i).to_string(),
+                })
+                .collect())
+        }))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::{json, Value};
@@ -19,8 +19,17 @@ pub fn bin() -> Command {
     c
 }
 
+/// The package's directory, read when the test runs: one target directory serves clones at
+/// several paths, and a test binary built in another clone (unchanged sources are not rebuilt)
+/// would carry that clone's path if it were read at compile time.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 pub fn tiny_model(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    manifest_dir()
         .join("crates/sagasu-embed/tests/fixtures")
         .join(name)
         .display()
@@ -88,7 +97,7 @@ pub fn dump(db: &Path) -> Vec<(String, u32, u32, u32, String)> {
     use arrow_array::{Array, StringArray, UInt32Array};
     use futures::TryStreamExt;
     use lancedb::query::{ExecutableQuery, QueryBase, Select};
-    let rt = sagasu::budget::runtime(2).expect("runtime");
+    let rt = sagasu::runtime(2).expect("runtime");
     rt.block_on(async {
         let conn = lancedb::connect(db.to_str().expect("utf-8"))
             .execute()

@@ -5,10 +5,17 @@ use std::path::{Path, PathBuf};
 
 use sagasu_embed::{Embedder, LoadOptions};
 
+/// The package's directory, read when the test runs: one target directory serves clones at
+/// several paths, and a test binary built in another clone (unchanged sources are not rebuilt)
+/// would carry that clone's path if it were read at compile time.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    manifest_dir().join("tests/fixtures").join(name)
 }
 
 fn no_prefix() -> LoadOptions {

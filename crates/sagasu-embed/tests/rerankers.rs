@@ -2,14 +2,21 @@
 //! logits made by tools/make_reranker_models.py on random weights), and what a checkpoint
 //! without a classification head gets.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sagasu_embed::{RerankOptions, Reranker};
 
+/// The package's directory, read when the test runs: one target directory serves clones at
+/// several paths, and a test binary built in another clone (unchanged sources are not rebuilt)
+/// would carry that clone's path if it were read at compile time.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    manifest_dir().join("tests/fixtures").join(name)
 }
 
 /// Every pair scored as transformers scores it, to 1e-4, in one call (several batches of

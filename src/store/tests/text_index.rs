@@ -2,12 +2,13 @@
 //! memory follows the run, not the corpus. Search must see every segment; the fold-in after
 //! `TEXT_SEGMENTS_MAX` segments and a rebuild (what `sagasu optimize` does) leave one.
 
-use sagasu::hash::content_hash;
-use sagasu::ingest::markdown::{Document, FrontMatter, Section};
-use sagasu::ingest::terms::{document_terms, query_terms};
-use sagasu::store::maintain::TEXT_SEGMENTS_MAX;
-use sagasu::store::schema::FTS_INDEX;
-use sagasu::store::{Access, FileRows, Match, Store, StoreOptions, TextIndexRefresh};
+use crate::hash::content_hash;
+use crate::ingest::document::{Document, FrontMatter, Section};
+use crate::ingest::terms::{document_terms, query_terms};
+use crate::store::maintain::TextIndexRefresh;
+use crate::store::maintain::TEXT_SEGMENTS_MAX;
+use crate::store::schema::FTS_INDEX;
+use crate::store::{Access, FileRows, Match, Store, StoreOptions};
 
 /// A file's rows with its sections' terms, as a reader makes them.
 fn rows(path: String, hash: String, size: u64, doc: Document) -> FileRows {
@@ -69,7 +70,7 @@ fn add_and_fold(rt: &tokio::runtime::Runtime, store: &mut Store, round: usize, w
 #[test]
 fn fold_ins_add_segments_that_search_sees_up_to_a_bound_and_a_rebuild_merges_them() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = sagasu::budget::runtime(2).expect("runtime");
+    let rt = crate::budget::runtime(2).expect("runtime");
     let mut store = rt
         .block_on(Store::open(
             &dir.path().into(),
@@ -125,7 +126,7 @@ fn fold_ins_add_segments_that_search_sees_up_to_a_bound_and_a_rebuild_merges_the
 #[test]
 fn terms_made_while_reading_match_queries_in_both_languages() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = sagasu::budget::runtime(2).expect("runtime");
+    let rt = crate::budget::runtime(2).expect("runtime");
     let mut store = rt
         .block_on(Store::open(
             &dir.path().into(),
@@ -188,8 +189,8 @@ fn terms_made_while_reading_match_queries_in_both_languages() {
 fn an_older_table_layout_is_rebuilt_by_index_and_refused_by_readers() {
     use arrow_schema::Schema;
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = sagasu::budget::runtime(2).expect("runtime");
-    let current = sagasu::store::schema::sections_schema();
+    let rt = crate::budget::runtime(2).expect("runtime");
+    let current = crate::store::schema::sections_schema();
     let older: Vec<_> = current
         .fields()
         .iter()
@@ -206,7 +207,7 @@ fn an_older_table_layout_is_rebuilt_by_index_and_refused_by_readers() {
             .await
             .expect("older table");
     });
-    std::fs::write(dir.path().join(sagasu::store::META_FILE), "{}").expect("meta");
+    std::fs::write(dir.path().join(crate::store::META_FILE), "{}").expect("meta");
 
     let err = rt
         .block_on(Store::open(

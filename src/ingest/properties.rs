@@ -4,11 +4,12 @@
 //! share its lines), and its text comes from those lines. `PROPTEST_CASES` sets the number of cases (CI: the defaults below;
 //! `bench/properties.sh` runs many more).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use crate::ingest::decode::decode;
+use crate::ingest::document::SplitOptions;
+use crate::ingest::markdown::split;
 use proptest::prelude::*;
-use sagasu::ingest::decode::decode;
-use sagasu::ingest::markdown::{split, SplitOptions};
 
 /// Checks what becomes of one file's bytes: bytes that decode give sections that hold (see
 /// [`check_text`]); bytes that do not are refused with a reason. `Err` says what broke.
@@ -157,8 +158,10 @@ proptest! {
 
 /// A few hundred files of cpp-docs-ja, unpacked once per test run.
 fn corpus_sample() -> Vec<Vec<u8>> {
-    let archive =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/cpp-docs-ja.tar.zst");
+    let archive = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("../shared/corpora/cpp-docs-ja.tar.zst");
     assert!(archive.is_file(), "no corpus at {}", archive.display());
     let dir = tempfile::tempdir().expect("tempdir");
     let status = std::process::Command::new("tar")

@@ -1,9 +1,9 @@
 //! The vector index: above `ann_min_rows` the vectors table gets an IVF_SQ index, and search
 //! through it must find what exact search finds.
 
-use sagasu::hash::hash_hex;
-use sagasu::store::vectors::{Existing, Search};
-use sagasu::store::{Access, Store, StoreOptions};
+use crate::hash::hash_hex;
+use crate::store::vectors::{Existing, Search};
+use crate::store::{Access, Store, StoreOptions};
 
 const DIM: usize = 32;
 
@@ -38,7 +38,7 @@ fn vectors(rng: &mut Rng, centres: &[Vec<f32>], n: usize, noise: f32) -> Vec<Vec
 fn ivf_sq_keeps_recall() {
     const N: usize = 6000;
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = sagasu::budget::runtime(2).expect("runtime");
+    let rt = crate::budget::runtime(2).expect("runtime");
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let centres: Vec<Vec<f32>> = (0..200)
         .map(|_| normalised((0..DIM).map(|_| rng.next()).collect()))

@@ -1,0 +1,4 @@
+//! Tests of the store through its own API, on real LanceDB tables in temporary directories.
+
+mod ann;
+mod text_index;
