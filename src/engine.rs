@@ -23,7 +23,7 @@ use sagasu_embed::{Embedder, LoadOptions, ModelInfo, RerankOptions, Reranker};
 use crate::hash::content_hash;
 use crate::index::options::recorded_model;
 use crate::index::ModelChoice;
-use crate::ingest::decode::decode;
+use crate::ingest::format::Format;
 use crate::search::{search, Mode, Models, SearchOptions, SearchResult};
 use crate::store::maintain::{MAX_FRAGMENTS, MAX_VERSIONS};
 use crate::store::{
@@ -379,7 +379,9 @@ impl Engine {
                 .and_then(|f| f.bytes)
                 .ok_or_else(not_indexed)?,
         };
-        let text = decode(&bytes).map_err(|reason| anyhow!("cannot read {path}: {reason}"))?;
+        let text = Format::of_path(path)
+            .decode(&bytes)
+            .map_err(|reason| anyhow!("cannot read {path}: {reason}"))?;
         let lines: Vec<&str> = text.lines().collect();
         let total = lines.len();
         let start = start_line.unwrap_or(1);

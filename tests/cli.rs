@@ -650,3 +650,113 @@ fn search_json_says_how_fresh_the_index_is() {
     );
     assert!(at(&second) >= at(&first), "{first} then {second}");
 }
+
+/// Issue 22: HTML (Shift_JIS, declared by `<meta charset>`), plain text, reStructuredText,
+/// AsciiDoc and Org beside Markdown, each hand-written as people keep them. `--types` picks
+/// the formats, the choice is recorded for later runs, and each format's headings and lines
+/// reach the results.
+#[test]
+fn every_format_is_indexed_with_its_headings_and_lines_and_the_choice_is_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(root, "README.md", "# 概要\n\nこの木の説明です。\n");
+    write(
+        root,
+        "notes/議事録.txt",
+        "定例会議事録 2024-03\n\n出席者: 山田、佐藤\n\n決定事項: 検索基盤を移行する。\n",
+    );
+    let html = "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"Shift_JIS\">\n\
+                <title>移行ガイド</title>\n</head>\n<body>\n\
+                <nav><a href=\"/\">ナビ専用語</a></nav>\n<h1>移行ガイド</h1>\n\
+                <p>はじめに読む段落。</p>\n<h2>移行手順</h2>\n\
+                <p>索引を作り直す手順を説明します。</p>\n</body>\n</html>\n";
+    let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(html);
+    write(root, "site/guide.html", &*sjis);
+    write(
+        root,
+        "site/broken.html",
+        b"<meta charset=\"shift_jis\"><p>\x81\xff\xff</p>".as_slice(),
+    );
+    write(
+        root,
+        "docs/install.rst",
+        "==========\nインストール\n==========\n\n前提条件\n========\n\nRust 1.94 以降が必要です。\n",
+    );
+    write(
+        root,
+        "ops/runbook.adoc",
+        "= 運用手順書\n:description: 当番の手引き\n\n== 障害対応\n\n障害時はオンコール担当へ連絡する。\n",
+    );
+    write(
+        root,
+        "journal/2024.org",
+        "#+TITLE: 日誌\n:PROPERTIES:\n:ID: j-2024\n:END:\n* 三月\n** 検索の改善\n語句の近さで順位を上げる。\n",
+    );
+
+    // Markdown alone by default.
+    ok(bin().arg("index").arg(root).args(["--no-embed", "--quiet"]));
+    assert_eq!(stats(root)["documents"].as_u64(), Some(1));
+
+    let all = index_json(root, &["--no-embed", "--types", "all"]);
+    assert_eq!(all["files_indexed"].as_u64(), Some(5), "{all}");
+    let s = stats(root);
+    assert_eq!(s["documents"].as_u64(), Some(6), "{s}");
+    let skipped = s["skipped"].to_string();
+    assert!(
+        skipped.contains("site/broken.html") && skipped.contains("Shift_JIS"),
+        "{skipped}"
+    );
+
+    // (query, path, heading path, start line) of the expected first result.
+    let cases: [(&str, &str, &[&str], u64); 5] = [
+        (
+            "索引を作り直す",
+            "site/guide.html",
+            &["移行ガイド", "移行手順"],
+            11,
+        ),
+        (
+            "オンコール担当",
+            "ops/runbook.adoc",
+            &["運用手順書", "障害対応"],
+            4,
+        ),
+        ("語句の近さ", "journal/2024.org", &["三月", "検索の改善"], 6),
+        (
+            "Rust 1.94 以降",
+            "docs/install.rst",
+            &["インストール", "前提条件"],
+            5,
+        ),
+        ("決定事項", "notes/議事録.txt", &["定例会議事録 2024-03"], 1),
+    ];
+    for (query, path, headings, line) in cases {
+        let found = search_json(root, query, &["--mode", "text"]);
+        let top = found
+            .first()
+            .unwrap_or_else(|| panic!("{query}: nothing found"));
+        assert_eq!(top["path"].as_str(), Some(path), "{query}: {found:?}");
+        let got: Vec<&str> = top["heading_path"]
+            .as_array()
+            .expect("heading_path")
+            .iter()
+            .filter_map(|h| h.as_str())
+            .collect();
+        assert_eq!(got, headings, "{query}: {top}");
+        assert_eq!(top["start_line"].as_u64(), Some(line), "{query}: {top}");
+    }
+    // A site's navigation is not the page's text.
+    assert!(search_json(root, "ナビ専用語", &["--mode", "text"]).is_empty());
+
+    // The choice is recorded: a re-run without --types reads the same formats.
+    let again = index_json(root, &["--no-embed"]);
+    assert_eq!(again["files_unchanged"].as_u64(), Some(6), "{again}");
+    assert_eq!(again["files_removed"].as_u64(), Some(0), "{again}");
+    // Narrowed again, the other formats leave the index.
+    let narrowed = index_json(root, &["--no-embed", "--types", "md"]);
+    assert_eq!(narrowed["files_removed"].as_u64(), Some(5), "{narrowed}");
+    assert_eq!(stats(root)["documents"].as_u64(), Some(1));
+    let out = run(bin().arg("index").arg(root).args(["--types", "md,docx"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown type \"docx\""));
+}

@@ -8,6 +8,7 @@ use crate::embed::DEFAULT_MAX_TOKENS;
 use crate::index::options::{DEFAULT_BATCH_ROWS, DEFAULT_MAX_FILE_BYTES};
 use crate::index::Shard;
 use crate::ingest::document::DEFAULT_MAX_SECTION_CHARS;
+use crate::ingest::format::Types;
 use crate::search::{Mode, DEFAULT_K};
 use crate::store::{DEFAULT_LEASE, SUPERSEDED_GRACE};
 use clap::{Args, Parser, Subcommand};
@@ -193,8 +194,14 @@ pub struct IndexArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_LEASE.as_secs(),
           value_parser = clap::value_parser!(u64).range(3..))]
     pub lease: u64,
-    /// Extra glob to include (e.g. '*.mdx') or, with a leading '!', exclude (e.g. '!drafts/**').
-    /// Repeatable. Markdown (*.md, *.markdown) is always included.
+    /// Formats to index, by extension: md (.md .markdown), html (.html .htm .xhtml),
+    /// txt (.txt .text), rst (.rst .rest), adoc (.adoc .asciidoc), org (.org); comma-separated,
+    /// or all. Recorded in the index: later runs, watch and serve use it unless given again.
+    /// Default: md, or what the index records.
+    #[arg(long, value_name = "LIST", value_parser = Types::parse)]
+    pub types: Option<Types>,
+    /// Extra glob to include (e.g. '*.mdx', read as Markdown) or, with a leading '!', exclude
+    /// (e.g. '!drafts/**'). Repeatable. The --types formats' extensions are always included.
     #[arg(long = "glob", short = 'g')]
     pub globs: Vec<String>,
     /// Follow symbolic links (loops are detected and reported).

@@ -10,6 +10,7 @@ use crate::engine::{load_reranker, Engine, RerankChoice};
 use crate::eval::{ann_recall, evaluate, read_queries, QuerySelection};
 use crate::index::options::no_model_recorded;
 use crate::index::{default_db, IndexOptions, Indexer, ModelChoice};
+use crate::ingest::format::Types;
 use crate::mcp::serve_stdio;
 use crate::progress::Progress;
 use crate::search::{Mode, SearchOptions, Unit};
@@ -360,6 +361,11 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
             }))
         }
     };
+    opts.types = match args.types {
+        Some(types) => types,
+        // Not given: what the index records (a re-run indexes the same formats).
+        None => recorded_types(rt, &opts.db)?,
+    };
     opts.globs = args.globs.clone();
     opts.follow_links = args.follow;
     opts.max_file_bytes = args.max_file_size;
@@ -388,6 +394,17 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
         }
     };
     Ok(opts)
+}
+
+/// The formats an existing index records; Markdown for a new index, and for one whose
+/// `sagasu.json` is unreadable (the run repairs it). Any other failure to read it stops the
+/// run: guessing would drop the files of every other format from the index.
+fn recorded_types(rt: &Runtime, db: &Location) -> Result<Types> {
+    match rt.block_on(read_meta(db)) {
+        Ok(meta) => Types::from_names(&meta.settings.map(|s| s.types).unwrap_or_default()),
+        Err(crate::store::StoreError::File { .. }) => Ok(Types::default()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Writes the man page or a completion script, from the one clap definition of the flags.

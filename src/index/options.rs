@@ -10,6 +10,7 @@ use sagasu_embed::LoadOptions;
 use crate::budget::default_threads;
 use crate::hash::HashKey;
 use crate::ingest::document::SplitOptions;
+use crate::ingest::format::Types;
 use crate::store::{
     read_meta, Location, RerankerSetting, RunSettings, StoreOptions, DEFAULT_LEASE,
 };
@@ -33,6 +34,8 @@ pub struct IndexOptions {
     pub root: PathBuf,
     /// Where the index is (default: `ROOT/.sagasu`).
     pub db: Location,
+    /// The formats indexed (`--types`).
+    pub types: Types,
     /// Extra include (`*.mdx`) or exclude (`!drafts/**`) globs.
     pub globs: Vec<String>,
     /// Follow symbolic links while walking the tree.
@@ -150,6 +153,7 @@ impl IndexOptions {
         IndexOptions {
             root,
             db,
+            types: Types::default(),
             globs: Vec::new(),
             follow_links: false,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
@@ -168,6 +172,7 @@ impl IndexOptions {
     /// The settings a later run (`serve`, `watch`) repeats.
     pub fn settings(&self) -> RunSettings {
         RunSettings {
+            types: self.types.names(),
             globs: self.globs.clone(),
             follow_links: self.follow_links,
             max_file_bytes: self.max_file_bytes,
@@ -192,6 +197,7 @@ impl IndexOptions {
         opts.threads = threads;
         opts.store = store;
         let settings = meta.settings.clone().unwrap_or_else(|| opts.settings());
+        opts.types = Types::from_names(&settings.types)?;
         opts.globs = settings.globs;
         opts.follow_links = settings.follow_links;
         opts.max_file_bytes = settings.max_file_bytes;

@@ -18,10 +18,10 @@ use crossbeam_channel::bounded;
 
 use super::IndexOptions;
 use crate::hash::content_hash;
-use crate::ingest::decode::{decode, SkipReason};
+use crate::ingest::decode::SkipReason;
 use crate::ingest::discover::{walk, FoundFile, WalkOptions, WalkWarning};
 use crate::ingest::document::SplitOptions;
-use crate::ingest::markdown::split;
+use crate::ingest::format::Format;
 use crate::ingest::terms::document_terms;
 use crate::progress::Progress;
 use crate::store::RAW_ZSTD_LEVEL;
@@ -77,6 +77,7 @@ pub fn read_tree(
     let (out_tx, out_rx) = bounded::<Outcome>(64);
     let walk_opts = WalkOptions {
         root: root.to_path_buf(),
+        types: opts.types,
         globs: opts.globs.clone(),
         exclude_dirs: opts.db.local().map(Path::to_path_buf).into_iter().collect(),
         follow_links: opts.follow_links,
@@ -171,7 +172,8 @@ pub fn read_file(
             return Outcome::Unchanged(path);
         }
     }
-    let text = match decode(&bytes) {
+    let format = Format::of_path(&path);
+    let text = match format.decode(&bytes) {
         Ok(text) => text,
         Err(reason) => {
             return Outcome::Skipped {
@@ -194,7 +196,7 @@ pub fn read_file(
         }
     };
     drop(bytes);
-    let doc = split(&text, split_opts);
+    let doc = format.parse(&text, split_opts);
     if doc.sections.is_empty() {
         return Outcome::Skipped {
             path,

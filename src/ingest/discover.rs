@@ -9,13 +9,14 @@ use anyhow::{Context, Result};
 use ignore::overrides::OverrideBuilder;
 use ignore::WalkBuilder;
 
-/// Default globs; `--glob` adds more (a leading `!` excludes).
-pub const DEFAULT_GLOBS: [&str; 2] = ["*.md", "*.markdown"];
+use super::format::Types;
 
 #[derive(Debug, Clone)]
 pub struct WalkOptions {
     pub root: PathBuf,
-    /// Extra include (`*.mdx`, added to the defaults) or exclude (`!drafts/**`) globs.
+    /// The formats whose files are indexed (their extensions, case ignored).
+    pub types: Types,
+    /// Extra include (`*.mdx`, added to the types' extensions) or exclude (`!drafts/**`) globs.
     pub globs: Vec<String>,
     /// Directories never entered (the index itself when it lives inside the tree).
     pub exclude_dirs: Vec<PathBuf>,
@@ -69,9 +70,13 @@ pub fn walk(
     let mut include = OverrideBuilder::new(&root);
     // What the user excludes (`!glob`): walker overrides, which may only take files away.
     let mut exclude = OverrideBuilder::new(&root);
-    for g in DEFAULT_GLOBS
-        .iter()
-        .map(|g| g.to_string())
+    include
+        .case_insensitive(true)
+        .context("building glob set")?;
+    for g in opts
+        .types
+        .globs()
+        .into_iter()
         .chain(opts.globs.iter().cloned())
     {
         let target = if g.starts_with('!') {
@@ -211,6 +216,7 @@ mod tests {
     fn opts(root: &Path) -> WalkOptions {
         WalkOptions {
             root: root.to_path_buf(),
+            types: Types::default(),
             globs: vec![],
             exclude_dirs: vec![],
             follow_links: false,

@@ -371,7 +371,14 @@ impl Outline {
 
     /// Text of the current block at bytes `start..end` (`link_chars` of it inside links),
     /// after `sep` when the block has text already.
-    pub(crate) fn text(&mut self, start: usize, end: usize, text: &str, link_chars: usize, sep: char) {
+    pub(crate) fn text(
+        &mut self,
+        start: usize,
+        end: usize,
+        text: &str,
+        link_chars: usize,
+        sep: char,
+    ) {
         if text.trim().is_empty() {
             return;
         }

@@ -48,6 +48,10 @@ pub struct RerankerSetting {
 /// The walk and split settings of the last run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunSettings {
+    /// The formats indexed (`--types`); empty in an index made before there was a choice:
+    /// Markdown.
+    #[serde(default)]
+    pub types: Vec<String>,
     pub globs: Vec<String>,
     pub follow_links: bool,
     pub max_file_bytes: u64,
