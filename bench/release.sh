@@ -1,10 +1,15 @@
 # Sourced by the bench scripts from the repository root: installs what is missing, builds the
-# release binary ($sagasu), and bench_venv PKG… makes the benches' Python venv ($venv) with
-# those packages.
+# release binary ($sagasu; SAGASU_BIN=PATH measures that binary instead, e.g. a copy that a
+# rebuild during a long bench does not replace), and bench_venv PKG… makes the benches'
+# Python venv ($venv) with those packages.
 scripts/setup.sh
 . scripts/env.sh
-cargo build --release --locked -q --workspace --all-targets
-sagasu="$CARGO_TARGET_DIR/release/sagasu"
+if [ -n "${SAGASU_BIN:-}" ]; then
+  sagasu=$SAGASU_BIN
+else
+  cargo build --release --locked -q --workspace --all-targets
+  sagasu="$CARGO_TARGET_DIR/release/sagasu"
+fi
 venv="$HOME/.cache/sagasu/bench-venv"
 
 bench_venv() {

@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""Query sets for bench/relevance.sh, built from cpp-docs-ja and its eval file.
+"""Query sets for bench/relevance.sh, built from a corpus (cpp-docs-ja, oss-docs-ja) and its
+eval file.
 
 usage: relevance_sets.py TREE EVAL.jsonl OUT_DIR [--every N]
 
 Writes to OUT_DIR:
   sentences.jsonl     section_sentence queries as written (every Nth): verbatim text
   keywords.jsonl      the same reduced to their first 3 content words (bench/keywords.py)
-  titles.jsonl        each page's front-matter title as the query, the page as the target;
-                      only titles no other page has (every Nth)
-  descriptions.jsonl  doc_description queries (query_core), to be run against nodesc/
-  nodesc/             a copy of TREE with `description:` removed from every front matter, so
-                      that a description query cannot be answered by quoting
+  titles.jsonl        each page's title (front matter, else its first `# ` heading) as the
+                      query, the page as the target; only titles no other page has (every Nth)
+  descriptions.jsonl  doc_description queries (query_core), to be run against nodesc/; a
+                      corpus with fewer than 50 of them (oss-docs-ja has 9) gets lead queries
+                      instead: the first sentence of a page's first prose paragraph, that
+                      paragraph removed from the page's nodesc/ copy
+  nodesc/             a copy of TREE with `description:` removed from every front matter (and
+                      the lead paragraphs, for lead queries), so that a description query
+                      cannot be answered by quoting
 """
 import json
 import os
@@ -23,6 +28,23 @@ sys.path.insert(0, os.path.dirname(__file__))
 from keywords import WORD  # noqa: E402
 
 TITLE = re.compile(r"^title:\s*(.+?)\s*$", re.M)
+H1 = re.compile(r"^# (.+?)\s*#*\s*$", re.M)
+MIN_DESCRIPTIONS = 50
+
+
+def lead(body):
+    """(paragraph, its first sentence) of the first prose paragraph of a page body, or None."""
+    for para in re.split(r"\n\s*\n", body):
+        p = para.strip()
+        if not p or p.startswith(("#", "```", "|", "-", "*", "<", ">", "[", "!", ":", "{")):
+            continue
+        plain = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", " ".join(p.split()))
+        plain = plain.replace("`", "")
+        first = re.split(r"(?<=[。！？])", plain)[0].strip().strip("_* ")
+        if len(first) >= 20:
+            return para, first
+        return None
+    return None
 
 
 def front_matter(text):
@@ -45,10 +67,9 @@ def main():
             words = WORD.findall(q["query"])[:3]
             if len(words) == 3:
                 f.write(json.dumps({**q, "query": " ".join(words)}, ensure_ascii=False) + "\n")
-    with open(f"{out}/descriptions.jsonl", "w") as f:
-        for q in queries:
-            if q["type"] == "doc_description":
-                f.write(json.dumps(q, ensure_ascii=False) + "\n")
+    described = [q for q in queries if q["type"] == "doc_description"]
+    leads = len(described) < MIN_DESCRIPTIONS
+    descriptions = [] if leads else described
 
     titles = {}
     nodesc = f"{out}/nodesc"
@@ -64,15 +85,19 @@ def main():
                 continue
             text = open(src, encoding="utf-8", errors="replace").read()
             fm = front_matter(text)
-            if fm is None:
-                open(dst, "w").write(text)
-                continue
-            head, body = fm
-            m = TITLE.search(head)
+            head, body = fm if fm else ("", text)
+            m = TITLE.search(head) or H1.search(body)
             if m:
                 titles[rel] = m.group(1).strip().strip("\"'")
             head = re.sub(r"^description:.*\n", "", head, flags=re.M)
+            found = lead(body) if leads else None
+            if found:
+                para, first = found
+                body = body.replace(para, "", 1)
+                descriptions.append({"query": first, "path": rel, "type": "lead"})
             open(dst, "w").write(head + body)
+    with open(f"{out}/descriptions.jsonl", "w") as f:
+        f.writelines(json.dumps(q, ensure_ascii=False) + "\n" for q in descriptions)
     count = Counter(titles.values())
     unique = sorted((p, t) for p, t in titles.items() if count[t] == 1 and t)
     with open(f"{out}/titles.jsonl", "w") as f:
@@ -80,7 +105,7 @@ def main():
             f.write(json.dumps({"query": title, "path": path, "type": "title"}, ensure_ascii=False) + "\n")
     print(
         f"{len(sent)} sentences, {len(unique[::every])} titles (of {len(unique)} unique), "
-        f"{sum(1 for q in queries if q['type'] == 'doc_description')} descriptions",
+        f"{len(descriptions)} {'lead' if leads else 'description'} queries",
         file=sys.stderr,
     )
 

@@ -3,13 +3,14 @@
 on 2 cores), with the query sets of bench/relevance_sets.py restricted to it, plus the
 cross-lingual set.
 
-usage: relevance_subset.py SETS_DIR EN_TREE OUT_DIR [--queries N]
+usage: relevance_subset.py SETS_DIR EN_TREE|- OUT_DIR [--queries N]
 
 Takes N queries of each set (deterministic sample), the pages they target, and as many other
 pages again as distractors, copied from SETS_DIR/nodesc (descriptions removed, so the
 description set does not quote the index). Writes OUT_DIR/tree and OUT_DIR/<set>.jsonl for
 sentences, keywords, titles, descriptions and crosslingual (the first body sentence of the
-cpp-docs-en page with the same path as the query, the Japanese page as the target).
+cpp-docs-en page with the same path as the query, the Japanese page as the target; none
+when EN_TREE is `-`: a corpus without an English twin).
 """
 import json
 import os
@@ -54,7 +55,7 @@ def main():
     cross = []
     candidates = pages[:]
     rnd.shuffle(candidates)
-    for p in candidates:
+    for p in candidates if en != "-" else []:
         e = os.path.join(en, p)
         if os.path.isfile(e):
             s = first_sentence(e)
@@ -62,7 +63,8 @@ def main():
                 cross.append({"query": s, "path": p, "type": "crosslingual"})
         if len(cross) == n:
             break
-    chosen["crosslingual"] = cross
+    if cross:
+        chosen["crosslingual"] = cross
     targets = sorted({q["path"] for qs in chosen.values() for q in qs})
     others = [p for p in pages if p not in set(targets)]
     rnd.shuffle(others)

@@ -39,7 +39,7 @@ pub use budget::{runtime, MemoryBudget, ThreadBudget};
 pub use engine::{Document, Engine, Freshness, RerankChoice, Stats};
 pub use index::{default_db, IndexOptions, Indexer, ModelChoice, Shard};
 pub use progress::Progress;
-pub use search::{Explain, Mode, SearchOptions, SearchResult, SectionRef, Unit};
+pub use search::{Explain, Fusion, Method, Mode, SearchOptions, SearchResult, SectionRef, Unit};
 pub use store::{Location, RunSummary, StoreBudget, StoreError, StoreOptions};
 
 /// Name of the index directory created inside an indexed tree.

@@ -110,6 +110,7 @@ impl SagasuServer {
             },
             explain: p.explain.unwrap_or(false),
             rerank: false,
+            ..SearchOptions::default()
         };
         let engine = &self.engine;
         let opts = SearchOptions {

@@ -9,7 +9,7 @@ use crate::index::options::{DEFAULT_BATCH_ROWS, DEFAULT_MAX_FILE_BYTES};
 use crate::index::Shard;
 use crate::ingest::document::DEFAULT_MAX_SECTION_CHARS;
 use crate::ingest::format::Types;
-use crate::search::{Mode, DEFAULT_K};
+use crate::search::{Fusion, Mode, DEFAULT_K};
 use crate::store::{DEFAULT_LEASE, SUPERSEDED_GRACE};
 use clap::{Args, Parser, Subcommand};
 
@@ -304,6 +304,13 @@ pub struct EvalArgs {
     /// Instead: recall@k of the vector index against exact search, on the queries' embeddings.
     #[arg(long)]
     pub ann: bool,
+    /// Hybrid fusion to measure instead of the default (bench/relevance.sh): `rrf` or
+    /// `cc:ALPHA`, then `,tier`/`,notier` and `,pow=N`.
+    #[arg(long, hide = true, value_name = "SPEC")]
+    pub fusion: Option<Fusion>,
+    /// Weight of phrase proximity to measure instead of the default (bench/relevance.sh).
+    #[arg(long, hide = true, value_name = "WEIGHT")]
+    pub proximity: Option<f32>,
     #[command(flatten)]
     pub rerank: RerankArg,
     #[arg(long)]

@@ -65,6 +65,7 @@ pub fn search(rt: &Runtime, args: SearchArgs, settings: Settings) -> Result<Exit
         },
         explain: args.explain,
         rerank: use_reranker(rt, &engine, &args.rerank)?,
+        ..SearchOptions::default()
     };
     let results = rt.block_on(engine.search(&args.query, &opts))?;
     let mut out = std::io::stdout().lock();
@@ -123,6 +124,8 @@ pub fn eval(rt: &Runtime, args: EvalArgs, settings: Settings) -> Result<ExitCode
         k: args.k,
         mode: args.mode,
         rerank,
+        fusion: args.fusion.unwrap_or_default(),
+        proximity: args.proximity.unwrap_or(SearchOptions::default().proximity),
         ..SearchOptions::default()
     };
     let report = rt.block_on(evaluate(view.store(), view.models(), &queries, &opts))?;

@@ -56,6 +56,9 @@ pub struct Explain {
     pub repeated_on: usize,
     /// 1: the section holds every query word (ranked above those that hold only some).
     pub tier: u8,
+    /// Share of the query's phrases (adjacent terms within a query word) the section holds
+    /// adjacent, in order.
+    pub proximity: f32,
     /// 1-based rank on the keyword side (absent: not found by it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyword_rank: Option<usize>,

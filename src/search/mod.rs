@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Filter, Store};
 use fusion::hybrid_search;
+pub use fusion::{Fusion, Method};
 pub use hit::{Explain, SectionHit};
 use pages::by_page;
 pub use pages::SectionRef;
@@ -85,6 +86,10 @@ pub struct SearchOptions {
     pub explain: bool,
     /// Let the cross-encoder reorder the top [`RERANK_CANDIDATES`].
     pub rerank: bool,
+    /// How hybrid search fuses its two rankings (the default is the measured choice).
+    pub fusion: Fusion,
+    /// Weight of phrase proximity in keyword ranking (the default is the measured choice).
+    pub proximity: f32,
 }
 
 /// What one result stands for.
@@ -106,6 +111,8 @@ impl Default for SearchOptions {
             unit: Unit::Page,
             explain: false,
             rerank: false,
+            fusion: Fusion::default(),
+            proximity: rank::PROXIMITY,
         }
     }
 }
@@ -212,9 +219,22 @@ pub async fn search(
             // keyword search was slower: the encoder uses every compute thread, so the keyword
             // search only took CPU from it, and the embedding is the longer path.
             let qv = embed_query(e, query).await?;
-            hybrid_search(store, query, &qv, filter, depth).await?
+            hybrid_search(
+                store,
+                query,
+                &qv,
+                filter,
+                depth,
+                &opts.fusion,
+                opts.proximity,
+            )
+            .await?
         }
-        _ => text_search(store, query, filter, depth).await?.0,
+        _ => {
+            text_search(store, query, filter, depth, opts.proximity)
+                .await?
+                .0
+        }
     };
     let explain = opts.explain;
     let (mut shown, others): (Vec<SectionHit>, Vec<Vec<SectionRef>>) = match opts.unit {

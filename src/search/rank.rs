@@ -30,6 +30,9 @@ pub struct Weights {
     pub link: f32,
     /// A section whose text is on n candidate pages keeps `1 / (1 + repeat·(n-1))`.
     pub repeat: f32,
+    /// Added per share of the query's adjacent term pairs found adjacent, in order, in the
+    /// section ([`Phrases`]): 「例外処理」 beats 例外 … 処理 far apart.
+    pub proximity: f32,
 }
 
 pub const WEIGHTS: Weights = Weights {
@@ -37,12 +40,25 @@ pub const WEIGHTS: Weights = Weights {
     heading: 0.1,
     link: 0.6,
     repeat: 0.5,
+    proximity: PROXIMITY,
 };
 
+/// The default [`Weights::proximity`], chosen on cpp-docs-ja's 3-word queries and checked on
+/// oss-docs-ja's (bench/relevance.sh): hits@1 .591 → .694 and .661 → .775; 0.5 gave .680 on
+/// cpp-docs-ja, 2 gave .703 but lost titles .004. ARCHITECTURE.md has every set.
+pub const PROXIMITY: f32 = 1.0;
+
 /// Rescores keyword candidates (the first `every_word` hold every query word) in place and
-/// sorts them, best first: tier, then `(bm25 share + field matches) × demotions`, scaled into
-/// [0, 1) so that the tier stays an integer step.
-pub fn rank_fields(wanted: &Wanted, hits: &mut [SectionHit], every_word: usize, w: &Weights) {
+/// sorts them, best first: tier, then `(bm25 share + field matches + proximity) × demotions`,
+/// scaled into [0, 1) so that the tier stays an integer step. `proximity`: each hit's share
+/// of the query's phrases ([`Phrases::share_in`]), or empty when not measured.
+pub fn rank_fields(
+    wanted: &Wanted,
+    hits: &mut [SectionHit],
+    every_word: usize,
+    w: &Weights,
+    proximity: &[f32],
+) {
     let best = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
     // Pages holding each text among the candidates.
     let mut pages: HashMap<&str, HashSet<&str>> = HashMap::new();
@@ -74,6 +90,13 @@ pub fn rank_fields(wanted: &Wanted, hits: &mut [SectionHit], every_word: usize, 
             .map(|heading| overlap_of(heading))
             .fold(0.0, f32::max);
         let bm25_share = if best > 0.0 { h.score / best } else { 0.0 };
+        // Nearness orders the sections that hold every word; among the others it rewarded
+        // pages quoting a few words of a description over the page it describes.
+        let near = if i < every_word {
+            proximity.get(i).copied().unwrap_or(0.0)
+        } else {
+            0.0
+        };
         let tier = u8::from(i < every_word);
         let demote = (1.0 - w.link * h.link_share.clamp(0.0, 1.0))
             / (1.0 + w.repeat * (repeated_on.saturating_sub(1)) as f32);
@@ -85,15 +108,96 @@ pub fn rank_fields(wanted: &Wanted, hits: &mut [SectionHit], every_word: usize, 
             link_share: h.link_share,
             repeated_on,
             tier,
+            proximity: near,
             ..Explain::default()
         };
         h.score = f32::from(tier)
-            + (bm25_share + w.title * title_match + w.heading * heading_match) * demote
-                / (1.0 + w.title + w.heading);
+            + (bm25_share + w.title * title_match + w.heading * heading_match + w.proximity * near)
+                * demote
+                / (1.0 + w.title + w.heading + w.proximity);
     }
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
     for (rank, h) in hits.iter_mut().enumerate() {
         h.explain.keyword_rank = Some(rank + 1);
+    }
+}
+
+/// The query's phrases as pairs of terms that follow each other in it: within one of its
+/// words (a whitespace-separated piece) they must be adjacent in the section, as ICU splits
+/// 「例外処理」 into 例外 / 処理 and a section holding them adjacent says what the query says
+/// more closely than one holding them far apart; across the query's spaces (`RFQ ケース
+/// 仕入先`), within [`NEAR_GAP`] terms, in order.
+pub struct Phrases {
+    /// Term → (a term that follows it, the most positions it may follow by, pair number).
+    next: HashMap<String, Vec<(String, usize, usize)>>,
+    pairs: usize,
+}
+
+/// Most positions apart two terms of consecutive query words may be and still count as near
+/// (stop words are not in the terms, so 「翻訳の利用」 puts 翻訳 and 利用 1 apart). On
+/// cpp-docs-ja's 3-word queries (bench/relevance.sh) 1, 2, 3 and 4 gave hits@1 .690, .695,
+/// .680 and .671 at weight 1; adjacency within query words alone, .595.
+pub const NEAR_GAP: usize = 2;
+
+/// Phrases are those of queries made of words: at most this many terms in all, and at most
+/// [`WORD_MAX_TERMS`] in each whitespace-separated piece. A sentence (Japanese has no spaces
+/// to split it) or a long question is not quoted by the page it means: rewarding the pages
+/// that do hold its phrases cost cpp-docs-ja's descriptions .036 at hits@5. Words and
+/// compounds are where the order and nearness of the terms tell pages apart.
+pub const PHRASE_MAX_TERMS: usize = 10;
+/// Most terms one piece of a query may have to be a word or compound (「例外処理」: 2).
+pub const WORD_MAX_TERMS: usize = 4;
+
+impl Phrases {
+    pub fn new(query: &str) -> Phrases {
+        let mut next: HashMap<String, Vec<(String, usize, usize)>> = HashMap::new();
+        let mut pairs = 0;
+        let mut last: Option<String> = None;
+        let words: Vec<String> = query.split_whitespace().map(query_terms).collect();
+        let counts: Vec<usize> = words.iter().map(|w| w.split_whitespace().count()).collect();
+        if counts.iter().sum::<usize>() > PHRASE_MAX_TERMS
+            || counts.iter().any(|&n| n > WORD_MAX_TERMS)
+        {
+            return Phrases { next, pairs };
+        }
+        for terms in &words {
+            for (i, t) in terms.split_whitespace().enumerate() {
+                if let Some(prev) = last.take() {
+                    let gap = if i == 0 { NEAR_GAP } else { 1 };
+                    next.entry(prev)
+                        .or_default()
+                        .push((t.to_string(), gap, pairs));
+                    pairs += 1;
+                }
+                last = Some(t.to_string());
+            }
+        }
+        Phrases { next, pairs }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs == 0
+    }
+
+    /// Share of the phrases that `terms` (a section's, in order) hold near enough, in order.
+    pub fn share_in(&self, terms: &str) -> f32 {
+        if self.pairs == 0 {
+            return 0.0;
+        }
+        let terms: Vec<&str> = terms.split_whitespace().collect();
+        let mut found = vec![false; self.pairs];
+        for (i, t) in terms.iter().enumerate() {
+            let Some(follow) = self.next.get(*t) else {
+                continue;
+            };
+            for (b, gap, n) in follow {
+                let end = (i + 1 + gap).min(terms.len());
+                if !found[*n] && terms[i + 1..end].iter().any(|x| x == b) {
+                    found[*n] = true;
+                }
+            }
+        }
+        found.iter().filter(|f| **f).count() as f32 / self.pairs as f32
     }
 }
 
@@ -184,7 +288,7 @@ mod tests {
             "例外処理のベストプラクティス\n例外を使うと……",
             6.0,
         ));
-        rank_fields(&Wanted::new(&query_terms(q)), &mut hits, 6, &WEIGHTS);
+        rank_fields(&Wanted::new(&query_terms(q)), &mut hits, 6, &WEIGHTS, &[]);
         assert_eq!(hits[0].path, "target.md", "{hits:#?}");
         assert_eq!(hits[0].explain.title_match, 1.0);
         assert_eq!(hits[0].explain.keyword_rank, Some(1));
@@ -209,9 +313,54 @@ mod tests {
             })
             .collect();
         hits.push(hit("q.md#1", "q.md", "q", &["本文"], "設定の手順", 4.0));
-        rank_fields(&Wanted::new(&query_terms("設定")), &mut hits, 5, &WEIGHTS);
+        rank_fields(
+            &Wanted::new(&query_terms("設定")),
+            &mut hits,
+            5,
+            &WEIGHTS,
+            &[],
+        );
         assert_eq!(hits[0].path, "q.md");
         assert_eq!(hits[1].explain.repeated_on, 4);
+    }
+
+    #[test]
+    fn phrases_are_adjacent_terms_within_a_query_word() {
+        let p = Phrases::new("例外処理 ベストプラクティス");
+        assert!(!p.is_empty());
+        assert!(
+            Phrases::new("例外は送出された場所から呼び出し元へ伝わります").is_empty(),
+            "a sentence has no phrases"
+        );
+        let together = query_terms("例外処理のベストプラクティスを示す");
+        let apart = query_terms("例外が起きたときの処理とベストプラクティス");
+        assert!(
+            p.share_in(&together) > p.share_in(&apart),
+            "{together} / {apart}"
+        );
+        let words = Phrases::new("設定 接続");
+        assert_eq!(words.share_in("設定 a 接続"), 1.0, "near across a space");
+        assert_eq!(words.share_in("設定 a b 接続"), 0.0, "too far");
+        assert_eq!(words.share_in("接続 設定"), 0.0, "out of order");
+        // With proximity counted, of two sections holding every word the one holding the
+        // compound whole ranks first, whatever BM25 says.
+        let mut hits = vec![
+            hit("a.md#0", "a.md", "a", &["a"], "例外 … 処理", 2.0),
+            hit("b.md#0", "b.md", "b", &["b"], "例外処理", 1.8),
+        ];
+        let w = Weights {
+            proximity: 0.3,
+            ..WEIGHTS
+        };
+        rank_fields(
+            &Wanted::new(&query_terms("例外処理")),
+            &mut hits,
+            2,
+            &w,
+            &[0.0, 1.0],
+        );
+        assert_eq!(hits[0].path, "b.md");
+        assert_eq!(hits[0].explain.proximity, 1.0);
     }
 
     #[test]
@@ -225,6 +374,7 @@ mod tests {
             &mut hits,
             1,
             &WEIGHTS,
+            &[],
         );
         assert_eq!(
             hits[0].path, "a.md",

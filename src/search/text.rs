@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use super::rank::{rank_fields, Wanted, WEIGHTS};
+use super::rank::{rank_fields, Phrases, Wanted, WEIGHTS};
 use super::SectionHit;
 use crate::ingest::terms::query_terms;
-use crate::store::{Filter, Match, Result, Store};
+use crate::store::{Filter, Match, Result, Store, StoreError};
 
 /// Fewest candidates the full-text index is asked for: the field pass can only reorder what
 /// the index returns, and a page whose title is the query is not always in BM25's first ten.
@@ -22,6 +22,7 @@ pub async fn text_search(
     query: &str,
     filter: Option<&Filter>,
     depth: usize,
+    proximity: f32,
 ) -> Result<(Vec<SectionHit>, usize)> {
     let want = depth.max(MIN_CANDIDATES);
     let terms = query_terms(query);
@@ -47,7 +48,28 @@ pub async fn text_search(
                 .map(SectionHit::from),
         );
     }
-    rank_fields(&wanted, &mut hits, every_word, &WEIGHTS);
+    // Phrase proximity of the sections holding every word (the first `every_word`; it orders
+    // only those), from their stored terms: one take of their rows, only when it counts and
+    // the query has phrases.
+    let phrases = Phrases::new(query);
+    let mut near = Vec::new();
+    if proximity > 0.0 && every_word > 0 && !phrases.is_empty() {
+        let ids: Vec<u64> = hits[..every_word].iter().filter_map(|h| h.row_id).collect();
+        if ids.len() == every_word {
+            match store.terms_of(&ids).await {
+                Ok(terms) => near = terms.iter().map(|t| phrases.share_in(t)).collect(),
+                // A long-lived reader's table moved on since the query (a writer compacted
+                // the rows away): this one search ranks without proximity rather than fail.
+                Err(StoreError::Vanished { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let weights = super::rank::Weights {
+        proximity,
+        ..WEIGHTS
+    };
+    rank_fields(&wanted, &mut hits, every_word, &weights, &near);
     hits.truncate(depth);
     Ok((hits, every_word.min(depth)))
 }
