@@ -98,12 +98,7 @@ fn attribute_entry(line: &str) -> Option<(&str, &str)> {
 fn attribute(key: &str, value: &str, front: &mut FrontMatter) {
     match key.to_ascii_lowercase().as_str() {
         "description" if !value.is_empty() => front.description = Some(value.to_string()),
-        "keywords" | "tags" => front.tags.extend(
-            value
-                .split(',')
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty()),
-        ),
+        "keywords" | "tags" => front.add_tags(value, &[',']),
         _ => {}
     }
 }
@@ -205,6 +200,7 @@ fn inline(line: &str) -> (String, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::document::heading_paths;
 
     const SRC: &str = "\
 = 運用ガイド
@@ -253,11 +249,7 @@ image::dashboard.png[ダッシュボード]
             Some("本番環境の運用手順")
         );
         assert_eq!(doc.front_matter.tags, vec!["運用", "監視"]);
-        let paths: Vec<Vec<&str>> = doc
-            .sections
-            .iter()
-            .map(|s| s.heading_path.iter().map(String::as_str).collect())
-            .collect();
+        let paths = heading_paths(&doc);
         assert_eq!(
             paths,
             vec![

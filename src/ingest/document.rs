@@ -9,12 +9,33 @@
 
 use serde::Serialize;
 
-/// Fields read from the front matter (YAML `---` or TOML `+++`).
+/// Fields read from the front matter (YAML `---` or TOML `+++`, or what a format has in its
+/// place: HTML's `<meta>`, an Org file's `#+` keywords …).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FrontMatter {
     pub title: Option<String>,
     pub description: Option<String>,
     pub tags: Vec<String>,
+}
+
+impl FrontMatter {
+    /// Adds the tags of a written list (`a, b`, `:a:b:`), split at any of `separators`.
+    pub(crate) fn add_tags(&mut self, list: &str, separators: &[char]) {
+        self.tags.extend(
+            list.split(separators)
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
+        );
+    }
+}
+
+/// Each section's heading path, for tests that compare a document's outline.
+#[cfg(test)]
+pub(crate) fn heading_paths(doc: &Document) -> Vec<Vec<&str>> {
+    doc.sections
+        .iter()
+        .map(|s| s.heading_path.iter().map(String::as_str).collect())
+        .collect()
 }
 
 /// One searchable unit of a document.

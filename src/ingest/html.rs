@@ -358,12 +358,7 @@ impl Scanner {
                 Some("description") if !content.is_empty() => {
                     self.front.description = Some(content.to_string())
                 }
-                Some("keywords") => self.front.tags.extend(
-                    content
-                        .split([',', '、'])
-                        .map(|t| t.trim().to_string())
-                        .filter(|t| !t.is_empty()),
-                ),
+                Some("keywords") => self.front.add_tags(content, &[',', '、']),
                 _ => {}
             }
             return;
@@ -533,6 +528,7 @@ fn named_entity(name: &str) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::document::heading_paths;
 
     const PAGE: &str = r#"<!DOCTYPE html>
 <html lang="ja">
@@ -571,11 +567,7 @@ mod tests {
             Some("C++ の例外処理の基本")
         );
         assert_eq!(doc.front_matter.tags, vec!["C++", "例外"]);
-        let paths: Vec<Vec<&str>> = doc
-            .sections
-            .iter()
-            .map(|s| s.heading_path.iter().map(String::as_str).collect())
-            .collect();
+        let paths = heading_paths(&doc);
         assert_eq!(
             paths,
             vec![vec!["例外処理"], vec!["例外処理", "ベスト プラクティス"]]

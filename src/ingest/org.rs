@@ -128,12 +128,7 @@ fn keyword(key: &str, value: &str, front: &mut FrontMatter) {
     match key.to_ascii_uppercase().as_str() {
         "TITLE" if !value.is_empty() => front.title = Some(value.to_string()),
         "DESCRIPTION" if !value.is_empty() => front.description = Some(value.to_string()),
-        "FILETAGS" | "TAGS" | "KEYWORDS" => front.tags.extend(
-            value
-                .split([':', ',', ' '])
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty()),
-        ),
+        "FILETAGS" | "TAGS" | "KEYWORDS" => front.add_tags(value, &[':', ',', ' ']),
         _ => {}
     }
 }
@@ -170,6 +165,7 @@ fn inline(line: &str) -> (String, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::document::heading_paths;
 
     const SRC: &str = "\
 #+TITLE: 読書メモ
@@ -209,11 +205,7 @@ fn main() {}
             Some("2024年に読んだ本の記録")
         );
         assert_eq!(doc.front_matter.tags, vec!["読書", "メモ", "rust", "tech"]);
-        let paths: Vec<Vec<&str>> = doc
-            .sections
-            .iter()
-            .map(|s| s.heading_path.iter().map(String::as_str).collect())
-            .collect();
+        let paths = heading_paths(&doc);
         assert_eq!(paths, vec![vec!["技術書"], vec!["技術書", "感想"]]);
         let book = &doc.sections[0];
         // The title and description are folded into the first section.

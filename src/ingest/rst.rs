@@ -192,12 +192,7 @@ fn field(line: &str, front: &mut FrontMatter) -> bool {
         "description" | "abstract" | "summary" if !value.is_empty() => {
             front.description = Some(value.to_string())
         }
-        "tags" | "keywords" => front.tags.extend(
-            value
-                .split(',')
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty()),
-        ),
+        "tags" | "keywords" => front.add_tags(value, &[',']),
         _ => {}
     }
     true
@@ -268,6 +263,7 @@ fn inline(line: &str) -> (String, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::document::heading_paths;
 
     const SRC: &str = "\
 =============
@@ -320,11 +316,7 @@ Rust 1.94 以降。
             Some("sagasu を導入する手順")
         );
         assert_eq!(doc.front_matter.tags, vec!["setup", "導入"]);
-        let paths: Vec<Vec<&str>> = doc
-            .sections
-            .iter()
-            .map(|s| s.heading_path.iter().map(String::as_str).collect())
-            .collect();
+        let paths = heading_paths(&doc);
         assert_eq!(
             paths,
             vec![
