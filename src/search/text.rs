@@ -51,9 +51,9 @@ pub async fn text_search(
     // Phrase proximity of the sections holding every word (the first `every_word`; it orders
     // only those), from their stored terms: one take of their rows, only when it counts and
     // the query has phrases.
-    let phrases = Phrases::new(query);
     let mut near = Vec::new();
-    if proximity > 0.0 && every_word > 0 && !phrases.is_empty() {
+    let phrases = (proximity > 0.0 && every_word > 0).then(|| Phrases::new(query));
+    if let Some(phrases) = phrases.filter(|p| !p.is_empty()) {
         let ids: Vec<u64> = hits[..every_word].iter().filter_map(|h| h.row_id).collect();
         if ids.len() == every_word {
             match store.terms_of(&ids).await {
