@@ -24,11 +24,11 @@ use crate::hash::content_hash;
 use crate::index::options::recorded_model;
 use crate::index::ModelChoice;
 use crate::ingest::format::Format;
-use crate::search::{search, Mode, Models, SearchOptions, SearchResult};
+use crate::search::{search, Mode, Models, SearchOptions, SearchResult, Where};
 use crate::store::maintain::{MAX_FRAGMENTS, MAX_VERSIONS};
 use crate::store::{
-    read_meta, Access, IndexInfo, Location, Meta, Reads, RerankerSetting, RunSummary, SkippedFile,
-    Store, StoreError, StoreOptions, META_FILE,
+    read_meta, Access, Condition, Filter, IndexInfo, Location, Meta, Reads, RerankerSetting,
+    RunSummary, SkippedFile, Store, StoreError, StoreOptions, Test, META_FILE,
 };
 
 /// How many times a search is tried on a freshly opened view when what it read vanished (a
@@ -97,13 +97,28 @@ pub enum RerankChoice {
     Off,
 }
 
+/// One collection, as `stats` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionStats {
+    /// Its name (`search -c NAME`).
+    pub name: String,
+    /// The tree it indexes.
+    pub root: PathBuf,
+    /// Its indexed files.
+    pub documents: u64,
+    /// Their sections.
+    pub sections: u64,
+    /// The last run over it.
+    pub last_run: Option<RunSummary>,
+}
+
 /// Everything `stats` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
     /// The index location.
     pub db: String,
-    /// The tree it indexes, as the last run recorded it.
-    pub root: Option<PathBuf>,
+    /// The trees it indexes, each with its counts and last run.
+    pub collections: Vec<CollectionStats>,
     /// Indexed files.
     pub documents: u64,
     /// Their sections (rows of the sections table).
@@ -126,9 +141,9 @@ pub struct Stats {
     pub model: Option<ModelInfo>,
     /// The reranker the index records (`index --reranker`).
     pub reranker: Option<RerankerSetting>,
-    /// Files the last runs could not index, each with the reason.
+    /// Files the last run over each collection left out, each with the reason.
     pub skipped: Vec<SkippedFile>,
-    /// What the last run did.
+    /// What the last run did (over the collections it indexed).
     pub last_run: Option<RunSummary>,
     /// What needs attention (versions to prune, fragments to compact, a model gone …).
     pub warnings: Vec<String>,
@@ -149,7 +164,9 @@ pub struct Freshness {
 /// A file's text, whole or a line range of it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Document {
-    /// The file's path relative to the indexed tree.
+    /// The collection the file belongs to.
+    pub collection: String,
+    /// The file's path relative to its collection's root.
     pub path: String,
     /// First line returned (1-based).
     pub start_line: usize,
@@ -292,6 +309,7 @@ impl Engine {
         let mut tries = 0;
         loop {
             let view = self.view();
+            view.check_collections(&opts.collections)?;
             if opts.mode.is_some_and(|m| m != Mode::Text) && view.embedder.is_none() {
                 if let Some(e) = &view.embedder_error {
                     bail!("{e}");
@@ -341,7 +359,33 @@ impl Engine {
             .map_err(|e| damaged(&self.db, e))
     }
 
+    /// The keys of `conditions` that no page of the index has: why a filtered search found
+    /// nothing, when it is the reason.
+    pub async fn keys_no_page_has(&self, conditions: &[Where]) -> Result<Vec<String>> {
+        let view = self.view();
+        let mut absent: Vec<String> = Vec::new();
+        for w in conditions {
+            if absent.contains(&w.key) {
+                continue;
+            }
+            let has = Filter::Property(Condition {
+                key: w.key.clone(),
+                test: Test::Present,
+            });
+            if !view.store.any(&has).await? {
+                absent.push(w.key.clone());
+            }
+        }
+        Ok(absent)
+    }
+
+    /// The collections' names, in the order they were added.
+    pub fn collections(&self) -> Vec<String> {
+        self.view().meta.collection_names()
+    }
+
     /// The text of an indexed document, or of its lines `start..=end` (1-based, inclusive).
+    /// `collection` may be left out when only one collection holds `path`.
     ///
     /// Only files the index holds can be read, and only as they were indexed: the copy in the
     /// tree is read when it is there, inside the root, not a link (unless the run followed
@@ -351,6 +395,7 @@ impl Engine {
     /// `.gitignore` kept out of the index, nor a file swapped in after indexing.
     pub async fn get_document(
         &self,
+        collection: Option<&str>,
         path: &str,
         start_line: Option<usize>,
         end_line: Option<usize>,
@@ -363,18 +408,38 @@ impl Engine {
             .collect::<Vec<_>>()
             .join("/");
         let not_indexed = || {
-            anyhow!("{path:?} is not an indexed document (paths are relative to the indexed root, as search returns them)")
+            anyhow!("{path:?} is not an indexed document (paths are relative to their collection's root, as search returns them)")
         };
-        let indexed = view
-            .store
-            .stored_file(&rel_str, false)
-            .await?
-            .ok_or_else(not_indexed)?;
-        let bytes = match view.tree_copy(&rel, &indexed.file_hash) {
+        let candidates = match collection {
+            Some(c) => {
+                view.check_collections(&[c.to_string()])?;
+                vec![c.to_string()]
+            }
+            None => view.meta.collection_names(),
+        };
+        let mut found = Vec::new();
+        for c in candidates {
+            if let Some(f) = view.store.stored_file(&c, &rel_str, false).await? {
+                found.push((c, f));
+            }
+        }
+        let (collection, indexed) = match found.len() {
+            0 => return Err(not_indexed()),
+            1 => found.remove(0),
+            _ => bail!(
+                "{path:?} is in several collections ({}): say which one",
+                found
+                    .iter()
+                    .map(|(c, _)| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let bytes = match view.tree_copy(&collection, &rel, &indexed.file_hash) {
             Some(bytes) => bytes,
             None => view
                 .store
-                .stored_file(&rel_str, true)
+                .stored_file(&collection, &rel_str, true)
                 .await?
                 .and_then(|f| f.bytes)
                 .ok_or_else(not_indexed)?,
@@ -395,6 +460,7 @@ impl Engine {
             lines[start - 1..end].join("\n")
         };
         Ok(Document {
+            collection,
             path: rel_str,
             start_line: start,
             end_line: end,
@@ -414,6 +480,17 @@ impl View {
             embedder_error: self.embedder_error.clone(),
             reranker,
         }
+    }
+
+    /// Fails, naming the collections there are, when one of `names` is not one of them.
+    fn check_collections(&self, names: &[String]) -> Result<()> {
+        if let Some(unknown) = names.iter().find(|n| self.meta.collection(n).is_none()) {
+            bail!(
+                "no collection is named {unknown:?}; this index has: {}",
+                self.meta.collection_names().join(", ")
+            );
+        }
+        Ok(())
     }
 
     async fn read_stats(&self, db: &Location) -> Result<Stats> {
@@ -441,9 +518,34 @@ impl View {
         if let Some(e) = &self.embedder_error {
             warnings.push(format!("keyword search only: {e}"));
         }
+        let mut collections = Vec::new();
+        for c in &self.meta.collections {
+            let rows = Filter::collection(&c.name);
+            collections.push(CollectionStats {
+                name: c.name.clone(),
+                root: c.root.clone(),
+                documents: self
+                    .store
+                    .count(&rows.clone().and(Filter::FirstSections))
+                    .await?,
+                sections: self.store.count(&rows).await?,
+                last_run: c.last_run.clone(),
+            });
+        }
+        let skipped = self
+            .meta
+            .collections
+            .iter()
+            .flat_map(|c| {
+                c.skipped.iter().map(|s| SkippedFile {
+                    collection: c.name.clone(),
+                    ..s.clone()
+                })
+            })
+            .collect();
         Ok(Stats {
             db: db.to_string(),
-            root: self.meta.root.clone(),
+            collections,
             documents: table.documents,
             sections: table.sections,
             fragments: table.fragments,
@@ -455,17 +557,17 @@ impl View {
             texts,
             model: self.meta.model.clone(),
             reranker: self.meta.reranker.clone(),
-            skipped: self.meta.skipped.clone(),
+            skipped,
             last_run: self.meta.last_run.clone(),
             warnings,
         })
     }
 
-    /// The tree's copy of `rel` when it is still the indexed file: inside the root, reached
-    /// as an index run reads it, with hash `file_hash`. `None` sends the reader to the bytes
-    /// in the index.
-    fn tree_copy(&self, rel: &Path, file_hash: &str) -> Option<Vec<u8>> {
-        let root = self.meta.root.as_ref()?.canonicalize().ok()?;
+    /// The tree's copy of `rel` when it is still the indexed file: inside the collection's
+    /// root, reached as an index run reads it, with hash `file_hash`. `None` sends the reader
+    /// to the bytes in the index.
+    fn tree_copy(&self, collection: &str, rel: &Path, file_hash: &str) -> Option<Vec<u8>> {
+        let root = self.meta.collection(collection)?.root.canonicalize().ok()?;
         let full = root.join(rel).canonicalize().ok()?;
         if !full.starts_with(&root) {
             return None;

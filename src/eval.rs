@@ -291,6 +291,7 @@ mod tests {
 
     fn r(path: &str, start: u32, end: u32, heading: &str) -> SearchResult {
         SearchResult {
+            collection: "docs".into(),
             path: path.into(),
             heading_path: vec![heading.into()],
             start_line: start,

@@ -21,7 +21,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::engine::Engine;
-use crate::search::{Mode, SearchOptions, Unit};
+use crate::search::conditions::where_from_json;
+use crate::search::{parse_since, Mode, SearchOptions, Unit};
 use crate::watch::IndexWorker;
 
 /// The most results one `search` call returns.
@@ -37,9 +38,21 @@ pub struct SearchParams {
     /// "text" (keyword, BM25), "vector" (semantic) or "hybrid" (both, fused). Default: hybrid
     /// when the index has embeddings, else text.
     pub mode: Option<Mode>,
-    /// Only sections of files whose path (relative to the indexed root) starts with this,
-    /// e.g. "docs/api/".
+    /// Only sections of files whose path (relative to their collection's root) starts with
+    /// this, e.g. "docs/api/".
     pub path_prefix: Option<String>,
+    /// Only these collections (indexed roots, by name as `stats` lists them). Default: all.
+    pub collections: Option<Vec<String>>,
+    /// Only pages whose front matter passes: a condition "KEY OP VALUE" (OP one of = != < <=
+    /// > >=), a list of them (all must hold), or an object {"tags": "rust", "date":
+    /// {">=": "2024-03-01"}, "draft": {"!=": true}}. `=` on a list key means it contains the
+    /// value; body #tags count as tags; `!=` passes pages without the key.
+    #[serde(rename = "where")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub conditions: Option<serde_json::Value>,
+    /// Only files modified at or after this: a date ("2024-03-01"), a time
+    /// ("2024-03-01T10:00:00Z") or a span back from now ("7d", "12h", "30m").
+    pub changed_after: Option<String>,
     /// true: one result per matching section. Default false: one result per page, its best
     /// section, with the page's other matching sections (heading path and lines) attached.
     pub sections: Option<bool>,
@@ -55,8 +68,11 @@ pub struct SearchParams {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetDocumentParams {
-    /// Path of an indexed file relative to the indexed root, as `search` returns it.
+    /// Path of an indexed file relative to its collection's root, as `search` returns it.
     pub path: String,
+    /// The collection `search` returned with the path. May be left out when only one
+    /// collection holds the path.
+    pub collection: Option<String>,
     /// First line to return (1-based). Default: 1.
     pub start_line: Option<i64>,
     /// Last line to return (inclusive). Default: the last line.
@@ -83,7 +99,7 @@ impl SagasuServer {
     }
 
     #[tool(
-        description = "Search the indexed Markdown documents (Japanese and English). Returns ranked sections with path, heading path, line range, score and snippet; read more with get_document."
+        description = "Search the indexed documents (Japanese and English). Returns ranked sections with collection, path, heading path, line range, score and snippet; read more with get_document. Filter by collection, front matter (where) or modification time (changed_after)."
     )]
     async fn search(
         &self,
@@ -99,10 +115,26 @@ impl SagasuServer {
                 "k must be between 1 and {MCP_MAX_K}, got {k}"
             )));
         }
+        let conditions = match p.conditions.as_ref().map(where_from_json).transpose() {
+            Ok(c) => c.unwrap_or_default(),
+            Err(e) => return Ok(bad_arguments(format!("{e:#}"))),
+        };
+        let changed_since = match p
+            .changed_after
+            .as_deref()
+            .map(|w| parse_since(w, chrono::Utc::now()))
+            .transpose()
+        {
+            Ok(t) => t,
+            Err(e) => return Ok(bad_arguments(format!("{e:#}"))),
+        };
         let opts = SearchOptions {
             k: k as usize,
             mode: p.mode,
             path_prefix: p.path_prefix.filter(|s| !s.is_empty()),
+            collections: p.collections.unwrap_or_default(),
+            conditions,
+            changed_since,
             unit: if p.sections.unwrap_or(false) {
                 Unit::Section
             } else {
@@ -133,9 +165,20 @@ impl SagasuServer {
         let status = self.worker.status();
         index["reindex_running"] = json!(status.running);
         index["reindex_pending"] = json!(status.pending);
-        Ok(CallToolResult::structured(
-            json!({ "results": results, "index": index }),
-        ))
+        let mut answer = json!({ "results": results, "index": index });
+        if results.is_empty() {
+            match engine.keys_no_page_has(&opts.conditions).await {
+                Ok(keys) if !keys.is_empty() => {
+                    answer["note"] = json!(format!(
+                        "no page of this index has the front-matter key(s) {}",
+                        keys.join(", ")
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) => return Ok(tool_error(e)),
+            }
+        }
+        Ok(CallToolResult::structured(answer))
     }
 
     #[tool(
@@ -157,14 +200,17 @@ impl SagasuServer {
         if let Err(e) = engine.refresh().await {
             return Ok(tool_error(e));
         }
-        match engine.get_document(&p.path, start, end).await {
+        match engine
+            .get_document(p.collection.as_deref(), &p.path, start, end)
+            .await
+        {
             Ok(doc) => Ok(CallToolResult::structured(json!(doc))),
             Err(e) => Ok(tool_error(e)),
         }
     }
 
     #[tool(
-        description = "Index statistics: documents, sections, vectors, model, fragments, versions, and the state of a background re-index."
+        description = "Index statistics: collections (root, documents, sections, last run), documents, sections, vectors, model, fragments, versions, and the state of a background re-index."
     )]
     async fn stats(&self) -> Result<CallToolResult, ErrorData> {
         let engine = &self.engine;
@@ -182,7 +228,7 @@ impl SagasuServer {
     }
 
     #[tool(
-        description = "Start an incremental re-index of the indexed root in the background and return at once; progress shows in stats."
+        description = "Start an incremental re-index of every indexed root (collection) in the background and return at once; progress shows in stats."
     )]
     async fn reindex(&self) -> Result<CallToolResult, ErrorData> {
         let before = self.worker.status();
@@ -204,9 +250,11 @@ impl ServerHandler for SagasuServer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("sagasu", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "sagasu searches a Markdown collection (Japanese first). Use `search` with \
-                 keywords or a question; results name a file and a line range; read it with \
-                 `get_document`. `stats` shows what is indexed; `reindex` picks up changes.",
+                "sagasu searches indexed document trees (Japanese first), each a named \
+                 collection. Use `search` with keywords or a question (narrow it with \
+                 `collections`, front-matter `where` conditions or `changed_after`); results \
+                 name a collection, a file and a line range; read it with `get_document`. \
+                 `stats` lists the collections; `reindex` picks up changes.",
             )
     }
 }

@@ -178,6 +178,15 @@ fn worker_loop(
     }
 }
 
+/// Watches every root of a run (one watcher each): a change under any of them requests one
+/// run, which reads them all (unchanged files cost a `stat` each).
+pub fn watch_roots(opts: &IndexOptions, signal: Sender<()>) -> Result<Vec<impl Watcher>> {
+    opts.roots
+        .iter()
+        .map(|r| watch_tree(&r.path, &opts.db, signal.clone()))
+        .collect()
+}
+
 /// Watches `root` recursively and sends a request on `signal` for every change that may
 /// matter: events inside the index directory or `.git` are ignored. Keep the returned
 /// watcher alive for as long as events should flow.

@@ -18,7 +18,11 @@ fn mcp_tree(dir: &Path) -> PathBuf {
         "guide/setup.md",
         "# セットアップ\n\n最初に必要なものを確認します。\n\n## 前提条件\n\nZEBRAFISH と protobuf-compiler が必要です。\n\n## インストール\n\nリポジトリを複製してビルドします。\n",
     );
-    write(&root, "other/notes.md", "# 雑記\n\n天気の話をします。\n");
+    write(
+        &root,
+        "other/notes.md",
+        "---\ntags: [日常]\norder: 2\n---\n# 雑記\n\n天気の話をします。\n",
+    );
     write(dir, "outside/secret.md", "# 秘密\n\nTOP SECRET\n");
     std::os::unix::fs::symlink(dir.join("outside/secret.md"), root.join("outside.md"))
         .expect("symlink");
@@ -117,8 +121,50 @@ fn mcp_server_survives_bad_input_and_keeps_stdout_clean() {
         "{pages}"
     );
 
+    // Filters: a collection, front-matter conditions (an object, or strings), and the note
+    // when no page has the key; every result names its collection, which get_document takes.
+    assert_eq!(hits[0]["collection"], "docs", "{found}");
+    let filtered = c.call(
+        22,
+        "search",
+        json!({"query": "天気", "collections": ["docs"], "where": {"tags": "日常", "order": {"<": 5}}}),
+    );
+    let filtered = &filtered["result"]["structuredContent"]["results"];
+    assert_eq!(filtered[0]["path"], "other/notes.md", "{filtered}");
+    let none = c.call(23, "search", json!({"query": "天気", "where": "tags=仕事"}));
+    assert_eq!(
+        none["result"]["structuredContent"]["results"],
+        json!([]),
+        "{none}"
+    );
+    assert!(
+        none["result"]["structuredContent"].get("note").is_none(),
+        "{none}"
+    );
+    let absent = c.call(
+        24,
+        "search",
+        json!({"query": "天気", "where": ["audience=dev"]}),
+    );
+    let note = absent["result"]["structuredContent"]["note"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(note.contains("audience"), "{absent}");
+    let doc = c.call(
+        25,
+        "get_document",
+        json!({"path": "other/notes.md", "collection": "docs"}),
+    );
+    assert_eq!(
+        doc["result"]["structuredContent"]["collection"], "docs",
+        "{doc}"
+    );
+
     // Bad arguments: tool errors naming the problem (the MCP spec's "input validation errors").
     for (id, args, needle) in [
+        (15, json!({"query": "x", "where": "tags=~x"}), "=~"),
+        (16, json!({"query": "x", "collections": ["nope"]}), "nope"),
+        (17, json!({"query": "x", "changed_after": "soon"}), "soon"),
         (3, json!({"query": "x", "k": -1}), "k must be between"),
         (4, json!({"query": "x", "mode": "fuzzy"}), "fuzzy"),
         (5, json!({"k": 3}), "query"),

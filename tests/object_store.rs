@@ -689,18 +689,23 @@ fn a_writer_stopped_past_its_term_never_commits_after_another_took_over() {
     std::thread::sleep(Duration::from_secs(7));
     // A writer stopped inside a request can leave SeaweedFS holding that object's path until
     // the request times out: the taker's commit then fails after Lance's 30 s of retries
-    // ("Too many concurrent writers"), as it would for a user, who runs it again. Once.
-    let first = weed
-        .bin()
-        .arg("index")
-        .arg(&root)
-        .args(["--db", &db, "--no-embed", "--quiet"])
-        .output()
-        .expect("take over");
-    if !first.status.success() {
-        let err = String::from_utf8_lossy(&first.stderr);
+    // ("Too many concurrent writers"), as it would for a user, who runs it again. How long
+    // SeaweedFS waits depends on the machine's load (tests run side by side): up to three
+    // such failures are allowed, each naming that cause; then the run must complete.
+    for attempt in 1..=3 {
+        let taker = weed
+            .bin()
+            .arg("index")
+            .arg(&root)
+            .args(["--db", &db, "--no-embed", "--quiet"])
+            .output()
+            .expect("take over");
+        if taker.status.success() {
+            break;
+        }
+        let err = String::from_utf8_lossy(&taker.stderr);
         assert!(err.contains("Too many concurrent writers"), "{err}");
-        eprintln!("the taker's first run met the stopped writer's request; running it again");
+        eprintln!("the taker's run {attempt} met the stopped writer's request; running it again");
     }
     index_completes(&weed, &root, &db, FILES);
     // Woken up, the first writer finds its deadline passed before its next commit and stops,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::budget::MemoryBudget;
 use crate::embed::DEFAULT_MAX_TOKENS;
 use crate::index::options::{DEFAULT_BATCH_ROWS, DEFAULT_MAX_FILE_BYTES};
-use crate::index::Shard;
+use crate::index::{Root, Shard};
 use crate::ingest::document::DEFAULT_MAX_SECTION_CHARS;
 use crate::ingest::format::Types;
 use crate::search::{Fusion, Mode, DEFAULT_K};
@@ -22,7 +22,8 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     long_about = "Index a Markdown tree once (`sagasu index DIR`), then search it from anywhere inside \
                   the tree (`sagasu search QUERY`). The index lives in DIR/.sagasu and is updated \
-                  incrementally: re-running `index` reads only new and changed files."
+                  incrementally: re-running `index` reads only new and changed files. Several \
+                  trees can share one index as collections (`sagasu index ~/notes ~/docs --db DIR`)."
 )]
 pub struct Cli {
     /// Threads for every pool (readers, LanceDB, index builds). Default: the number of cores.
@@ -44,8 +45,11 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Index (or re-index incrementally) the Markdown files under ROOT.
+    /// Index (or re-index incrementally) the Markdown files under each ROOT, one collection
+    /// per ROOT; with no ROOT, every collection the index records.
     Index(IndexArgs),
+    /// Drop a collection from the index (its tree is not touched).
+    Remove(RemoveArgs),
     /// Search the index: ranked sections with path, heading path, lines and a snippet.
     Search(SearchArgs),
     /// Show what the index holds: documents, sections, fragments, versions, indexes.
@@ -95,6 +99,7 @@ impl Command {
     pub fn db(&self) -> Option<&str> {
         match self {
             Command::Index(a) | Command::Watch(a) => a.db.as_deref(),
+            Command::Remove(a) => a.db.db.as_deref(),
             Command::Search(a) => a.db.db.as_deref(),
             Command::Stats(a) => a.db.db.as_deref(),
             Command::Eval(a) => a.db.db.as_deref(),
@@ -177,12 +182,24 @@ pub struct DbArg {
 }
 
 #[derive(Args)]
+pub struct RemoveArgs {
+    /// The collection's name (as `stats` lists it).
+    pub name: String,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+#[derive(Args)]
 pub struct IndexArgs {
-    /// The tree to index (none with --shard: only embed that share of the index's texts).
-    #[arg(required_unless_present = "shard")]
-    pub root: Option<PathBuf>,
+    /// The trees to index, each a collection named after its directory. None: every
+    /// collection the index records (with --shard: only embed that share of its texts).
+    pub roots: Vec<PathBuf>,
+    /// A tree to index under a name of your choice, NAME=ROOT (repeatable).
+    #[arg(long = "name", value_name = "NAME=ROOT", value_parser = parse_root)]
+    pub named: Vec<Root>,
     /// Index: a directory, or s3://BUCKET/PREFIX (also gs://, az://; credentials, region and
-    /// endpoint from the AWS_*, GOOGLE_* or AZURE_* environment). Default: ROOT/.sagasu
+    /// endpoint from the AWS_*, GOOGLE_* or AZURE_* environment). Default: ROOT/.sagasu for
+    /// one ROOT; with several, give it.
     #[arg(long)]
     pub db: Option<String>,
     /// Embed only share I of N of the texts that lack a vector (e.g. 2/4), beside the other
@@ -257,9 +274,8 @@ pub struct SearchArgs {
     /// Number of results (pages; sections with --sections).
     #[arg(short, default_value_t = DEFAULT_K)]
     pub k: usize,
-    /// Only sections of files whose path (relative to the root) starts with this.
-    #[arg(long)]
-    pub path_prefix: Option<String>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
     /// One result per section instead of per page (a page's best section, with its other
     /// matching sections listed under it).
     #[arg(long)]
@@ -272,6 +288,26 @@ pub struct SearchArgs {
     pub rerank: RerankArg,
     #[arg(long)]
     pub json: bool,
+}
+
+/// What a search may return, applied before ranking (`search`, `eval`).
+#[derive(Args, Default)]
+pub struct FilterArgs {
+    /// Only this collection (repeatable: any of them).
+    #[arg(long = "collection", short = 'c', value_name = "NAME")]
+    pub collections: Vec<String>,
+    /// Only pages whose front matter passes KEY OP VALUE, OP one of = != < <= > >=
+    /// (repeatable: all of them). `tags=rust` (a list contains it; body #tags count),
+    /// `draft!=true` (pages without the key pass), `date>=2024-03-01`, `order<10`.
+    #[arg(long = "where", value_name = "KEY OP VALUE")]
+    pub conditions: Vec<String>,
+    /// Only files modified at or after this: a date (2024-03-01), a time
+    /// (2024-03-01T10:00:00Z) or a span back from now (7d, 12h, 30m).
+    #[arg(long, value_name = "WHEN")]
+    pub changed_after: Option<String>,
+    /// Only files whose path (relative to their root) starts with this.
+    #[arg(long)]
+    pub path_prefix: Option<String>,
 }
 
 #[derive(Args)]
@@ -312,9 +348,15 @@ pub struct EvalArgs {
     #[arg(long, hide = true, value_name = "WEIGHT")]
     pub proximity: Option<f32>,
     #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
     pub rerank: RerankArg,
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_root(s: &str) -> Result<Root, String> {
+    Root::parse_named(s).map_err(|e| e.to_string())
 }
 
 fn parse_shard(s: &str) -> Result<Shard, String> {

@@ -9,46 +9,80 @@ use crate::embed::{Embedder, LoadOptions, RerankOptions, Reranker, DEFAULT_MODEL
 use crate::engine::{load_reranker, Engine, RerankChoice};
 use crate::eval::{ann_recall, evaluate, read_queries, QuerySelection};
 use crate::index::options::no_model_recorded;
-use crate::index::{default_db, IndexOptions, Indexer, ModelChoice};
+use crate::index::options::recorded_roots;
+use crate::index::{default_db, IndexOptions, Indexer, ModelChoice, Root};
 use crate::ingest::format::Types;
 use crate::mcp::serve_stdio;
 use crate::progress::Progress;
-use crate::search::{Mode, SearchOptions, Unit};
+use crate::search::{parse_since, parse_where, Mode, SearchOptions, Unit};
 use crate::store::{
     default_refresh, read_meta, Access, Location, Maintenance, Reads, RerankerSetting, Store,
     StoreOptions, WriterLock, DEFAULT_LEASE,
 };
-use crate::watch::{watch_tree, IndexWorker, WorkerOptions};
+use crate::watch::{watch_roots, IndexWorker, WorkerOptions};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
 use super::args::{
-    BenchEmbedArgs, BenchRerankArgs, Cli, DbArg, EvalArgs, GenerateArgs, Generated, IndexArgs,
-    RerankArg, SearchArgs, ServeArgs, StatsArgs,
+    BenchEmbedArgs, BenchRerankArgs, Cli, DbArg, EvalArgs, FilterArgs, GenerateArgs, Generated,
+    IndexArgs, RemoveArgs, RerankArg, SearchArgs, ServeArgs, StatsArgs,
 };
 use super::{print, resolve_db, Settings};
 
 pub fn index(rt: &Runtime, args: IndexArgs, settings: Settings) -> Result<ExitCode> {
     let opts = index_options(rt, &args, settings)?;
+    // A shard without a tree embeds only; anything else reads trees (those given, or every
+    // recorded one).
+    let embed_only = opts.roots.is_empty() && args.shard.is_some();
     let progress = Progress::new(!args.quiet && !args.json, args.quiet);
     let summary = Indexer::new(opts.clone(), rt.handle(), &progress).and_then(|indexer| {
-        if args.root.is_some() {
-            indexer.run(rt.handle(), &progress)
-        } else {
+        if embed_only {
             indexer.embed_share(rt.handle(), &progress)
+        } else {
+            indexer.run(rt.handle(), &progress)
         }
     });
     progress.finish();
     let summary = summary?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else if args.root.is_some() {
-        print::index_summary(&opts.root, &summary);
-    } else {
+    } else if embed_only {
         print::shard_summary(&opts.db, &summary);
+    } else {
+        print::index_summary(&opts.db, &summary);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn remove(rt: &Runtime, args: RemoveArgs, settings: Settings) -> Result<ExitCode> {
+    let db = resolve_db(args.db.db.as_deref())?;
+    let mut opts = IndexOptions::new(Vec::new(), db.clone());
+    opts.store = settings.store();
+    let progress = Progress::new(false, true);
+    let summary = Indexer::new(opts, rt.handle(), &progress)?.remove(&args.name, rt.handle())?;
+    eprintln!(
+        "removed collection {} from {db}: {} files",
+        args.name, summary.files_removed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The search options the filter flags ask for, on top of `opts`.
+fn with_filters(mut opts: SearchOptions, args: &FilterArgs) -> Result<SearchOptions> {
+    opts.collections = args.collections.clone();
+    opts.conditions = args
+        .conditions
+        .iter()
+        .map(|w| parse_where(w))
+        .collect::<Result<_>>()?;
+    opts.changed_since = args
+        .changed_after
+        .as_deref()
+        .map(|w| parse_since(w, chrono::Utc::now()))
+        .transpose()?;
+    opts.path_prefix = args.path_prefix.clone();
+    Ok(opts)
 }
 
 pub fn search(rt: &Runtime, args: SearchArgs, settings: Settings) -> Result<ExitCode> {
@@ -57,7 +91,6 @@ pub fn search(rt: &Runtime, args: SearchArgs, settings: Settings) -> Result<Exit
     let opts = SearchOptions {
         k: args.k,
         mode: args.mode,
-        path_prefix: args.path_prefix,
         unit: if args.sections {
             Unit::Section
         } else {
@@ -67,14 +100,21 @@ pub fn search(rt: &Runtime, args: SearchArgs, settings: Settings) -> Result<Exit
         rerank: use_reranker(rt, &engine, &args.rerank)?,
         ..SearchOptions::default()
     };
+    let opts = with_filters(opts, &args.filters)?;
     let results = rt.block_on(engine.search(&args.query, &opts))?;
+    if results.is_empty() {
+        // A filter on a key no page has is why nothing was found: say so.
+        for key in rt.block_on(engine.keys_no_page_has(&opts.conditions))? {
+            eprintln!("note: no page of this index has the front-matter key {key:?}");
+        }
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         let index = rt.block_on(engine.freshness())?;
         serde_json::to_writer(&mut out, &json!({ "results": results, "index": index }))?;
         writeln!(out)?;
     } else {
-        print::results(&mut out, &results)?;
+        print::results(&mut out, &results, engine.collections().len() > 1)?;
     }
     Ok(if results.is_empty() {
         ExitCode::from(1)
@@ -128,6 +168,7 @@ pub fn eval(rt: &Runtime, args: EvalArgs, settings: Settings) -> Result<ExitCode
         proximity: args.proximity.unwrap_or(SearchOptions::default().proximity),
         ..SearchOptions::default()
     };
+    let opts = with_filters(opts, &args.filters)?;
     let report = rt.block_on(evaluate(view.store(), view.models(), &queries, &opts))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -159,10 +200,18 @@ pub fn optimize(rt: &Runtime, args: DbArg, settings: Settings) -> Result<ExitCod
 }
 
 pub fn watch(rt: &Runtime, args: IndexArgs, settings: Settings) -> Result<ExitCode> {
-    if args.root.is_none() || args.shard.is_some() {
-        bail!("watch needs ROOT and takes no --shard");
+    if args.shard.is_some() {
+        bail!("watch takes no --shard");
     }
-    let opts = index_options(rt, &args, settings)?;
+    let mut opts = index_options(rt, &args, settings)?;
+    if opts.roots.is_empty() {
+        // Every recorded collection: watched as recorded.
+        let meta = rt.block_on(read_meta(&opts.db))?;
+        opts.roots = recorded_roots(&meta);
+        if opts.roots.is_empty() {
+            bail!("watch needs ROOT: {} records no collection yet", opts.db);
+        }
+    }
     let (quiet, json) = (args.quiet, args.json);
     let worker = IndexWorker::spawn(
         opts.clone(),
@@ -170,12 +219,16 @@ pub fn watch(rt: &Runtime, args: IndexArgs, settings: Settings) -> Result<ExitCo
         WorkerOptions::default(),
         Box::new(move |r| print::watch_run(r, quiet, json)),
     )?;
-    let _watcher = watch_tree(&opts.root, &opts.db, worker.requests())?;
+    let _watchers = watch_roots(&opts, worker.requests())?;
     worker.request();
     if !quiet {
         eprintln!(
             "watching {} (index {}); Ctrl-C stops",
-            opts.root.display(),
+            opts.roots
+                .iter()
+                .map(|r| r.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             opts.db
         );
     }
@@ -208,7 +261,7 @@ pub fn serve(rt: &Runtime, args: ServeArgs, settings: Settings) -> Result<ExitCo
         Box::new(|r| print::watch_run(r, false, false)),
     )?;
     let _watcher = if args.watch {
-        let w = watch_tree(&opts.root, &db, worker.requests())?;
+        let w = watch_roots(&opts, worker.requests())?;
         worker.request();
         Some(w)
     } else {
@@ -343,12 +396,22 @@ fn open_engine(
 }
 
 fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<IndexOptions> {
-    let db = match (&args.db, &args.root) {
+    let roots: Vec<Root> = args
+        .roots
+        .iter()
+        .map(|p| Root::new(p.clone()))
+        .chain(args.named.iter().cloned())
+        .collect();
+    let db = match (&args.db, roots.as_slice()) {
         (Some(db), _) => Location::parse(db)?,
-        (None, Some(root)) => default_db(root),
-        (None, None) => resolve_db(None)?,
+        (None, [one]) => default_db(&one.path),
+        (None, []) => resolve_db(None)?,
+        (None, _) => bail!(
+            "{} roots: say where their one index goes with --db DIR (or s3://BUCKET/PREFIX)",
+            roots.len()
+        ),
     };
-    let mut opts = IndexOptions::new(args.root.clone().unwrap_or_default(), db);
+    let mut opts = IndexOptions::new(roots, db);
     opts.shard = args.shard;
     opts.lease = Duration::from_secs(args.lease);
     opts.record_reranker = match args.reranker.as_deref() {
@@ -379,13 +442,16 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
     if args.no_embed {
         return Ok(opts);
     }
-    opts.model = match (&args.model, &args.root) {
-        // A shard without the tree embeds with the model the index records.
-        (None, None) => {
+    let no_roots = opts.roots.is_empty();
+    opts.model = match (&args.model, no_roots) {
+        // A run without roots repeats what the index records: its model, or none when it
+        // has none (a shard must have one).
+        (None, true) => {
             let meta = rt.block_on(read_meta(&opts.db))?;
             match ModelChoice::recorded(&meta) {
                 Some(choice) => Some(choice),
-                None => return Err(no_model_recorded(&opts.db)),
+                None if args.shard.is_some() => return Err(no_model_recorded(&opts.db)),
+                None => None,
             }
         }
         (model, _) => {

@@ -88,6 +88,7 @@ fn run(command: Command, settings: Settings) -> Result<ExitCode> {
     let rt = crate::budget::runtime(blocking)?;
     match command {
         Command::Index(args) => commands::index(&rt, args, settings),
+        Command::Remove(args) => commands::remove(&rt, args, settings),
         Command::Search(args) => commands::search(&rt, args, settings),
         Command::Stats(args) => commands::stats(&rt, args, settings),
         Command::Eval(args) => commands::eval(&rt, args, settings),

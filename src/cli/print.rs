@@ -1,7 +1,6 @@
 //! What the commands print for people (`--json` prints the library's types as they are).
 
 use std::io::Write;
-use std::path::Path;
 
 use crate::engine::Stats;
 use crate::eval::{AnnReport, EvalReport};
@@ -10,14 +9,22 @@ use crate::search::SearchResult;
 use crate::store::{Location, RunSummary};
 use anyhow::Result;
 
-/// One result per two lines: `path:start-end  heading > path  [score]`, then the snippet.
-pub fn results(out: &mut impl Write, results: &[SearchResult]) -> Result<()> {
+/// One result per two lines: `path:start-end  heading > path  [score]`, then the snippet;
+/// `[collection] ` first when the index holds several.
+pub fn results(
+    out: &mut impl Write,
+    results: &[SearchResult],
+    show_collection: bool,
+) -> Result<()> {
     for r in results {
         let heading = if r.heading_path.is_empty() {
             String::new()
         } else {
             format!("  {}", r.heading_path.join(" > "))
         };
+        if show_collection {
+            write!(out, "[{}] ", r.collection)?;
+        }
         writeln!(
             out,
             "{}:{}-{}{}  [{:.2}]",
@@ -66,8 +73,17 @@ fn explain_line(e: &Explain) -> String {
 
 pub fn stats(db: &Location, stats: &Stats) {
     println!("index      {db}");
-    if let Some(root) = &stats.root {
-        println!("root       {}", root.display());
+    for c in &stats.collections {
+        println!(
+            "collection {}  {}  {} documents, {} sections, last run {}",
+            c.name,
+            c.root.display(),
+            c.documents,
+            c.sections,
+            c.last_run
+                .as_ref()
+                .map_or("never".to_string(), |r| r.finished_at.clone())
+        );
     }
     println!("documents  {}", stats.documents);
     println!("sections   {}", stats.sections);
@@ -109,7 +125,7 @@ pub fn stats(db: &Location, stats: &Stats) {
     }
     println!("skipped    {}", stats.skipped.len());
     for s in &stats.skipped {
-        println!("  {}: {}", s.path, s.reason);
+        println!("  {}: {}: {}", s.collection, s.path, s.reason);
     }
     for w in &stats.warnings {
         println!("warning: {w}");
@@ -155,10 +171,9 @@ pub fn shard_summary(db: &Location, s: &RunSummary) {
     );
 }
 
-pub fn index_summary(root: &Path, s: &RunSummary) {
+pub fn index_summary(db: &Location, s: &RunSummary) {
     eprintln!(
-        "indexed {} in {:.1}s: {} files read, {} unchanged, {} removed, {} skipped; {} sections written in {} commits",
-        root.display(),
+        "indexed into {db} in {:.1}s: {} files read, {} unchanged, {} removed, {} skipped; {} sections written in {} commits",
         s.seconds,
         s.files_indexed,
         s.files_unchanged,

@@ -12,14 +12,15 @@ pub mod vectors;
 pub mod writer;
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use tokio::runtime::Handle;
 
-pub use options::{IndexOptions, ModelChoice, Shard};
+use options::{check_name, recorded_roots};
+pub use options::{IndexOptions, ModelChoice, Root, Shard};
 use pipeline::{read_tree, Outcome};
 use vectors::{embed_missing, load_model, LoadedModel};
 use writer::SectionWriter;
@@ -27,8 +28,8 @@ use writer::SectionWriter;
 use crate::ingest::discover::{relative_display, WarningKind};
 use crate::progress::Progress;
 use crate::store::{
-    read_meta, Access, FileState, Maintenance, Meta, Reads, RunSummary, SkippedFile, Store,
-    StoreError, WriterLock,
+    read_meta, Access, Collection, FileState, Filter, Maintenance, Meta, Reads, RunSummary,
+    SkippedFile, Store, StoreError, WriterLock,
 };
 
 /// Index runs that share one loaded model: `watch` and `serve` keep one and run it on every
@@ -49,30 +50,39 @@ impl Indexer {
         Ok(Indexer { opts, model })
     }
 
-    /// One incremental run: reads new and changed files, removes deleted ones, fills vectors.
+    /// One incremental run over the roots of the options (every recorded collection when
+    /// none is given): reads new and changed files, removes deleted ones, fills vectors.
+    /// Collections not named are left as they are.
     pub fn run(&self, runtime: &Handle, progress: &Progress) -> Result<RunSummary> {
         let started = Instant::now();
         let opts = &self.opts;
-        let root = opts
-            .root
-            .canonicalize()
-            .with_context(|| format!("cannot open root {}", opts.root.display()))?;
+        // Before anything is created: a missing root must not leave an index behind.
+        for r in &opts.roots {
+            r.path
+                .canonicalize()
+                .with_context(|| format!("cannot open root {}", r.path.display()))?;
+        }
         let lock = runtime.block_on(WriterLock::acquire(&opts.db, opts.lease))?;
-        let (mut store, mut meta, manifest) = open_for_run(opts, &root, runtime, progress)?;
+        let (mut store, mut meta, roots) = open_for_run(opts, runtime, progress)?;
         store.hold(lock);
-        let manifest = Arc::new(manifest);
         let reported = store.repairs().len();
         let mut summary = RunSummary::default();
-        let tree = write_tree(
-            opts,
-            &root,
-            &manifest,
-            &mut store,
-            runtime,
-            progress,
-            &mut summary,
-        )?;
-        summary.files_removed = remove_missing(&manifest, &tree, &mut store, runtime)?;
+        for (root, path, manifest) in roots {
+            let collection_started = Instant::now();
+            let manifest = Arc::new(manifest);
+            let mut done = RunSummary::default();
+            let tree = write_tree(
+                opts, &root, &path, &manifest, &mut store, runtime, progress, &mut done,
+            )?;
+            done.files_removed = remove_missing(&root.name, &manifest, &tree, &mut store, runtime)?;
+            done.seconds = collection_started.elapsed().as_secs_f64();
+            done.finished_at = now_rfc3339();
+            summary.add(&done);
+            if let Some(c) = meta.collections.iter_mut().find(|c| c.name == root.name) {
+                c.last_run = Some(done);
+                c.skipped = tree.skipped;
+            }
+        }
         progress.set_message("optimizing");
         runtime.block_on(store.maintain(Maintenance::AfterRun))?;
         for r in store.repairs().iter().skip(reported) {
@@ -86,7 +96,6 @@ impl Indexer {
         }
         summary.repairs = store.repairs().to_vec();
         finish(&mut summary, &store, progress, started);
-        meta.skipped = tree.skipped;
         meta.last_run = Some(summary.clone());
         runtime.block_on(async {
             store.write_meta(&meta).await?;
@@ -94,6 +103,40 @@ impl Indexer {
             Ok::<_, StoreError>(())
         })?;
         Ok(summary)
+    }
+
+    /// Drops collection `name` from the index: its rows and its record. The trees and the
+    /// other collections are untouched.
+    pub fn remove(&self, name: &str, runtime: &Handle) -> Result<RunSummary> {
+        let opts = &self.opts;
+        let lock = runtime.block_on(WriterLock::acquire(&opts.db, opts.lease))?;
+        runtime.block_on(async {
+            let mut store = Store::open(&opts.db, Access::Read, opts.store).await?;
+            store.hold(lock);
+            let mut meta = store.read_meta().await?;
+            if meta.collection(name).is_none() {
+                store.release().await;
+                bail!(
+                    "{} has no collection named {name:?}; it has: {}",
+                    opts.db,
+                    names_or_none(&meta)
+                );
+            }
+            let files = store
+                .count(&Filter::collection(name).and(Filter::FirstSections))
+                .await?;
+            store.delete_collection(name).await?;
+            store.maintain(Maintenance::AfterRun).await?;
+            meta.collections.retain(|k| k.name != name);
+            store.write_meta(&meta).await?;
+            store.release().await;
+            Ok(RunSummary {
+                files_removed: files,
+                commits: store.commits(),
+                finished_at: now_rfc3339(),
+                ..RunSummary::default()
+            })
+        })
     }
 
     /// `--shard I/N` without a tree: embeds share I of the texts that lack a vector into the
@@ -132,14 +175,15 @@ fn finish(summary: &mut RunSummary, store: &Store, progress: &Progress, started:
 
 /// Opens the store for writing, repairing what cannot be read (a table that does not open or
 /// whose manifest does not read is made again, an unreadable `sagasu.json` is started
-/// afresh), and records the root and settings before the first commit, so a killed first run
-/// still leaves a valid index. Returns the manifest of indexed files too.
+/// afresh), and records the collections and settings before the first commit, so a killed
+/// first run still leaves a valid index. Returns the roots to read, each with its canonical
+/// path: those of the options, or every recorded one when none is given or when the sections
+/// had to be made again (nothing already indexed is left out of the new table).
 fn open_for_run(
     opts: &IndexOptions,
-    root: &Path,
     runtime: &Handle,
     progress: &Progress,
-) -> Result<(Store, Meta, HashMap<String, FileState>)> {
+) -> Result<(Store, Meta, Vec<(Root, PathBuf, Manifest)>)> {
     let mut store = runtime.block_on(Store::open(&opts.db, Access::Write, opts.store))?;
     if store.outdated_table_dropped() {
         progress.warn(&format!(
@@ -148,31 +192,127 @@ fn open_for_run(
         ));
     }
     let mut meta = runtime.block_on(store.read_meta_or_repair())?;
-    let manifest = match runtime.block_on(store.manifest()) {
-        Ok(manifest) => manifest,
-        Err(e) => {
-            runtime.block_on(store.rebuild_sections(&e))?;
-            HashMap::new()
+    let mut roots = collections_to_run(&opts.roots, &meta, &opts.db)?;
+    let mut manifests = Vec::with_capacity(roots.len());
+    let mut rebuilt = store.outdated_table_dropped();
+    for (root, _) in &roots {
+        match runtime.block_on(store.manifest(&root.name)) {
+            Ok(m) => manifests.push(m),
+            Err(e) => {
+                runtime.block_on(store.rebuild_sections(&e))?;
+                rebuilt = true;
+                break;
+            }
         }
-    };
+    }
     for r in store.repairs() {
         progress.warn(&format!("repaired {}: {r}", opts.db));
     }
-    if let Some(old_root) = meta.root.as_ref().filter(|r| r.as_path() != root) {
-        progress.warn(&format!(
-            "note: {} indexed {} before; it now indexes {}",
-            opts.db,
-            old_root.display(),
-            root.display()
-        ));
+    if rebuilt {
+        // The sections were made again: every recorded tree is read again with them.
+        for r in recorded_roots(&meta) {
+            if !roots.iter().any(|(x, _)| x.name == r.name) {
+                match r.path.canonicalize() {
+                    Ok(p) => roots.push((r, p)),
+                    Err(e) => progress.warn(&format!(
+                        "collection {}: cannot open its root {} ({e}); `sagasu index` it again when it is back",
+                        r.name,
+                        r.path.display()
+                    )),
+                }
+            }
+        }
     }
-    meta.root = Some(root.to_path_buf());
+    for (root, path) in &roots {
+        match meta.collections.iter_mut().find(|c| c.name == root.name) {
+            Some(c) => c.root = path.clone(),
+            None => meta.collections.push(Collection {
+                name: root.name.clone(),
+                root: path.clone(),
+                last_run: None,
+                skipped: Vec::new(),
+            }),
+        }
+    }
     meta.settings = Some(opts.settings());
     if let Some(reranker) = &opts.record_reranker {
         meta.reranker = reranker.clone();
     }
     runtime.block_on(store.write_meta(&meta))?;
-    Ok((store, meta, manifest))
+    manifests.resize_with(roots.len(), Manifest::new);
+    let roots = roots
+        .into_iter()
+        .zip(manifests)
+        .map(|((r, p), m)| (r, p, if rebuilt { Manifest::new() } else { m }))
+        .collect();
+    Ok((store, meta, roots))
+}
+
+/// Every indexed file of a collection, by path.
+type Manifest = HashMap<String, FileState>;
+
+/// The roots a run reads, with their canonical paths: those given, checked against the
+/// collections recorded (a name is one tree: two roots of one name, or a name recorded for
+/// another tree, are errors that say what to do); every recorded one when none is given.
+fn collections_to_run(
+    given: &[Root],
+    meta: &Meta,
+    db: &crate::store::Location,
+) -> Result<Vec<(Root, PathBuf)>> {
+    let open = |r: &Root| {
+        r.path
+            .canonicalize()
+            .with_context(|| format!("cannot open root {}", r.path.display()))
+    };
+    if given.is_empty() {
+        if meta.collections.is_empty() {
+            bail!("{db} records no collection yet: give the root(s) to index");
+        }
+        return recorded_roots(meta)
+            .into_iter()
+            .map(|r| {
+                let path = open(&r).with_context(|| format!("collection {} of {db}", r.name))?;
+                Ok((r, path))
+            })
+            .collect();
+    }
+    let mut out: Vec<(Root, PathBuf)> = Vec::new();
+    for r in given {
+        check_name(&r.name)?;
+        let path = open(r)?;
+        if let Some((other, other_path)) = out.iter().find(|(o, _)| o.name == r.name) {
+            bail!(
+                "two roots are named {:?}: {} and {} (give one another name with --name NAME=ROOT)",
+                other.name,
+                other_path.display(),
+                path.display()
+            );
+        }
+        out.push((r.clone(), path));
+    }
+    for (r, path) in &out {
+        if let Some(c) = meta.collection(&r.name) {
+            let recorded = c.root.canonicalize().unwrap_or_else(|_| c.root.clone());
+            if &recorded != path {
+                bail!(
+                    "collection {:?} of {db} is {} already; name this root otherwise (--name NAME={}) or drop that one first (`sagasu remove {} --db {db}`)",
+                    r.name,
+                    c.root.display(),
+                    r.path.display(),
+                    r.name
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The collections' names for a message, or "none".
+fn names_or_none(meta: &Meta) -> String {
+    match meta.collection_names() {
+        names if names.is_empty() => "none".into(),
+        names => names.join(", "),
+    }
 }
 
 /// What the walk saw: the paths whose rows stay, the files left out, and the paths it could
@@ -183,11 +323,14 @@ struct TreeRead {
     unreadable: Vec<String>,
 }
 
-/// Reads the tree and writes the sections of new and changed files.
+/// Reads the tree of collection `root` (at `path`) and writes the sections of new and changed
+/// files.
+#[allow(clippy::too_many_arguments)]
 fn write_tree(
     opts: &IndexOptions,
-    root: &Path,
-    manifest: &Arc<HashMap<String, FileState>>,
+    root: &Root,
+    path: &Path,
+    manifest: &Arc<Manifest>,
     store: &mut Store,
     runtime: &Handle,
     progress: &Progress,
@@ -198,8 +341,8 @@ fn write_tree(
         skipped: Vec::new(),
         unreadable: Vec::new(),
     };
-    let mut writer = SectionWriter::new(runtime, opts.batch_rows, opts.batch_bytes);
-    let warnings = read_tree(opts, root, manifest, progress, |outcome| {
+    let mut writer = SectionWriter::new(runtime, &root.name, opts.batch_rows, opts.batch_bytes);
+    let warnings = read_tree(opts, path, manifest, progress, |outcome| {
         summary.files_seen += 1;
         match outcome {
             Outcome::Unchanged(path) => {
@@ -218,6 +361,7 @@ fn write_tree(
                     tree.seen.insert(path.clone());
                 }
                 tree.skipped.push(SkippedFile {
+                    collection: String::new(),
                     path,
                     reason: reason.to_string(),
                 });
@@ -236,13 +380,14 @@ fn write_tree(
         let shown = w
             .path
             .as_ref()
-            .map(|p| relative_display(root, p))
+            .map(|p| relative_display(path, p))
             .unwrap_or_default();
         match w.kind {
             WarningKind::SkippedFile => {
                 summary.files_skipped += 1;
                 progress.warn(&format!("skipped {shown}: {}", w.message));
                 tree.skipped.push(SkippedFile {
+                    collection: String::new(),
                     path: shown,
                     reason: w.message.clone(),
                 });
@@ -265,14 +410,15 @@ fn write_tree(
 /// Deletes the rows of indexed files the walk did not see (and that are not under a path it
 /// could not read); returns how many files.
 fn remove_missing(
-    manifest: &HashMap<String, FileState>,
+    collection: &str,
+    manifest: &Manifest,
     tree: &TreeRead,
     store: &mut Store,
     runtime: &Handle,
 ) -> Result<u64> {
     let removed = missing(manifest.keys(), tree);
     if !removed.is_empty() {
-        runtime.block_on(store.delete_paths(&removed))?;
+        runtime.block_on(store.delete_paths(collection, &removed))?;
     }
     Ok(removed.len() as u64)
 }

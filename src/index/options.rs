@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use sagasu_embed::LoadOptions;
 
 use crate::budget::default_threads;
@@ -12,7 +12,8 @@ use crate::hash::HashKey;
 use crate::ingest::document::SplitOptions;
 use crate::ingest::format::Types;
 use crate::store::{
-    read_meta, Location, RerankerSetting, RunSettings, StoreOptions, DEFAULT_LEASE,
+    default_collection_name, read_meta, Location, RerankerSetting, RunSettings, StoreOptions,
+    DEFAULT_LEASE,
 };
 
 /// Files larger than this are skipped (with a reason) by default.
@@ -27,12 +28,59 @@ pub const TEXTS_PER_CALL: usize = 256;
 /// Vectors per commit of the vectors table: a killed run resumes from the last one.
 pub const VECTORS_PER_COMMIT: usize = 8192;
 
+/// A tree to index, and the collection it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Root {
+    /// The collection's name.
+    pub name: String,
+    /// The tree.
+    pub path: PathBuf,
+}
+
+impl Root {
+    /// `path`, named after its directory.
+    pub fn new(path: PathBuf) -> Root {
+        let named = path.canonicalize().unwrap_or_else(|_| path.clone());
+        Root {
+            name: default_collection_name(&named),
+            path,
+        }
+    }
+
+    /// `NAME=PATH` (`--name`).
+    pub fn parse_named(s: &str) -> Result<Root> {
+        match s.split_once('=') {
+            Some((name, path)) if !path.trim().is_empty() => {
+                let name = name.trim();
+                check_name(name)?;
+                Ok(Root {
+                    name: name.to_string(),
+                    path: PathBuf::from(path.trim()),
+                })
+            }
+            _ => bail!("--name {s:?}: give NAME=ROOT, e.g. notes=~/notes"),
+        }
+    }
+}
+
+/// Whether `name` can name a collection: not empty, no `/`, `\`, `:` or control character.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '/' | '\\' | ':'))
+    {
+        bail!("{name:?} cannot name a collection: give a name without '/', '\\', ':' or control characters");
+    }
+    Ok(())
+}
+
 /// Everything an index run needs to know, decided once ([`crate::Indexer::new`]).
 #[derive(Debug, Clone)]
 pub struct IndexOptions {
-    /// The tree to index.
-    pub root: PathBuf,
-    /// Where the index is (default: `ROOT/.sagasu`).
+    /// The trees to index, one collection each; empty: every collection the index records.
+    pub roots: Vec<Root>,
+    /// Where the index is (default: `ROOT/.sagasu` of a single root).
     pub db: Location,
     /// The formats indexed (`--types`).
     pub types: Types,
@@ -130,6 +178,17 @@ impl ModelChoice {
     }
 }
 
+/// The roots an index records, as [`Root`]s.
+pub fn recorded_roots(meta: &crate::store::Meta) -> Vec<Root> {
+    meta.collections
+        .iter()
+        .map(|c| Root {
+            name: c.name.clone(),
+            path: c.root.clone(),
+        })
+        .collect()
+}
+
 /// Where a model an index records (its id, and the directory it was loaded from) is found on
 /// this host: that directory when it is here, else its id, looked up in the local Hugging
 /// Face cache and never downloaded (an index on object storage is read on other hosts).
@@ -149,9 +208,9 @@ pub fn no_model_recorded(db: &Location) -> anyhow::Error {
 
 impl IndexOptions {
     /// Every setting at its default, threads = the cores.
-    pub fn new(root: PathBuf, db: Location) -> Self {
+    pub fn new(roots: Vec<Root>, db: Location) -> Self {
         IndexOptions {
-            root,
+            roots,
             db,
             types: Types::default(),
             globs: Vec::new(),
@@ -181,19 +240,18 @@ impl IndexOptions {
         }
     }
 
-    /// Options that re-run the last index of `db` as it was run: same root, settings and
-    /// model (loaded from where it was found, never downloaded).
+    /// Options that re-run the last index of `db` as it was run: every collection, with the
+    /// same settings and model (loaded from where it was found, never downloaded).
     pub async fn from_index(
         db: &Location,
         threads: usize,
         store: StoreOptions,
     ) -> Result<IndexOptions> {
         let meta = read_meta(db).await?;
-        let root = meta
-            .root
-            .clone()
-            .ok_or_else(|| anyhow!("{db} records no indexed root; index a tree into it first"))?;
-        let mut opts = IndexOptions::new(root, db.clone());
+        if meta.collections.is_empty() {
+            bail!("{db} records no indexed root; index a tree into it first");
+        }
+        let mut opts = IndexOptions::new(recorded_roots(&meta), db.clone());
         opts.threads = threads;
         opts.store = store;
         let settings = meta.settings.clone().unwrap_or_else(|| opts.settings());

@@ -14,6 +14,8 @@ const STREAM_BYTES: usize = 4 << 20;
 /// fragment, so a full index needs no compaction.
 pub struct SectionWriter<'a> {
     runtime: &'a Handle,
+    /// The collection whose files this writer writes.
+    collection: &'a str,
     commit_rows: usize,
     commit_bytes: usize,
     /// Whole files not yet sent, and their size.
@@ -27,9 +29,15 @@ pub struct SectionWriter<'a> {
 }
 
 impl<'a> SectionWriter<'a> {
-    pub fn new(runtime: &'a Handle, commit_rows: usize, commit_bytes: usize) -> Self {
+    pub fn new(
+        runtime: &'a Handle,
+        collection: &'a str,
+        commit_rows: usize,
+        commit_bytes: usize,
+    ) -> Self {
         SectionWriter {
             runtime,
+            collection,
             commit_rows: commit_rows.max(1),
             commit_bytes,
             pending: Vec::new(),
@@ -64,7 +72,9 @@ impl<'a> SectionWriter<'a> {
         }
         let append = match &mut self.append {
             Some(a) => a,
-            None => self.append.insert(store.begin_append(self.runtime)?),
+            None => self
+                .append
+                .insert(store.begin_append(self.runtime, self.collection)?),
         };
         append.send(&self.pending, self.pending_bytes)?;
         self.pending.clear();
@@ -85,7 +95,9 @@ impl<'a> SectionWriter<'a> {
                 self.rows_committed += append.rows;
                 self.runtime.block_on(append.commit(store, &replaced))
             }
-            None if !replaced.is_empty() => self.runtime.block_on(store.delete_paths(&replaced)),
+            None if !replaced.is_empty() => self
+                .runtime
+                .block_on(store.delete_paths(self.collection, &replaced)),
             None => Ok(()),
         }
     }
@@ -127,7 +139,7 @@ mod tests {
             .expect("open");
         let created = store.commits();
         // 30 files of 4 sections, commits every 50 rows: whole files per commit, 3 commits.
-        let mut writer = SectionWriter::new(rt.handle(), 50, usize::MAX);
+        let mut writer = SectionWriter::new(rt.handle(), "docs", 50, usize::MAX);
         for i in 0..30 {
             writer
                 .push(file(&format!("f{i:02}.md"), 4, "old"), false, &mut store)
@@ -139,19 +151,19 @@ mod tests {
             "{} commits for 120 rows",
             store.commits() - created
         );
-        let manifest = rt.block_on(store.manifest()).expect("manifest");
+        let manifest = rt.block_on(store.manifest("docs")).expect("manifest");
         assert_eq!(manifest.len(), 30);
         assert!(manifest
             .values()
             .all(|s| s.file_hash == "old" && !s.inconsistent));
 
         // A changed file: its old rows go, its new rows come, in the same run.
-        let mut writer = SectionWriter::new(rt.handle(), 50, usize::MAX);
+        let mut writer = SectionWriter::new(rt.handle(), "docs", 50, usize::MAX);
         writer
             .push(file("f00.md", 2, "new"), true, &mut store)
             .expect("push");
         assert_eq!(writer.finish(&mut store).expect("finish"), 2);
-        let manifest = rt.block_on(store.manifest()).expect("manifest");
+        let manifest = rt.block_on(store.manifest("docs")).expect("manifest");
         assert_eq!(manifest["f00.md"].file_hash, "new");
         assert!(
             !manifest["f00.md"].inconsistent,

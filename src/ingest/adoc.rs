@@ -96,6 +96,7 @@ fn attribute_entry(line: &str) -> Option<(&str, &str)> {
 }
 
 fn attribute(key: &str, value: &str, front: &mut FrontMatter) {
+    front.set_text(key, value);
     match key.to_ascii_lowercase().as_str() {
         "description" if !value.is_empty() => front.description = Some(value.to_string()),
         "keywords" | "tags" => front.add_tags(value, &[',']),

@@ -9,16 +9,53 @@
 
 use serde::Serialize;
 
+use super::front_matter::Value;
+
 /// Fields read from the front matter (YAML `---` or TOML `+++`, or what a format has in its
 /// place: HTML's `<meta>`, an Org file's `#+` keywords …).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FrontMatter {
     pub title: Option<String>,
     pub description: Option<String>,
+    /// The front matter's tags, and a Markdown body's `#tags` (Obsidian's).
     pub tags: Vec<String>,
+    /// Every key as declared, typed, one entry per list element (`tags` among them only as
+    /// the front matter wrote it: [`FrontMatter::filterable`] merges the body's).
+    pub properties: Vec<(String, Value)>,
 }
 
+/// The key under which a page's tags (front matter and body) are filtered.
+pub const TAGS_KEY: &str = "tags";
+
 impl FrontMatter {
+    /// Records `key: value` as written in a format without types (its type inferred).
+    pub(crate) fn set_text(&mut self, key: &str, value: &str) {
+        let (key, value) = (key.trim(), value.trim());
+        if !key.is_empty() && !value.is_empty() {
+            self.properties.push((key.to_string(), Value::infer(value)));
+        }
+    }
+
+    /// What filters see: every property but `tags`, then each of [`FrontMatter::tags`] under
+    /// `tags` (front matter and body, once each), sorted by key so that a key's values are
+    /// adjacent (the store relies on it).
+    pub fn filterable(&self) -> Vec<(String, Value)> {
+        let mut out: Vec<(String, Value)> = self
+            .properties
+            .iter()
+            .filter(|(k, _)| k.as_str() != TAGS_KEY)
+            .cloned()
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for t in &self.tags {
+            if seen.insert(t.to_lowercase()) {
+                out.push((TAGS_KEY.to_string(), Value::Text(t.clone())));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Adds the tags of a written list (`a, b`, `:a:b:`), split at any of `separators`.
     pub(crate) fn add_tags(&mut self, list: &str, separators: &[char]) {
         self.tags.extend(

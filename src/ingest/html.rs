@@ -352,8 +352,16 @@ impl Scanner {
             }
             return;
         }
+        if name == "html" && !tag.closing {
+            if let Some(lang) = tag.attr("lang") {
+                self.front.set_text("lang", lang);
+            }
+        }
         if name == "meta" && !tag.closing {
             let content = tag.attr("content").unwrap_or("").trim();
+            if let Some(key) = tag.attr("name").or_else(|| tag.attr("property")) {
+                self.front.set_text(&key.to_ascii_lowercase(), content);
+            }
             match tag.attr("name").map(str::to_ascii_lowercase).as_deref() {
                 Some("description") if !content.is_empty() => {
                     self.front.description = Some(content.to_string())

@@ -12,7 +12,9 @@ use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use super::document::{
     assemble, collapse_ws, visible_chars, Block, Document, FrontMatter, RawSection, SplitOptions,
+    TAGS_KEY,
 };
+use super::front_matter::{push_toml, push_yaml};
 
 /// Splits one Markdown document. Never fails: any byte string that decoded to text is Markdown.
 pub fn split(source: &str, opts: SplitOptions) -> Document {
@@ -39,9 +41,12 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
     let mut link_depth = 0usize;
     let mut heading: Option<(u8, String)> = None;
     let mut first_h1: Option<String> = None;
+    let mut in_code_block = false;
+    let mut front_matter = front_matter;
 
     for (event, range) in Parser::new_ext(body, parser_opts).into_offset_iter() {
         let (start, end) = (range.start + body_start, range.end + body_start);
+        let is_text = matches!(&event, Event::Text(_));
         match event {
             Event::Start(tag) => {
                 if depth == 0 {
@@ -51,6 +56,7 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
                 }
                 depth += 1;
                 match tag {
+                    Tag::CodeBlock(_) => in_code_block = true,
                     Tag::Heading { level, .. } => {
                         heading = Some((heading_level(level), String::new()));
                     }
@@ -60,8 +66,10 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
             }
             Event::End(tag_end) => {
                 depth = depth.saturating_sub(1);
-                if let TagEnd::Link = tag_end {
-                    link_depth = link_depth.saturating_sub(1);
+                match tag_end {
+                    TagEnd::Link => link_depth = link_depth.saturating_sub(1),
+                    TagEnd::CodeBlock => in_code_block = false,
+                    _ => {}
                 }
                 if is_block_end(&tag_end) {
                     push_break(&mut text);
@@ -96,6 +104,9 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
                 }
             }
             Event::Text(t) | Event::Code(t) => {
+                if is_text && !in_code_block {
+                    front_matter.tags.extend(body_tags(&t));
+                }
                 if let Some((_, title)) = heading.as_mut() {
                     title.push_str(&t);
                 }
@@ -119,6 +130,30 @@ pub fn split(source: &str, opts: SplitOptions) -> Document {
         .filter(|t| !t.trim().is_empty())
         .or(first_h1);
     assemble(source, front_matter, body_start, raw, title, opts)
+}
+
+/// Obsidian's body tags in a run of text: `#` at the start or after a space, then letters,
+/// digits, `_`, `-` or `/`, not digits only (`#1` is an issue number). A heading's `# ` never
+/// reaches here (it is markup), nor does code.
+fn body_tags(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut prev: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        if c == '#' && prev.is_none_or(char::is_whitespace) {
+            let rest = &text[i + 1..];
+            let len: usize = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '/'))
+                .map(char::len_utf8)
+                .sum();
+            let tag = rest[..len].trim_end_matches(['/', '-']);
+            if !tag.is_empty() && !tag.chars().all(|c| c.is_ascii_digit()) {
+                out.push(tag.to_string());
+            }
+        }
+        prev = Some(c);
+    }
+    out
 }
 
 fn heading_level(level: HeadingLevel) -> u8 {
@@ -188,10 +223,17 @@ fn parse_yaml(raw: &str) -> FrontMatter {
     match serde_yaml::from_str::<serde_yaml::Value>(raw) {
         Ok(serde_yaml::Value::Mapping(map)) => {
             let get = |key: &str| map.get(serde_yaml::Value::String(key.into()));
+            let mut properties = Vec::new();
+            push_yaml(
+                &mut properties,
+                "",
+                &serde_yaml::Value::Mapping(map.clone()),
+            );
             FrontMatter {
                 title: get("title").and_then(yaml_scalar),
                 description: get("description").and_then(yaml_scalar),
-                tags: get("tags").map(yaml_list).unwrap_or_default(),
+                tags: get(TAGS_KEY).map(yaml_list).unwrap_or_default(),
+                properties,
             }
         }
         _ => FrontMatter::default(),
@@ -238,10 +280,13 @@ fn parse_toml(raw: &str) -> FrontMatter {
                     .collect(),
                 _ => Vec::new(),
             };
+            let mut properties = Vec::new();
+            push_toml(&mut properties, "", &toml::Value::Table(table.clone()));
             FrontMatter {
                 title: scalar("title"),
                 description: scalar("description"),
                 tags,
+                properties,
             }
         }
         Err(_) => FrontMatter::default(),
@@ -378,6 +423,19 @@ mod tests {
         assert!(split("---\n---\n", SplitOptions::default())
             .sections
             .is_empty());
+    }
+
+    #[test]
+    fn body_tags_count_as_tags_and_every_key_is_kept() {
+        let src = "---\ntags: [rust]\ndraft: true\nms.topic: conceptual\n---\n# 見出し #見出しではない\n\n本文 #メモ と #project/sagasu、#1 は番号。a#b も違う。\n\n```\n#コード\n```\n\n`#inline`\n";
+        let doc = split(src, SplitOptions::default());
+        assert_eq!(
+            doc.front_matter.tags,
+            ["rust", "見出しではない", "メモ", "project/sagasu"]
+        );
+        let filterable = doc.front_matter.filterable();
+        let keys: Vec<&str> = filterable.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["draft", "ms.topic", "tags", "tags", "tags", "tags"]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod discover;
 pub mod document;
 pub mod format;
+pub mod front_matter;
 pub mod html;
 pub mod markdown;
 pub mod org;

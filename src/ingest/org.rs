@@ -125,6 +125,7 @@ fn property(t: &str) -> Option<(&str, &str)> {
 }
 
 fn keyword(key: &str, value: &str, front: &mut FrontMatter) {
+    front.set_text(&key.to_lowercase(), value);
     match key.to_ascii_uppercase().as_str() {
         "TITLE" if !value.is_empty() => front.title = Some(value.to_string()),
         "DESCRIPTION" if !value.is_empty() => front.description = Some(value.to_string()),

@@ -187,6 +187,7 @@ fn field(line: &str, front: &mut FrontMatter) -> bool {
         return false;
     }
     let value = value.trim();
+    front.set_text(key, value);
     match key.to_ascii_lowercase().as_str() {
         "title" if !value.is_empty() => front.title = Some(value.to_string()),
         "description" | "abstract" | "summary" if !value.is_empty() => {

@@ -303,6 +303,7 @@ mod tests {
     fn hit(id: &str) -> SectionHit {
         SectionHit::from(crate::store::FoundSection {
             id: id.into(),
+            collection: "docs".into(),
             path: format!("{id}.md"),
             heading_path: vec![],
             start_line: 1,

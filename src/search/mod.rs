@@ -9,6 +9,7 @@
 //! fields; [`pages`] folds sections into one hit per page; [`rerank`] lets a cross-encoder
 //! reorder the top candidates (optional); [`snippet`] cuts what is shown.
 
+pub mod conditions;
 pub mod fusion;
 mod hit;
 pub mod pages;
@@ -26,6 +27,7 @@ use sagasu_embed::{Embedder, Reranker};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Filter, Store};
+pub use conditions::{parse_since, parse_where, Where};
 use fusion::hybrid_search;
 pub use fusion::{Fusion, Method};
 pub use hit::{Explain, SectionHit};
@@ -80,6 +82,12 @@ pub struct SearchOptions {
     pub mode: Option<Mode>,
     /// Only sections whose path starts with this ('/'-separated, relative to the root).
     pub path_prefix: Option<String>,
+    /// Only these collections (empty: all).
+    pub collections: Vec<String>,
+    /// Only pages whose front matter passes every one of these.
+    pub conditions: Vec<Where>,
+    /// Only files modified at or after this time (nanoseconds since 1970).
+    pub changed_since: Option<i64>,
     /// What a result is: a page (its best section, the others attached) or a section.
     pub unit: Unit,
     /// Attach each result's score parts.
@@ -90,6 +98,24 @@ pub struct SearchOptions {
     pub fusion: Fusion,
     /// Weight of phrase proximity in keyword ranking (the default is the measured choice).
     pub proximity: f32,
+}
+
+impl SearchOptions {
+    /// The rows a search may rank: every restriction asked for, applied inside LanceDB
+    /// before ranking; `None` when there is none.
+    pub fn filter(&self) -> Option<Filter> {
+        let collections =
+            (!self.collections.is_empty()).then(|| Filter::Collections(self.collections.clone()));
+        Filter::all(
+            self.path_prefix
+                .as_deref()
+                .map(Filter::path_prefix)
+                .into_iter()
+                .chain(collections)
+                .chain(self.changed_since.map(Filter::ChangedSince))
+                .chain(self.conditions.iter().map(|w| w.filter.clone())),
+        )
+    }
 }
 
 /// What one result stands for.
@@ -108,6 +134,9 @@ impl Default for SearchOptions {
             k: DEFAULT_K,
             mode: None,
             path_prefix: None,
+            collections: Vec::new(),
+            conditions: Vec::new(),
+            changed_since: None,
             unit: Unit::Page,
             explain: false,
             rerank: false,
@@ -120,7 +149,9 @@ impl Default for SearchOptions {
 /// One result: what the JSON contract promises, plus the section id.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResult {
-    /// The file's path relative to the indexed tree.
+    /// The collection (indexed root) the file belongs to.
+    pub collection: String,
+    /// The file's path relative to its collection's root.
     pub path: String,
     /// Headings from the page's top down to the section.
     pub heading_path: Vec<String>,
@@ -177,7 +208,7 @@ pub async fn search(
     let mode = opts
         .mode
         .unwrap_or_else(|| default_mode(store, embedder.map(|e| &**e)));
-    let filter = opts.path_prefix.as_deref().map(Filter::path_prefix);
+    let filter = opts.filter();
     let filter = filter.as_ref();
     let embedder = match (mode, embedder) {
         (Mode::Text, _) => None,
@@ -276,6 +307,7 @@ fn to_result(hit: SectionHit, others: Vec<SectionRef>, query: &str, explain: boo
     } = hit;
     SearchResult {
         snippet: snippet(&found.text, query, SNIPPET_CHARS),
+        collection: found.collection,
         path: found.path,
         heading_path: found.heading_path,
         start_line: found.start_line,

@@ -31,9 +31,10 @@ pub struct Page {
 /// Folds `hits` (best first) into at most `k` pages, in the order of their best sections.
 pub fn by_page(hits: Vec<SectionHit>, k: usize) -> Vec<Page> {
     let mut pages: Vec<Page> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    // A page is a path of a collection: two roots may hold the same path.
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
     for hit in hits {
-        match index.get(&hit.path) {
+        match index.get(&(hit.collection.clone(), hit.path.clone())) {
             Some(&i) => pages[i].others.push(SectionRef {
                 heading_path: hit.found.heading_path,
                 start_line: hit.found.start_line,
@@ -41,7 +42,7 @@ pub fn by_page(hits: Vec<SectionHit>, k: usize) -> Vec<Page> {
                 score: hit.found.score,
             }),
             None if pages.len() < k => {
-                index.insert(hit.path.clone(), pages.len());
+                index.insert((hit.collection.clone(), hit.path.clone()), pages.len());
                 pages.push(Page {
                     best: hit,
                     others: Vec::new(),
@@ -60,6 +61,7 @@ mod tests {
     fn hit(path: &str, line: u32, score: f32) -> SectionHit {
         SectionHit::from(crate::store::FoundSection {
             id: format!("{path}#{line}"),
+            collection: "docs".into(),
             path: path.into(),
             heading_path: vec![format!("h{line}")],
             start_line: line,

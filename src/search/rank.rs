@@ -250,6 +250,7 @@ mod tests {
     ) -> SectionHit {
         SectionHit::from(crate::store::FoundSection {
             id: id.into(),
+            collection: "docs".into(),
             path: path.into(),
             heading_path: headings.iter().map(|s| s.to_string()).collect(),
             start_line: 1,

@@ -72,6 +72,7 @@ mod tests {
     fn the_passage_says_where_the_text_sits() {
         let mut hit = SectionHit::from(crate::store::FoundSection {
             id: "a.md#1".into(),
+            collection: "docs".into(),
             path: "a.md".into(),
             heading_path: vec!["例外".into(), "ベストプラクティス".into()],
             start_line: 1,

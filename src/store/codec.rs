@@ -4,17 +4,19 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Float32Builder, Int64Builder, LargeBinaryBuilder, ListBuilder, StringBuilder, UInt32Builder,
-    UInt64Builder, UInt8Builder,
+    Float32Builder, Float64Builder, Int64Builder, LargeBinaryBuilder, ListBuilder, StringBuilder,
+    UInt32Builder, UInt64Builder, UInt8Builder,
 };
 use arrow_array::{
     Array, ArrayRef, Float32Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 
 use super::error::{Result, StoreError};
+use super::filter::pair;
 use super::schema::{columns, sections_schema};
 use crate::hash::content_hash;
 use crate::ingest::document::{Document, FrontMatter, Section};
+use crate::ingest::front_matter::Value;
 
 /// zstd level of the raw bytes kept in the index. File by file (no shared dictionary), level
 /// 3 gave no smaller an index than level 1 on cpp-docs-ja (85 against 86 MiB, from 59 MiB
@@ -73,15 +75,48 @@ impl FileRows {
     }
 }
 
-/// Builds one RecordBatch from whole files (a file is never split across batches, so a
-/// committed batch always holds complete files: the basis of crash safety).
-pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
+/// The `fm_*` columns' values of one page: keys, pairs, numbers, times.
+struct Properties {
+    keys: Vec<String>,
+    pairs: Vec<String>,
+    numbers: Vec<Option<f64>>,
+    times: Vec<Option<i64>>,
+}
+
+impl Properties {
+    fn of(front_matter: &FrontMatter) -> Properties {
+        let all = front_matter.filterable();
+        Properties {
+            pairs: all.iter().map(|(k, v)| pair(k, &v.canonical())).collect(),
+            numbers: all
+                .iter()
+                .map(|(_, v)| match v {
+                    Value::Number(n) => Some(*n),
+                    _ => None,
+                })
+                .collect(),
+            times: all
+                .iter()
+                .map(|(_, v)| match v {
+                    Value::Time(t) => Some(*t),
+                    _ => None,
+                })
+                .collect(),
+            keys: all.into_iter().map(|(k, _)| k).collect(),
+        }
+    }
+}
+
+/// Builds one RecordBatch from whole files of `collection` (a file is never split across
+/// batches, so a committed batch always holds complete files: the basis of crash safety).
+pub fn rows_to_batch(collection: &str, files: &[FileRows]) -> Result<RecordBatch> {
     let codec = |message: String| StoreError::Codec {
         doing: "building a batch of sections".into(),
         message,
     };
     let n: usize = files.iter().map(|f| f.sections.len()).sum();
     let mut id = StringBuilder::with_capacity(n, n * 32);
+    let mut collection_col = StringBuilder::with_capacity(n, n * collection.len());
     let mut path = StringBuilder::with_capacity(n, n * 32);
     let mut ordinal = UInt32Builder::with_capacity(n);
     let mut heading_path = ListBuilder::new(StringBuilder::new());
@@ -92,6 +127,10 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
     let mut title = StringBuilder::new();
     let mut description = StringBuilder::new();
     let mut tags = ListBuilder::new(StringBuilder::new());
+    let mut fm_keys = ListBuilder::new(StringBuilder::new());
+    let mut fm_pairs = ListBuilder::new(StringBuilder::new());
+    let mut fm_numbers = ListBuilder::new(Float64Builder::new());
+    let mut fm_times = ListBuilder::new(Int64Builder::new());
     let mut text = StringBuilder::new();
     let mut terms = StringBuilder::new();
     let mut text_hash = StringBuilder::new();
@@ -108,10 +147,12 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
                 file.terms.len()
             )));
         }
+        let props = Properties::of(&file.front_matter);
         for (i, (s, t)) in file.sections.iter().zip(&file.terms).enumerate() {
             let i = u32::try_from(i)
                 .map_err(|_| codec(format!("{}: too many sections in one file", file.path)))?;
-            id.append_value(format!("{}#{i}", file.path));
+            id.append_value(format!("{collection}:{}#{i}", file.path));
+            collection_col.append_value(collection);
             path.append_value(&file.path);
             ordinal.append_value(i);
             for h in &s.heading_path {
@@ -128,6 +169,10 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
                 tags.values().append_value(t);
             }
             tags.append(true);
+            fm_keys.append_value(props.keys.iter().map(Some));
+            fm_pairs.append_value(props.pairs.iter().map(Some));
+            fm_numbers.append_value(props.numbers.iter().copied());
+            fm_times.append_value(props.times.iter().copied());
             text.append_value(&s.text);
             terms.append_value(t);
             text_hash.append_value(content_hash(s.text.as_bytes()));
@@ -143,6 +188,7 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
+        Arc::new(collection_col.finish()),
         Arc::new(path.finish()),
         Arc::new(ordinal.finish()),
         Arc::new(heading_path.finish()),
@@ -153,6 +199,10 @@ pub fn rows_to_batch(files: &[FileRows]) -> Result<RecordBatch> {
         Arc::new(title.finish()),
         Arc::new(description.finish()),
         Arc::new(tags.finish()),
+        Arc::new(fm_keys.finish()),
+        Arc::new(fm_pairs.finish()),
+        Arc::new(fm_numbers.finish()),
+        Arc::new(fm_times.finish()),
         Arc::new(text.finish()),
         Arc::new(terms.finish()),
         Arc::new(text_hash.finish()),
@@ -171,6 +221,8 @@ const ROW_ID: &str = "_rowid";
 #[derive(Debug, Clone)]
 pub struct FoundSection {
     pub id: String,
+    /// The collection (root) the file belongs to.
+    pub collection: String,
     pub path: String,
     pub heading_path: Vec<String>,
     pub start_line: u32,
@@ -189,8 +241,9 @@ pub struct FoundSection {
 
 /// The columns a full-text candidate is read with: a hit's, but its text, which only the
 /// results shown need (reading it for every candidate doubled the search's time).
-pub const CANDIDATE_COLUMNS: [&str; 8] = [
+pub const CANDIDATE_COLUMNS: [&str; 9] = [
     columns::ID,
+    columns::COLLECTION,
     columns::PATH,
     columns::HEADING_PATH,
     columns::START_LINE,
@@ -237,6 +290,7 @@ pub fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringAr
 /// empty), and `_score` when `scored`; `_rowid` is read when there.
 pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<FoundSection>> {
     let id = string_col(batch, columns::ID)?;
+    let collection = string_col(batch, columns::COLLECTION)?;
     let path = string_col(batch, columns::PATH)?;
     let headings = col::<ListArray>(batch, columns::HEADING_PATH)?;
     let start = col::<UInt32Array>(batch, columns::START_LINE)?;
@@ -268,6 +322,7 @@ pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<FoundS
                 })?;
         out.push(FoundSection {
             id: id.value(i).to_string(),
+            collection: collection.value(i).to_string(),
             path: path.value(i).to_string(),
             heading_path: (0..list.len()).map(|j| list.value(j).to_string()).collect(),
             start_line: start.value(i),
@@ -301,10 +356,10 @@ mod tests {
             rows("a.md", "# A\n\none\n\n## B\n\ntwo\n"),
             rows("b.md", "# C\n\nthree\n"),
         ];
-        let batch = rows_to_batch(&files).expect("batch");
+        let batch = rows_to_batch("docs", &files).expect("batch");
         assert_eq!(batch.num_rows(), 3);
         let ids = string_col(&batch, columns::ID).expect(columns::ID);
-        assert_eq!(ids.value(1), "a.md#1");
+        assert_eq!(ids.value(1), "docs:a.md#1");
         let hits = hits_from_batch(&batch, Scored::No).expect("hits");
         assert_eq!(hits[2].path, "b.md");
         assert_eq!(hits[0].text_hash, content_hash(hits[0].text.as_bytes()));
@@ -313,13 +368,15 @@ mod tests {
             .expect_err("no _score")
             .to_string();
         assert!(err.contains("_score"), "{err}");
-        let without_hash = batch.project(&[0, 1, 3, 5, 6, 7, 8, 11]).expect("project");
+        let without_hash = batch
+            .project(&[0, 1, 2, 4, 6, 7, 8, 9, 16])
+            .expect("project");
         let err = hits_from_batch(&without_hash, Scored::No)
             .expect_err("no hash")
             .to_string();
         assert!(err.contains(columns::TEXT_HASH), "{err}");
         let mut bad = files[0].clone();
         bad.terms.pop();
-        assert!(rows_to_batch(&[bad]).is_err());
+        assert!(rows_to_batch("docs", &[bad]).is_err());
     }
 }

@@ -1,29 +1,88 @@
 //! Row filters: the one place that says which rows a query, a count or a deletion touches.
 //!
 //! A filter is a typed value turned into a DataFusion expression (LanceDB's `only_if_expr`
-//! and `delete(&Expr)`), never a string pasted together from user input: a path or prefix
-//! is a literal, whatever quotes it holds. LanceDB's `count_rows` takes only SQL, so for it
-//! the expression is printed by LanceDB's own unparser ([`Filter::sql`]).
+//! and `delete(&Expr)`), never a string pasted together from user input: a path, a prefix
+//! or a front-matter value is a literal, whatever quotes it holds. LanceDB's `count_rows`
+//! takes only SQL, so for it the expression is printed by LanceDB's own unparser
+//! ([`Filter::sql`]).
+//!
+//! Front-matter conditions read the four parallel list columns of [`super::schema`]: `=`
+//! and `!=` look a `key␟value` pair up in `fm_pairs` (so a list key matches when any of its
+//! values does); `<`, `>` … compare the extreme of the key's values in `fm_numbers` or
+//! `fm_times` (a key's values are adjacent, [`crate::ingest::document::FrontMatter::filterable`]):
+//! any value in range matches.
 
 use lancedb::datafusion::functions::expr_fn::starts_with;
+use lancedb::datafusion::functions_nested::expr_fn::{
+    array_has, array_max, array_min, array_position, array_positions, array_slice, cardinality,
+};
 use lancedb::expr::{col, expr_to_sql_string, lit, DfExpr};
 
 use super::schema::columns;
 use crate::hash::{hash_hex, HashKey};
 
+/// Separates a key from its value in `fm_pairs` (a control character no key holds).
+pub const PAIR_SEPARATOR: char = '\u{1f}';
+
+/// The `fm_pairs` entry of a key and a value's canonical text.
+pub fn pair(key: &str, canonical: &str) -> String {
+    format!("{key}{PAIR_SEPARATOR}{canonical}")
+}
+
 /// Which rows of the sections (or vectors) table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    /// Rows of files whose path starts with this ('/'-separated, relative to the root).
+    /// Rows of files whose path starts with this ('/'-separated, relative to their root).
     PathPrefix(String),
-    /// Rows of exactly these files.
-    Paths(Vec<String>),
+    /// Rows of exactly these files of one collection.
+    Files {
+        collection: String,
+        paths: Vec<String>,
+    },
+    /// Rows of these collections.
+    Collections(Vec<String>),
     /// Rows whose text has one of these hashes (sections and vectors both have the column).
     TextHashes(Vec<HashKey>),
     /// The first section of every file: one row per file.
     FirstSections,
+    /// Rows of files modified at or after this time (nanoseconds since 1970).
+    ChangedSince(i64),
+    /// Rows of pages whose front matter passes this test.
+    Property(Condition),
     /// Both filters.
     And(Box<Filter>, Box<Filter>),
+    /// Not this filter.
+    Not(Box<Filter>),
+}
+
+/// A test of one front-matter key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub key: String,
+    pub test: Test,
+}
+
+/// What a key's values must be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// One of the values has one of these canonical texts
+    /// ([`crate::ingest::front_matter::Value::canonical`]).
+    Equals(Vec<String>),
+    /// One of the values is a number that compares so.
+    Number(Cmp, f64),
+    /// One of the values is a time (seconds since 1970) that compares so.
+    Time(Cmp, i64),
+    /// The page has the key.
+    Present,
+}
+
+/// An order comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
 }
 
 impl Filter {
@@ -33,34 +92,104 @@ impl Filter {
         Filter::PathPrefix(p.trim_start_matches("./").to_string())
     }
 
-    /// One file.
-    pub fn path(path: &str) -> Filter {
-        Filter::Paths(vec![path.to_string()])
+    /// One file of a collection.
+    pub fn file(collection: &str, path: &str) -> Filter {
+        Filter::Files {
+            collection: collection.to_string(),
+            paths: vec![path.to_string()],
+        }
+    }
+
+    /// Every row of one collection.
+    pub fn collection(name: &str) -> Filter {
+        Filter::Collections(vec![name.to_string()])
     }
 
     pub fn and(self, other: Filter) -> Filter {
         Filter::And(Box::new(self), Box::new(other))
     }
 
+    /// All of `filters`; `None` when there are none.
+    pub fn all(filters: impl IntoIterator<Item = Filter>) -> Option<Filter> {
+        filters.into_iter().reduce(Filter::and)
+    }
+
     /// The expression LanceDB evaluates.
     pub fn expr(&self) -> DfExpr {
-        let list = |values: Vec<String>| values.into_iter().map(lit).collect::<Vec<_>>();
+        let list = |values: &[String]| values.iter().cloned().map(lit).collect::<Vec<_>>();
+        let one_of = |column: &str, values: &[String]| match values {
+            [one] => col(column).eq(lit(one.clone())),
+            _ => col(column).in_list(list(values), false),
+        };
         match self {
             Filter::PathPrefix(p) => starts_with(col(columns::PATH), lit(p.clone())),
-            Filter::Paths(paths) if paths.len() == 1 => {
-                col(columns::PATH).eq(lit(paths[0].clone()))
+            Filter::Files { collection, paths } => col(columns::COLLECTION)
+                .eq(lit(collection.clone()))
+                .and(one_of(columns::PATH, paths)),
+            Filter::Collections(names) => one_of(columns::COLLECTION, names),
+            Filter::TextHashes(keys) => {
+                let hex: Vec<String> = keys.iter().map(|k| hash_hex(*k)).collect();
+                col(columns::TEXT_HASH).in_list(list(&hex), false)
             }
-            Filter::Paths(paths) => col(columns::PATH).in_list(list(paths.clone()), false),
-            Filter::TextHashes(keys) => col(columns::TEXT_HASH)
-                .in_list(list(keys.iter().map(|k| hash_hex(*k)).collect()), false),
             Filter::FirstSections => col(columns::ORDINAL).eq(lit(0u32)),
+            Filter::ChangedSince(ns) => col(columns::MTIME_NS).gt_eq(lit(*ns)),
+            Filter::Property(c) => c.expr(),
             Filter::And(a, b) => a.expr().and(b.expr()),
+            Filter::Not(a) => !a.expr(),
         }
     }
 
     /// The expression as SQL, for the LanceDB calls that take nothing else.
     pub fn sql(&self) -> lancedb::Result<String> {
         expr_to_sql_string(&self.expr())
+    }
+}
+
+impl Condition {
+    fn expr(&self) -> DfExpr {
+        let key = || lit(self.key.clone());
+        match &self.test {
+            Test::Present => array_has(col(columns::FM_KEYS), key()),
+            Test::Equals(values) => values
+                .iter()
+                .map(|v| array_has(col(columns::FM_PAIRS), lit(pair(&self.key, v))))
+                .reduce(DfExpr::or)
+                .unwrap_or_else(|| lit(false)),
+            Test::Number(cmp, n) => self.compare(columns::FM_NUMBERS, *cmp, lit(*n)),
+            Test::Time(cmp, t) => self.compare(columns::FM_TIMES, *cmp, lit(*t)),
+        }
+    }
+
+    /// Whether any of the key's values in `column` compares so with `value`: the largest
+    /// against a lower bound, the smallest against an upper one. A page without the key
+    /// (position null) or without a value of the type (all null) never matches.
+    fn compare(&self, column: &str, cmp: Cmp, value: DfExpr) -> DfExpr {
+        let first =
+            array_position(col(columns::FM_KEYS), lit(self.key.clone()), lit(1i64)).cast_to_i64();
+        let count = cardinality(array_positions(
+            col(columns::FM_KEYS),
+            lit(self.key.clone()),
+        ))
+        .cast_to_i64();
+        let last = first.clone() + count - lit(1i64);
+        let values = array_slice(col(column), first, last, None);
+        match cmp {
+            Cmp::Greater => array_max(values).gt(value),
+            Cmp::GreaterOrEqual => array_max(values).gt_eq(value),
+            Cmp::Less => array_min(values).lt(value),
+            Cmp::LessOrEqual => array_min(values).lt_eq(value),
+        }
+    }
+}
+
+/// `expr` cast to a signed 64-bit integer (positions and lengths are unsigned).
+trait CastToI64 {
+    fn cast_to_i64(self) -> DfExpr;
+}
+
+impl CastToI64 for DfExpr {
+    fn cast_to_i64(self) -> DfExpr {
+        lancedb::datafusion::logical_expr::cast(self, arrow_schema::DataType::Int64)
     }
 }
 
@@ -74,8 +203,11 @@ mod tests {
             Filter::path_prefix(".\\docs\\it's"),
             Filter::PathPrefix("docs/it's".into())
         );
-        let sql = Filter::path("it's.md").sql().expect("sql");
-        assert!(sql.contains("'it''s.md'"), "{sql}");
+        let sql = Filter::file("notes", "it's.md").sql().expect("sql");
+        assert!(
+            sql.contains("'it''s.md'") && sql.contains("'notes'"),
+            "{sql}"
+        );
         let sql = Filter::TextHashes(vec![1, 2])
             .and(Filter::FirstSections)
             .sql()

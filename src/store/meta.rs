@@ -1,5 +1,5 @@
-//! `sagasu.json`: what the tables do not say — the indexed root, the settings and model of
-//! the last run, what it skipped, and the format version. Written whole by the writer (temp
+//! `sagasu.json`: what the tables do not say — the collections (each root, its last run and
+//! what it skipped), the settings and model of the last run, and the format version. Written whole by the writer (temp
 //! file + rename on disk, one PUT on object storage); read by everyone.
 
 use std::path::PathBuf;
@@ -19,12 +19,18 @@ pub struct Meta {
     /// The [`FORMAT_VERSION`] of the sagasu that wrote it (absent before versions were kept).
     #[serde(default)]
     pub format: Option<u32>,
-    /// Absolute path of the indexed tree.
-    pub root: Option<PathBuf>,
-    pub last_run: Option<RunSummary>,
-    /// Files left out by the last run, with the reason.
+    /// The indexed trees, by name.
     #[serde(default)]
-    pub skipped: Vec<SkippedFile>,
+    pub collections: Vec<Collection>,
+    /// What the last run did, over every collection it indexed.
+    pub last_run: Option<RunSummary>,
+    /// The one tree of an index made before collections (format 3 and older): read into
+    /// `collections` ([`read_meta`]), never written.
+    #[serde(default, skip_serializing)]
+    pub(crate) root: Option<PathBuf>,
+    /// What that index skipped: read into its collection, never written.
+    #[serde(default, skip_serializing)]
+    pub(crate) skipped: Vec<SkippedFile>,
     /// The model that made the vectors in the `vectors` table, and where it was loaded from.
     #[serde(default)]
     pub model: Option<ModelInfo>,
@@ -36,6 +42,41 @@ pub struct Meta {
     /// The cross-encoder `search` and `serve` rerank with by default (`index --rerank`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reranker: Option<RerankerSetting>,
+}
+
+/// One indexed tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Collection {
+    /// What searches and results call it (`-c NAME`): the root's directory name unless one
+    /// was given.
+    pub name: String,
+    /// Absolute path of the tree.
+    pub root: PathBuf,
+    /// The last run over this tree (`None` until one finishes).
+    pub last_run: Option<RunSummary>,
+    /// Files that run left out, with the reason.
+    #[serde(default)]
+    pub skipped: Vec<SkippedFile>,
+}
+
+impl Meta {
+    /// The collection called `name`.
+    pub fn collection(&self, name: &str) -> Option<&Collection> {
+        self.collections.iter().find(|c| c.name == name)
+    }
+
+    /// The collections' names, in the order they were added.
+    pub fn collection_names(&self) -> Vec<String> {
+        self.collections.iter().map(|c| c.name.clone()).collect()
+    }
+}
+
+/// The name a root gets when none is given: its directory's name.
+pub fn default_collection_name(root: &std::path::Path) -> String {
+    root.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "root".to_string())
 }
 
 /// A reranker, as recorded: its name (a hub id or a directory) and where it was loaded from.
@@ -61,7 +102,7 @@ pub struct RunSettings {
 }
 
 /// What one index run did (kept in `sagasu.json`, shown by `stats`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// RFC 3339 time the run finished.
     pub finished_at: String,
@@ -93,8 +134,24 @@ pub struct RunSummary {
     pub repairs: Vec<String>,
 }
 
+impl RunSummary {
+    /// Adds the counts of a run over one collection to this run's.
+    pub fn add(&mut self, other: &RunSummary) {
+        self.files_seen += other.files_seen;
+        self.files_indexed += other.files_indexed;
+        self.files_unchanged += other.files_unchanged;
+        self.files_removed += other.files_removed;
+        self.files_skipped += other.files_skipped;
+        self.sections_written += other.sections_written;
+        self.vectors_written += other.vectors_written;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SkippedFile {
+    /// The collection (set where files of several are listed together: `stats`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub collection: String,
     pub path: String,
     pub reason: String,
 }
@@ -105,18 +162,29 @@ pub async fn read_meta(at: &Location) -> Result<Meta> {
         path: at.label(META_FILE),
         message,
     };
-    let meta: Meta = match at.read(META_FILE).await? {
+    let mut meta: Meta = match at.read(META_FILE).await? {
         Some(bytes) => serde_json::from_slice(&bytes)
             .map_err(|e| bad(format!("not valid index metadata ({e})")))?,
         None => Meta::default(),
     };
-    match meta.format {
-        Some(found) if found > FORMAT_VERSION => Err(StoreError::NewerFormat {
+    if let Some(found) = meta.format.filter(|f| *f > FORMAT_VERSION) {
+        return Err(StoreError::NewerFormat {
             dir: at.to_string(),
             found,
-        }),
-        _ => Ok(meta),
+        });
     }
+    // An index of one tree, made before collections: that tree is its one collection.
+    if let Some(root) = meta.root.take() {
+        if meta.collections.is_empty() {
+            meta.collections.push(Collection {
+                name: default_collection_name(&root),
+                root,
+                last_run: meta.last_run.clone(),
+                skipped: std::mem::take(&mut meta.skipped),
+            });
+        }
+    }
+    Ok(meta)
 }
 
 /// Writes `sagasu.json` whole (a kill never leaves half of it), stamped with this sagasu's
@@ -144,16 +212,21 @@ mod tests {
         assert!(read_meta(&at)
             .await
             .expect("absent is empty")
-            .root
-            .is_none());
+            .collections
+            .is_empty());
         let meta = Meta {
-            root: Some("/tree".into()),
+            collections: vec![Collection {
+                name: "tree".into(),
+                root: "/tree".into(),
+                last_run: None,
+                skipped: Vec::new(),
+            }],
             ..Meta::default()
         };
         write_meta(&at, &meta).await.expect("write");
         let back = read_meta(&at).await.expect("read");
         assert_eq!(back.format, Some(FORMAT_VERSION));
-        assert_eq!(back.root, meta.root);
+        assert_eq!(back.collections, meta.collections);
         let newer = Meta {
             format: Some(FORMAT_VERSION + 1),
             ..meta
@@ -167,6 +240,16 @@ mod tests {
             read_meta(&at).await,
             Err(StoreError::NewerFormat { .. })
         ));
+        // An index of one tree (format 3): its root is its one collection, named after it.
+        std::fs::write(
+            dir.path().join(META_FILE),
+            br#"{"format":3,"root":"/home/a/notes","last_run":null,"skipped":[{"path":"x.md","reason":"binary"}]}"#,
+        )
+        .unwrap();
+        let old = read_meta(&at).await.expect("format 3");
+        assert_eq!(old.collection_names(), ["notes"]);
+        assert_eq!(old.collections[0].root, PathBuf::from("/home/a/notes"));
+        assert_eq!(old.collections[0].skipped.len(), 1);
         std::fs::write(dir.path().join(META_FILE), b"{garbage").unwrap();
         let err = read_meta(&at).await.expect_err("garbage").to_string();
         assert!(

@@ -33,12 +33,13 @@ use lancedb::{Connection, Table};
 
 pub use codec::{FileRows, FoundSection, RAW_ZSTD_LEVEL};
 pub use error::{Result, StoreError};
-pub use filter::Filter;
+pub use filter::{Cmp, Condition, Filter, Test};
 pub use location::Location;
 pub use lock::{WriterLock, DEFAULT_LEASE};
 pub use maintain::{IndexInfo, Maintenance, SUPERSEDED_GRACE};
 pub use meta::{
-    read_meta, write_meta, Meta, RerankerSetting, RunSettings, RunSummary, SkippedFile, META_FILE,
+    default_collection_name, read_meta, write_meta, Collection, Meta, RerankerSetting, RunSettings,
+    RunSummary, SkippedFile, META_FILE,
 };
 pub use sections::{Append, FileState, Match, SectionText};
 

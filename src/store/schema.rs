@@ -10,8 +10,9 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 /// The format this sagasu writes and reads. 1: the `sections` table with its `terms` column,
 /// the `vectors` table keyed by text hash. 2: `sections.link_share`, and `title` falls back to
 /// the first level-1 heading. 3: `sections.raw`, each file's bytes (zstd) on its first
-/// section, so that an index serves documents without the tree.
-pub const FORMAT_VERSION: u32 = 3;
+/// section, so that an index serves documents without the tree. 4: `sections.collection`
+/// (several roots in one index) and the front matter's typed properties (`fm_*`).
+pub const FORMAT_VERSION: u32 = 4;
 
 pub const SECTIONS_TABLE: &str = "sections";
 pub const VECTORS_TABLE: &str = "vectors";
@@ -26,6 +27,7 @@ pub const HASH_INDEX: &str = "text_hash_idx";
 /// these.
 pub mod columns {
     pub const ID: &str = "id";
+    pub const COLLECTION: &str = "collection";
     pub const PATH: &str = "path";
     pub const ORDINAL: &str = "ordinal";
     pub const HEADING_PATH: &str = "heading_path";
@@ -36,6 +38,10 @@ pub mod columns {
     pub const TITLE: &str = "title";
     pub const DESCRIPTION: &str = "description";
     pub const TAGS: &str = "tags";
+    pub const FM_KEYS: &str = "fm_keys";
+    pub const FM_PAIRS: &str = "fm_pairs";
+    pub const FM_NUMBERS: &str = "fm_numbers";
+    pub const FM_TIMES: &str = "fm_times";
     pub const TEXT: &str = "text";
     pub const TERMS: &str = "terms";
     pub const TEXT_HASH: &str = "text_hash";
@@ -48,10 +54,14 @@ pub mod columns {
 
 /// The `sections` table: one row per section of every indexed file.
 pub fn sections_schema() -> SchemaRef {
-    let list = |name: &str| Field::new_list(name, Field::new("item", DataType::Utf8, true), false);
+    let list_of =
+        |name: &str, item: DataType| Field::new_list(name, Field::new("item", item, true), false);
+    let list = |name: &str| list_of(name, DataType::Utf8);
     Arc::new(Schema::new(vec![
-        // "{path}#{ordinal}"
+        // "{collection}:{path}#{ordinal}"
         Field::new(columns::ID, DataType::Utf8, false),
+        // The root the file was found under, by its name (several roots share one index).
+        Field::new(columns::COLLECTION, DataType::Utf8, false),
         Field::new(columns::PATH, DataType::Utf8, false),
         Field::new(columns::ORDINAL, DataType::UInt32, false),
         list(columns::HEADING_PATH),
@@ -64,6 +74,14 @@ pub fn sections_schema() -> SchemaRef {
         Field::new(columns::TITLE, DataType::Utf8, true),
         Field::new(columns::DESCRIPTION, DataType::Utf8, true),
         list(columns::TAGS),
+        // The front matter, typed, one entry per value (a list key has one per element),
+        // sorted by key: the key; "key\u{1f}canonical value" (equality); the value as a
+        // number, and as a time in seconds since 1970 (null when it is not one). Filters
+        // (filter.rs) read them.
+        list(columns::FM_KEYS),
+        list(columns::FM_PAIRS),
+        list_of(columns::FM_NUMBERS, DataType::Float64),
+        list_of(columns::FM_TIMES, DataType::Int64),
         Field::new(columns::TEXT, DataType::Utf8, false),
         // The text's search terms, space-separated: what the full-text index holds (terms.rs).
         Field::new(columns::TERMS, DataType::Utf8, false),
@@ -148,10 +166,10 @@ mod tests {
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        fields[2] = Field::new(columns::ORDINAL, DataType::UInt64, false);
+        fields[3] = Field::new(columns::ORDINAL, DataType::UInt64, false);
         let d = layout_difference(&Schema::new(fields.clone()), &expected).expect("type differs");
         assert!(d.contains(columns::ORDINAL), "{d}");
-        fields[2] = Field::new(columns::ORDINAL, DataType::UInt32, true);
+        fields[3] = Field::new(columns::ORDINAL, DataType::UInt32, true);
         assert!(layout_difference(&Schema::new(fields.clone()), &expected).is_some());
         fields.remove(11);
         assert!(layout_difference(&Schema::new(fields), &expected).is_some());

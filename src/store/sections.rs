@@ -54,6 +54,8 @@ pub enum Match {
 /// An append in progress (see [`Store::begin_append`]): its data files are written as batches
 /// arrive; nothing is visible until [`Append::commit`].
 pub struct Append {
+    /// The collection whose files this append writes.
+    collection: String,
     tx: tokio::sync::mpsc::Sender<RecordBatch>,
     /// Writes the data files; yields the append that adds them, not yet committed.
     task: tokio::task::JoinHandle<Result<Transaction>>,
@@ -67,7 +69,7 @@ impl Append {
     /// Sends whole files (of `bytes` approximate size) as one batch; blocks while the writer
     /// is two batches behind. Call from outside the runtime (the indexing thread).
     pub fn send(&mut self, files: &[FileRows], bytes: usize) -> Result<()> {
-        let batch = rows_to_batch(files)?;
+        let batch = rows_to_batch(&self.collection, files)?;
         self.rows += batch.num_rows();
         self.bytes += bytes;
         if self.tx.blocking_send(batch).is_err() {
@@ -81,11 +83,15 @@ impl Append {
     }
 
     /// Ends the stream and commits the new rows together with the deletion of every older row
-    /// of `replaced` (paths): one version, so a reader sees each of those files as it was or
-    /// as it is now, never absent and never twice.
+    /// of `replaced` (paths of the append's collection): one version, so a reader sees each
+    /// of those files as it was or as it is now, never absent and never twice.
     pub async fn commit(self, store: &mut Store, replaced: &[String]) -> Result<()> {
         drop(self.tx);
         let written = self.task.await.map_err(|_| stopped())??;
+        let replaced = (!replaced.is_empty()).then(|| Filter::Files {
+            collection: self.collection.clone(),
+            paths: replaced.to_vec(),
+        });
         store.replace_rows(written, replaced).await?;
         store.commits += 1;
         Ok(())
@@ -120,8 +126,9 @@ pub(super) async fn dataset_of(table: &Table, doing: &str) -> Result<Arc<Dataset
 }
 
 impl Store {
-    /// Every indexed file with its size, mtime and hash, read from the first row of each file.
-    pub async fn manifest(&self) -> Result<HashMap<String, FileState>> {
+    /// Every indexed file of `collection` with its size, mtime and hash, read from the first
+    /// row of each file.
+    pub async fn manifest(&self, collection: &str) -> Result<HashMap<String, FileState>> {
         let mut out: HashMap<String, FileState> = HashMap::new();
         let Some(table) = &self.sections else {
             return Ok(out);
@@ -129,7 +136,11 @@ impl Store {
         let doing = "reading the file manifest";
         let mut stream = table
             .query()
-            .only_if_expr(Filter::FirstSections.expr())
+            .only_if_expr(
+                Filter::collection(collection)
+                    .and(Filter::FirstSections)
+                    .expr(),
+            )
             .select(Select::columns(&[
                 columns::PATH,
                 columns::FILE_HASH,
@@ -164,7 +175,11 @@ impl Store {
     /// a couple of batches in memory at a time. The data files are written through Lance
     /// directly (LanceDB's `add` commits on its own), so that the commit can also carry
     /// deletions.
-    pub fn begin_append(&self, runtime: &tokio::runtime::Handle) -> Result<Append> {
+    pub fn begin_append(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        collection: &str,
+    ) -> Result<Append> {
         let (tx, rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
         let stream = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|batch| (Ok(batch), rx))
@@ -189,6 +204,7 @@ impl Store {
                 .doing(&doing)
         });
         Ok(Append {
+            collection: collection.to_string(),
             tx,
             task,
             runtime: runtime.clone(),
@@ -199,7 +215,7 @@ impl Store {
 
     /// Commits `written` (an uncommitted append) and the deletion of every row of `replaced`
     /// as one version of the sections table.
-    async fn replace_rows(&mut self, written: Transaction, replaced: &[String]) -> Result<()> {
+    async fn replace_rows(&mut self, written: Transaction, replaced: Option<Filter>) -> Result<()> {
         let doing = "committing sections";
         let Operation::Append { fragments } = written.operation else {
             return Err(StoreError::Internal {
@@ -210,10 +226,8 @@ impl Store {
         let table = self.sections()?;
         let dataset = dataset_of(table, doing).await?;
         let mut commit = CommitBuilder::new(dataset.clone());
-        let (updated_fragments, removed_fragment_ids) = if replaced.is_empty() {
-            (Vec::new(), Vec::new())
-        } else {
-            let filter = Filter::Paths(replaced.to_vec()).expr();
+        let (updated_fragments, removed_fragment_ids) = if let Some(replaced) = replaced {
+            let filter = replaced.expr();
             let delete = DeleteBuilder::from_expr(dataset.clone(), filter)
                 .execute_uncommitted()
                 .await
@@ -235,6 +249,8 @@ impl Store {
                     })
                 }
             }
+        } else {
+            (Vec::new(), Vec::new())
         };
         // Lance's own update (rows rewritten) has this shape: fragments that lose rows, whole
         // fragments removed, and new fragments, in one transaction.
@@ -267,18 +283,53 @@ impl Store {
         Ok((v.version, v.timestamp))
     }
 
-    /// Deletes every row of the given paths, in commits of at most [`FILTER_CHUNK`] paths.
-    pub async fn delete_paths(&mut self, paths: &[String]) -> Result<()> {
+    /// Deletes every row of the given paths of `collection`, in commits of at most
+    /// [`FILTER_CHUNK`] paths.
+    pub async fn delete_paths(&mut self, collection: &str, paths: &[String]) -> Result<()> {
         for chunk in paths.chunks(FILTER_CHUNK) {
-            self.check_writer().await?;
-            let filter = Filter::Paths(chunk.to_vec()).expr();
-            self.sections()?
-                .delete(&filter)
-                .await
-                .doing("deleting stale sections")?;
-            self.commits += 1;
+            self.delete_rows(&Filter::Files {
+                collection: collection.to_string(),
+                paths: chunk.to_vec(),
+            })
+            .await?;
         }
         Ok(())
+    }
+
+    /// Deletes every row of a collection, in one commit.
+    pub async fn delete_collection(&mut self, collection: &str) -> Result<()> {
+        self.delete_rows(&Filter::collection(collection)).await
+    }
+
+    async fn delete_rows(&mut self, filter: &Filter) -> Result<()> {
+        self.check_writer().await?;
+        self.sections()?
+            .delete(&filter.expr())
+            .await
+            .doing("deleting stale sections")?;
+        self.commits += 1;
+        Ok(())
+    }
+
+    /// Rows matching `filter`, counted (one row per file with [`Filter::FirstSections`]).
+    pub async fn count(&self, filter: &Filter) -> Result<u64> {
+        let Some(table) = &self.sections else {
+            return Ok(0);
+        };
+        let sql = filter.sql().doing("counting rows")?;
+        Ok(table.count_rows(Some(sql)).await.doing("counting rows")? as u64)
+    }
+
+    /// Whether any row passes `filter` (a front-matter key no page has: none does).
+    pub async fn any(&self, filter: &Filter) -> Result<bool> {
+        let q = self
+            .sections()?
+            .query()
+            .only_if_expr(filter.expr())
+            .select(Select::columns(&[columns::ID]))
+            .limit(1);
+        let batches = collect(q, "looking for a row").await?;
+        Ok(batches.iter().any(|b| b.num_rows() > 0))
     }
 
     /// Full-text search over the `terms` column. `terms`: the query's analysed terms
@@ -420,16 +471,25 @@ impl Store {
         Ok(hits)
     }
 
-    /// The file `path` as the index holds it: its hash, and with `bytes` its bytes as read
-    /// (decompressed); `None` when the index has no rows of it.
-    pub async fn stored_file(&self, path: &str, bytes: bool) -> Result<Option<StoredFile>> {
+    /// The file `path` of `collection` as the index holds it: its hash, and with `bytes` its
+    /// bytes as read (decompressed); `None` when the index has no rows of it.
+    pub async fn stored_file(
+        &self,
+        collection: &str,
+        path: &str,
+        bytes: bool,
+    ) -> Result<Option<StoredFile>> {
         let Some(table) = &self.sections else {
             return Ok(None);
         };
         let doing = "reading a document from the index";
         let q = table
             .query()
-            .only_if_expr(Filter::path(path).and(Filter::FirstSections).expr())
+            .only_if_expr(
+                Filter::file(collection, path)
+                    .and(Filter::FirstSections)
+                    .expr(),
+            )
             .select(Select::columns(if bytes {
                 &[columns::FILE_HASH, columns::RAW][..]
             } else {

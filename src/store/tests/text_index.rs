@@ -58,7 +58,7 @@ fn segments(rt: &tokio::runtime::Runtime, store: &Store) -> u64 {
 fn add_and_fold(rt: &tokio::runtime::Runtime, store: &mut Store, round: usize, word: &str) {
     let files: Vec<FileRows> = (0..20).map(|i| file(round * 100 + i, word)).collect();
     let bytes = files.iter().map(FileRows::approx_bytes).sum();
-    let mut append = store.begin_append(rt.handle()).expect("append");
+    let mut append = store.begin_append(rt.handle(), "docs").expect("append");
     append.send(&files, bytes).expect("send");
     rt.block_on(append.commit(store, &[])).expect("commit");
     let committed = rt
@@ -149,7 +149,7 @@ fn terms_made_while_reading_match_queries_in_both_languages() {
         }],
     };
     let files = vec![rows("a.md".into(), content_hash(text.as_bytes()), 1, doc)];
-    let mut append = store.begin_append(rt.handle()).expect("append");
+    let mut append = store.begin_append(rt.handle(), "docs").expect("append");
     append.send(&files, files[0].approx_bytes()).expect("send");
     rt.block_on(append.commit(&mut store, &[])).expect("commit");
     let found = |store: &Store, q: &str| {

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# One index of three collections (issue 22): cpp-docs-ja, oss-docs-ja and a directory of HTML
+# and plain-text pages (made from cpp-docs-en: headings become h1–h6 or title lines). Prints:
+#  - keyword index time of the three together, and of cpp-docs-ja alone; with
+#    BASELINE=path/to/other/sagasu, cpp-docs-ja alone with that binary too, alternating
+#    (keyword throughput on Markdown, before and after)
+#  - documents and sections per collection (stats)
+#  - in-process text search p50/p95 on cpp-docs-ja queries (`sagasu eval`, 800 3-word
+#    queries), without a filter and with each filter form: -c, --where (=, a list, a date
+#    range), --changed-after, and all of them together; hits@1 beside each
+# usage: bench/collections.sh [WORK]   (default ~/.cache/sagasu/collections)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/release.sh
+work=${1:-$HOME/.cache/sagasu/collections}
+mkdir -p "$work"
+runs=${RUNS:-3}
+
+for c in cpp-docs-ja cpp-docs-en oss-docs-ja; do
+  [ -d "$work/$c" ] || tar --zstd -xf "../shared/corpora/$c.tar.zst" -C "$work"
+done
+[ -f "$work/cpp.jsonl" ] || zstd -dqc ../shared/corpora/cpp-docs-ja.eval.jsonl.zst > "$work/cpp.jsonl"
+if [ ! -f "$work/keywords.jsonl" ]; then
+  python3 - "$work/cpp.jsonl" "$work/sentences.jsonl" <<'PY'
+import json, sys
+rows = [l for l in open(sys.argv[1]) if json.loads(l)["type"] == "section_sentence"]
+open(sys.argv[2], "w").writelines(rows[::10][:800])
+PY
+  python3 bench/keywords.py "$work/sentences.jsonl" "$work/keywords.jsonl"
+fi
+pages="$work/html-txt"
+if [ ! -d "$pages" ]; then
+  python3 - "$work/cpp-docs-en" "$pages" <<'PY'
+import html, pathlib, re, sys
+src, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+files = sorted(src.rglob("*.md"))[:1000]
+for i, f in enumerate(files):
+    text = f.read_text(encoding="utf-8", errors="replace")
+    text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)
+    rel = f.relative_to(src)
+    if i % 2 == 0:
+        body = []
+        for block in re.split(r"\n\s*\n", text):
+            m = re.match(r"(#{1,6})\s+(.*)", block.strip())
+            if m:
+                n = len(m.group(1))
+                body.append(f"<h{n}>{html.escape(m.group(2))}</h{n}>")
+            elif block.strip():
+                body.append(f"<p>{html.escape(block.strip())}</p>")
+        page = "<!doctype html><html lang=en><head><meta charset=utf-8><title>{}</title></head><body><nav>menu</nav><main>{}</main></body></html>".format(
+            html.escape(rel.stem), "\n".join(body))
+        dest = out / rel.with_suffix(".html")
+    else:
+        page = re.sub(r"^#{1,6}\s+", "", text, flags=re.M)
+        dest = out / rel.with_suffix(".txt")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(page, encoding="utf-8")
+PY
+fi
+
+seconds() { python3 -c 'import json,sys; print(f"{json.load(open(sys.argv[1]))[\"seconds\"]:.2f}")' "$1"; }
+
+echo "== keyword index of cpp-docs-ja alone ($runs runs each, alternating)"
+for i in $(seq "$runs"); do
+  for label in this ${BASELINE:+baseline}; do
+    bin=$sagasu; [ "$label" = baseline ] && bin=$BASELINE
+    rm -rf "$work/alone.db"
+    "$bin" index "$work/cpp-docs-ja" --db "$work/alone.db" -q --no-embed --json > "$work/alone.json"
+    echo "$label: $(seconds "$work/alone.json") s"
+  done
+done
+
+echo "== one index of three collections (--types all)"
+db="$work/three.db"
+rm -rf "$db"
+"$sagasu" index "$work/cpp-docs-ja" "$work/oss-docs-ja" "$pages" --types all --db "$db" -q --no-embed --json > "$work/three.json"
+python3 - "$work/three.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{r['files_indexed']} files, {r['sections_written']} sections in {r['seconds']:.2f} s ({r['files_indexed'] / r['seconds']:.0f} files/s), {r['commits']} commits")
+PY
+"$sagasu" stats --db "$db" --json > "$work/stats.json"
+python3 - "$work/stats.json" <<'PY'
+import json, sys
+for c in json.load(open(sys.argv[1]))["collections"]:
+    print(f"  {c['name']}: {c['documents']} documents, {c['sections']} sections, {c['last_run']['seconds']:.2f} s")
+PY
+
+echo "== text search on cpp-docs-ja queries, 800 3-word queries, in process (sagasu eval)"
+eval_line() {
+  local label=$1; shift
+  "$sagasu" eval "$work/keywords.jsonl" --db "$db" --mode text --json "$@" > "$work/eval.json"
+  python3 - "$work/eval.json" "$label" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{sys.argv[2]:<48} p50 {r['latency_ms_p50']:5.2f} ms  p95 {r['latency_ms_p95']:5.2f} ms  hits@1 {r['hits_at_1']:.3f}  empty {r['empty']}")
+PY
+}
+for round in 1 2; do
+  echo "-- round $round"
+  eval_line "no filter"
+  eval_line "-c cpp-docs-ja" -c cpp-docs-ja
+  eval_line "--where ms.topic=conceptual" --where ms.topic=conceptual
+  eval_line "--where helpviewer_keywords=C++ (a list)" --where 'helpviewer_keywords=C++'
+  eval_line "--where ms.date>=2019-01-01" --where 'ms.date>=2019-01-01'
+  eval_line "--changed-after 2000-01-01" --changed-after 2000-01-01
+  eval_line "-c, --where date and topic!=, --changed-after" -c cpp-docs-ja --where 'ms.date>=2019-01-01' --where 'ms.topic!=reference' --changed-after 2000-01-01
+done
