@@ -10,6 +10,13 @@ pub fn content_hash(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// A page's number: 64 bits of the hash of its collection and path. Filters on front matter
+/// select pages by it (an integer set lookup per row, where paths were string comparisons).
+pub fn page_key(collection: &str, path: &str) -> u64 {
+    let hash = blake3::hash(format!("{collection}\0{path}").as_bytes());
+    u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap_or([0; 8]))
+}
+
 /// A section text hash as a number: the sets of hashes the indexer keeps in memory (one
 /// entry per distinct text: a million at 100k files) take 16 bytes per entry instead of a
 /// heap string.

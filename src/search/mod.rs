@@ -15,6 +15,7 @@ mod hit;
 pub mod pages;
 pub mod rank;
 pub mod rerank;
+pub mod scope;
 pub mod snippet;
 pub mod text;
 pub mod vector;
@@ -26,7 +27,7 @@ use anyhow::{bail, Result};
 use sagasu_embed::{Embedder, Reranker};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Filter, Store};
+use crate::store::Store;
 pub use conditions::{parse_since, parse_where, Where};
 use fusion::hybrid_search;
 pub use fusion::{Fusion, Method};
@@ -34,6 +35,7 @@ pub use hit::{Explain, SectionHit};
 use pages::by_page;
 pub use pages::SectionRef;
 use rerank::{best_first, rerank_scores, RERANK_CANDIDATES};
+use scope::{scope, Scope};
 use snippet::snippet;
 use text::text_search;
 use vector::{embed_query, vector_search};
@@ -98,24 +100,6 @@ pub struct SearchOptions {
     pub fusion: Fusion,
     /// Weight of phrase proximity in keyword ranking (the default is the measured choice).
     pub proximity: f32,
-}
-
-impl SearchOptions {
-    /// The rows a search may rank: every restriction asked for, applied inside LanceDB
-    /// before ranking; `None` when there is none.
-    pub fn filter(&self) -> Option<Filter> {
-        let collections =
-            (!self.collections.is_empty()).then(|| Filter::Collections(self.collections.clone()));
-        Filter::all(
-            self.path_prefix
-                .as_deref()
-                .map(Filter::path_prefix)
-                .into_iter()
-                .chain(collections)
-                .chain(self.changed_since.map(Filter::ChangedSince))
-                .chain(self.conditions.iter().map(|w| w.filter.clone())),
-        )
-    }
 }
 
 /// What one result stands for.
@@ -208,7 +192,10 @@ pub async fn search(
     let mode = opts
         .mode
         .unwrap_or_else(|| default_mode(store, embedder.map(|e| &**e)));
-    let filter = opts.filter();
+    let filter = match scope(store, opts).await? {
+        Scope::Nothing => return Ok(Vec::new()),
+        Scope::Rows(filter) => filter,
+    };
     let filter = filter.as_ref();
     let embedder = match (mode, embedder) {
         (Mode::Text, _) => None,

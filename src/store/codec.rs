@@ -14,7 +14,7 @@ use arrow_array::{
 use super::error::{Result, StoreError};
 use super::filter::pair;
 use super::schema::{columns, sections_schema};
-use crate::hash::content_hash;
+use crate::hash::{content_hash, page_key};
 use crate::ingest::document::{Document, FrontMatter, Section};
 use crate::ingest::front_matter::Value;
 
@@ -75,10 +75,12 @@ impl FileRows {
     }
 }
 
-/// The `fm_*` columns' values of one page: keys, pairs, numbers, times.
+/// The `fm_*` columns' values of one page: pairs (and keys); then each key that has numbers
+/// or times, once, with the least and greatest of them (`[min, max]` per key, null where the
+/// key has none of that kind).
 struct Properties {
-    keys: Vec<String>,
     pairs: Vec<String>,
+    keys: Vec<String>,
     numbers: Vec<Option<f64>>,
     times: Vec<Option<i64>>,
 }
@@ -86,24 +88,36 @@ struct Properties {
 impl Properties {
     fn of(front_matter: &FrontMatter) -> Properties {
         let all = front_matter.filterable();
-        Properties {
-            pairs: all.iter().map(|(k, v)| pair(k, &v.canonical())).collect(),
-            numbers: all
-                .iter()
-                .map(|(_, v)| match v {
-                    Value::Number(n) => Some(*n),
-                    _ => None,
-                })
-                .collect(),
-            times: all
-                .iter()
-                .map(|(_, v)| match v {
-                    Value::Time(t) => Some(*t),
-                    _ => None,
-                })
-                .collect(),
-            keys: all.into_iter().map(|(k, _)| k).collect(),
+        let mut p = Properties {
+            pairs: Vec::with_capacity(all.len() * 2),
+            keys: Vec::new(),
+            numbers: Vec::new(),
+            times: Vec::new(),
+        };
+        // `filterable` is sorted by key: a key's values are one run.
+        for run in all.chunk_by(|a, b| a.0 == b.0) {
+            let key = &run[0].0;
+            p.pairs.push(key.clone());
+            let (mut numbers, mut times) = (Vec::new(), Vec::new());
+            for (_, value) in run {
+                p.pairs.push(pair(key, &value.canonical()));
+                match value {
+                    Value::Number(n) => numbers.push(*n),
+                    Value::Time(t) => times.push(*t),
+                    _ => {}
+                }
+            }
+            if numbers.is_empty() && times.is_empty() {
+                continue;
+            }
+            p.keys.push(key.clone());
+            let least = numbers.iter().copied().reduce(f64::min);
+            let most = numbers.iter().copied().reduce(f64::max);
+            p.numbers.extend([least, most]);
+            p.times
+                .extend([times.iter().min().copied(), times.iter().max().copied()]);
         }
+        p
     }
 }
 
@@ -118,6 +132,7 @@ pub fn rows_to_batch(collection: &str, files: &[FileRows]) -> Result<RecordBatch
     let mut id = StringBuilder::with_capacity(n, n * 32);
     let mut collection_col = StringBuilder::with_capacity(n, n * collection.len());
     let mut path = StringBuilder::with_capacity(n, n * 32);
+    let mut page = UInt64Builder::with_capacity(n);
     let mut ordinal = UInt32Builder::with_capacity(n);
     let mut heading_path = ListBuilder::new(StringBuilder::new());
     let mut level = UInt8Builder::with_capacity(n);
@@ -148,12 +163,14 @@ pub fn rows_to_batch(collection: &str, files: &[FileRows]) -> Result<RecordBatch
             )));
         }
         let props = Properties::of(&file.front_matter);
+        let page_number = page_key(collection, &file.path);
         for (i, (s, t)) in file.sections.iter().zip(&file.terms).enumerate() {
             let i = u32::try_from(i)
                 .map_err(|_| codec(format!("{}: too many sections in one file", file.path)))?;
             id.append_value(format!("{collection}:{}#{i}", file.path));
             collection_col.append_value(collection);
             path.append_value(&file.path);
+            page.append_value(page_number);
             ordinal.append_value(i);
             for h in &s.heading_path {
                 heading_path.values().append_value(h);
@@ -169,10 +186,19 @@ pub fn rows_to_batch(collection: &str, files: &[FileRows]) -> Result<RecordBatch
                 tags.values().append_value(t);
             }
             tags.append(true);
-            fm_keys.append_value(props.keys.iter().map(Some));
-            fm_pairs.append_value(props.pairs.iter().map(Some));
-            fm_numbers.append_value(props.numbers.iter().copied());
-            fm_times.append_value(props.times.iter().copied());
+            // The front matter is the page's: on its first section only (conditions select
+            // pages, then their sections: search/scope.rs), so a page's keys are stored once.
+            if i == 0 {
+                fm_keys.append_value(props.keys.iter().map(Some));
+                fm_pairs.append_value(props.pairs.iter().map(Some));
+                fm_numbers.append_value(props.numbers.iter().copied());
+                fm_times.append_value(props.times.iter().copied());
+            } else {
+                fm_keys.append(true);
+                fm_pairs.append(true);
+                fm_numbers.append(true);
+                fm_times.append(true);
+            }
             text.append_value(&s.text);
             terms.append_value(t);
             text_hash.append_value(content_hash(s.text.as_bytes()));
@@ -190,6 +216,7 @@ pub fn rows_to_batch(collection: &str, files: &[FileRows]) -> Result<RecordBatch
         Arc::new(id.finish()),
         Arc::new(collection_col.finish()),
         Arc::new(path.finish()),
+        Arc::new(page.finish()),
         Arc::new(ordinal.finish()),
         Arc::new(heading_path.finish()),
         Arc::new(level.finish()),
@@ -369,7 +396,7 @@ mod tests {
             .to_string();
         assert!(err.contains("_score"), "{err}");
         let without_hash = batch
-            .project(&[0, 1, 2, 4, 6, 7, 8, 9, 16])
+            .project(&[0, 1, 2, 5, 7, 8, 9, 10, 17])
             .expect("project");
         let err = hits_from_batch(&without_hash, Scored::No)
             .expect_err("no hash")

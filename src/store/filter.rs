@@ -6,16 +6,14 @@
 //! takes only SQL, so for it the expression is printed by LanceDB's own unparser
 //! ([`Filter::sql`]).
 //!
-//! Front-matter conditions read the four parallel list columns of [`super::schema`]: `=`
-//! and `!=` look a `key␟value` pair up in `fm_pairs` (so a list key matches when any of its
-//! values does); `<`, `>` … compare the extreme of the key's values in `fm_numbers` or
-//! `fm_times` (a key's values are adjacent, [`crate::ingest::document::FrontMatter::filterable`]):
+//! Front-matter conditions read the list columns of [`super::schema`]: `=` and `!=` look a
+//! `key␟value` pair up in `fm_pairs`, and presence the key itself (so a list key matches
+//! when any of its values does; a label-list index makes both lookups); `<`, `>` … compare
+//! the greatest or least of the key's values, kept per key in `fm_numbers` or `fm_times`:
 //! any value in range matches.
 
 use lancedb::datafusion::functions::expr_fn::starts_with;
-use lancedb::datafusion::functions_nested::expr_fn::{
-    array_has, array_max, array_min, array_position, array_positions, array_slice, cardinality,
-};
+use lancedb::datafusion::functions_nested::expr_fn::{array_element, array_has, array_position};
 use lancedb::expr::{col, expr_to_sql_string, lit, DfExpr};
 
 use super::schema::columns;
@@ -41,16 +39,21 @@ pub enum Filter {
     },
     /// Rows of these collections.
     Collections(Vec<String>),
+    /// Rows of these pages ([`crate::hash::page_key`]).
+    Pages(Vec<u64>),
     /// Rows whose text has one of these hashes (sections and vectors both have the column).
     TextHashes(Vec<HashKey>),
     /// The first section of every file: one row per file.
     FirstSections,
     /// Rows of files modified at or after this time (nanoseconds since 1970).
     ChangedSince(i64),
-    /// Rows of pages whose front matter passes this test.
+    /// First sections of pages whose front matter passes this test (the front matter is
+    /// stored with a page's first section: `search::scope` turns pages into their rows).
     Property(Condition),
     /// Both filters.
     And(Box<Filter>, Box<Filter>),
+    /// Any of these filters (none: no row).
+    Any(Vec<Filter>),
     /// Not this filter.
     Not(Box<Filter>),
 }
@@ -127,6 +130,9 @@ impl Filter {
                 .eq(lit(collection.clone()))
                 .and(one_of(columns::PATH, paths)),
             Filter::Collections(names) => one_of(columns::COLLECTION, names),
+            Filter::Pages(keys) => {
+                col(columns::PAGE).in_list(keys.iter().map(|k| lit(*k)).collect(), false)
+            }
             Filter::TextHashes(keys) => {
                 let hex: Vec<String> = keys.iter().map(|k| hash_hex(*k)).collect();
                 col(columns::TEXT_HASH).in_list(list(&hex), false)
@@ -135,6 +141,11 @@ impl Filter {
             Filter::ChangedSince(ns) => col(columns::MTIME_NS).gt_eq(lit(*ns)),
             Filter::Property(c) => c.expr(),
             Filter::And(a, b) => a.expr().and(b.expr()),
+            Filter::Any(filters) => filters
+                .iter()
+                .map(Filter::expr)
+                .reduce(DfExpr::or)
+                .unwrap_or_else(|| lit(false)),
             Filter::Not(a) => !a.expr(),
         }
     }
@@ -149,7 +160,7 @@ impl Condition {
     fn expr(&self) -> DfExpr {
         let key = || lit(self.key.clone());
         match &self.test {
-            Test::Present => array_has(col(columns::FM_KEYS), key()),
+            Test::Present => array_has(col(columns::FM_PAIRS), key()),
             Test::Equals(values) => values
                 .iter()
                 .map(|v| array_has(col(columns::FM_PAIRS), lit(pair(&self.key, v))))
@@ -160,24 +171,20 @@ impl Condition {
         }
     }
 
-    /// Whether any of the key's values in `column` compares so with `value`: the largest
-    /// against a lower bound, the smallest against an upper one. A page without the key
-    /// (position null) or without a value of the type (all null) never matches.
+    /// Whether any of the key's values in `column` compares so with `value`: the greatest
+    /// against a lower bound, the least against an upper one (`column` holds `[min, max]`
+    /// for each typed key, in `fm_keys` order). A page without the key (position null) or
+    /// without a value of the type (null) never matches.
     fn compare(&self, column: &str, cmp: Cmp, value: DfExpr) -> DfExpr {
-        let first =
+        let at =
             array_position(col(columns::FM_KEYS), lit(self.key.clone()), lit(1i64)).cast_to_i64();
-        let count = cardinality(array_positions(
-            col(columns::FM_KEYS),
-            lit(self.key.clone()),
-        ))
-        .cast_to_i64();
-        let last = first.clone() + count - lit(1i64);
-        let values = array_slice(col(column), first, last, None);
+        let greatest = || array_element(col(column), at.clone() * lit(2i64));
+        let least = || array_element(col(column), at.clone() * lit(2i64) - lit(1i64));
         match cmp {
-            Cmp::Greater => array_max(values).gt(value),
-            Cmp::GreaterOrEqual => array_max(values).gt_eq(value),
-            Cmp::Less => array_min(values).lt(value),
-            Cmp::LessOrEqual => array_min(values).lt_eq(value),
+            Cmp::Greater => greatest().gt(value),
+            Cmp::GreaterOrEqual => greatest().gt_eq(value),
+            Cmp::Less => least().lt(value),
+            Cmp::LessOrEqual => least().lt_eq(value),
         }
     }
 }

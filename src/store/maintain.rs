@@ -10,7 +10,9 @@ use lancedb::Table;
 use serde::Serialize;
 
 use super::error::{LanceContext, Result};
-use super::schema::{columns, FTS_INDEX, HASH_INDEX, VECTOR_INDEX};
+use super::schema::{
+    columns, COLLECTION_INDEX, FTS_INDEX, HASH_INDEX, ORDINAL_INDEX, PAIRS_INDEX, VECTOR_INDEX,
+};
 use super::sections::{dataset_of, Match};
 use super::{Filter, Store};
 use crate::ingest::terms::INDEX_TOKENIZER;
@@ -143,6 +145,7 @@ impl Store {
         };
         self.refresh_text_index(refresh).await?;
         self.check_text_index().await?;
+        self.refresh_filter_indexes(how).await?;
         // Every run, even one that changed nothing: versions that have outlived the grace
         // since the last run go now (a prune makes no version; it is a no-op when none has).
         let grace = self.options.keep_superseded;
@@ -216,6 +219,55 @@ impl Store {
         }
         self.commits += 1;
         Ok(true)
+    }
+
+    /// The scalar indexes filters use (bitmaps on `collection` and `ordinal`, a label list on
+    /// `fm_pairs`): built when missing, and new rows folded in once more than
+    /// [`UNINDEXED_TEXT_MAX`] are outside them (LanceDB scans those meanwhile), or always
+    /// with [`Maintenance::Full`].
+    async fn refresh_filter_indexes(&mut self, how: Maintenance) -> Result<()> {
+        let table = self.sections()?.clone();
+        if table.count_rows(None).await.doing("counting rows")? == 0 {
+            return Ok(());
+        }
+        for (name, column) in [
+            (COLLECTION_INDEX, columns::COLLECTION),
+            (ORDINAL_INDEX, columns::ORDINAL),
+            (PAIRS_INDEX, columns::FM_PAIRS),
+        ] {
+            let doing = format!("building the {name} index");
+            match table.index_stats(name).await.doing(&doing)? {
+                None => {
+                    let index = match name {
+                        PAIRS_INDEX => Index::LabelList(Default::default()),
+                        _ => Index::Bitmap(Default::default()),
+                    };
+                    table
+                        .create_index(&[column], index)
+                        .name(name.to_string())
+                        .replace(true)
+                        .execute()
+                        .await
+                        .doing(&doing)?;
+                }
+                Some(s)
+                    if s.num_unindexed_rows > UNINDEXED_TEXT_MAX || how == Maintenance::Full =>
+                {
+                    if s.num_unindexed_rows == 0 {
+                        continue;
+                    }
+                    let mut options = OptimizeOptions::append();
+                    options.index_names = Some(vec![name.to_string()]);
+                    table
+                        .optimize(OptimizeAction::Index(options))
+                        .await
+                        .doing(&doing)?;
+                }
+                Some(_) => continue,
+            }
+            self.commits += 1;
+        }
+        Ok(())
     }
 
     /// Runs a full-text query for a term the index holds; if the index cannot answer it (its

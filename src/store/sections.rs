@@ -320,6 +320,24 @@ impl Store {
         Ok(table.count_rows(Some(sql)).await.doing("counting rows")? as u64)
     }
 
+    /// The pages ([`crate::hash::page_key`]) whose first section passes `filter`.
+    pub async fn pages(&self, filter: &Filter) -> Result<Vec<u64>> {
+        let Some(table) = &self.sections else {
+            return Ok(Vec::new());
+        };
+        let doing = "selecting pages";
+        let q = table
+            .query()
+            .only_if_expr(Filter::FirstSections.and(filter.clone()).expr())
+            .select(Select::columns(&[columns::PAGE]));
+        let mut out = Vec::new();
+        for b in collect(q, doing).await? {
+            let pages = col::<UInt64Array>(&b, columns::PAGE)?;
+            out.extend(pages.values().iter().copied());
+        }
+        Ok(out)
+    }
+
     /// Whether any row passes `filter` (a front-matter key no page has: none does).
     pub async fn any(&self, filter: &Filter) -> Result<bool> {
         let q = self

@@ -5,6 +5,8 @@ use crate::ingest::document::SplitOptions;
 use crate::ingest::markdown::split;
 use crate::ingest::terms::{document_terms, query_terms};
 use crate::search::conditions::parse_where;
+use crate::search::scope::{scope, Scope};
+use crate::search::SearchOptions;
 use crate::store::{Access, FileRows, Filter, Maintenance, Match, Store, StoreOptions};
 
 fn page(path: &str, mtime_ns: i64, source: &str) -> FileRows {
@@ -59,10 +61,15 @@ fn store_with_pages(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Stor
     store
 }
 
-/// The (collection, path) of each page passing `filter`, sorted.
-fn pages(rt: &tokio::runtime::Runtime, store: &Store, filter: &Filter) -> Vec<String> {
+/// The (collection, path) of each page a search for 索引 under `opts`'s restrictions finds,
+/// sorted: the scope search computes, then the full-text search under it.
+fn pages(rt: &tokio::runtime::Runtime, store: &Store, opts: &SearchOptions) -> Vec<String> {
+    let filter = match rt.block_on(scope(store, opts)).expect("scope") {
+        Scope::Nothing => return Vec::new(),
+        Scope::Rows(f) => f,
+    };
     let hits = rt
-        .block_on(store.search_text(query_terms("索引"), Match::EveryWord, Some(filter), 100))
+        .block_on(store.search_text(query_terms("索引"), Match::EveryWord, filter.as_ref(), 100))
         .expect("search");
     let mut out: Vec<String> = hits
         .iter()
@@ -73,8 +80,16 @@ fn pages(rt: &tokio::runtime::Runtime, store: &Store, filter: &Filter) -> Vec<St
     out
 }
 
-fn condition(w: &str) -> Filter {
-    parse_where(w).expect("condition").filter
+/// Options restricted to `collections` and to pages passing every condition of `conditions`.
+fn only(collections: &[&str], conditions: &[&str]) -> SearchOptions {
+    SearchOptions {
+        collections: collections.iter().map(|c| c.to_string()).collect(),
+        conditions: conditions
+            .iter()
+            .map(|w| parse_where(w).expect("condition"))
+            .collect(),
+        ..SearchOptions::default()
+    }
 }
 
 #[test]
@@ -82,75 +97,67 @@ fn every_filter_form_selects_its_pages_inside_the_search() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = crate::budget::runtime(2).expect("runtime");
     let store = store_with_pages(&rt, dir.path());
-    let cases: [(&str, Filter, &[&str]); 14] = [
-        ("collection", Filter::collection("docs"), &["docs/a.md"]),
-        (
-            "collections",
-            Filter::Collections(vec!["docs".into(), "notes".into()]),
-            &["docs/a.md", "notes/a.md", "notes/b.md", "notes/c.md"],
-        ),
+    let all = ["docs/a.md", "notes/a.md", "notes/b.md", "notes/c.md"];
+    let cases: [(SearchOptions, &[&str]); 15] = [
+        (only(&[], &[]), &all),
+        (only(&["docs"], &[]), &["docs/a.md"]),
+        (only(&["docs", "notes"], &[]), &all),
         // A list contains it, whatever the case; body #tags count.
         (
-            "tags=rust",
-            condition("tags=rust"),
+            only(&[], &["tags=rust"]),
             &["docs/a.md", "notes/a.md", "notes/c.md"],
         ),
-        ("tags=メモ", condition("tags=メモ"), &["notes/a.md"]),
-        (
-            "dotted key",
-            condition("ms.topic=business-process"),
-            &["notes/a.md"],
-        ),
-        ("draft=true", condition("draft=true"), &["notes/b.md"]),
+        (only(&[], &["tags=メモ"]), &["notes/a.md"]),
+        (only(&[], &["ms.topic=business-process"]), &["notes/a.md"]),
+        (only(&[], &["draft=true"]), &["notes/b.md"]),
         // Pages without the key pass `!=`.
         (
-            "draft!=true",
-            condition("draft!=true"),
+            only(&[], &["draft!=true"]),
             &["docs/a.md", "notes/a.md", "notes/c.md"],
         ),
         (
-            "date>=",
-            condition("date>=2024-03-01"),
+            only(&[], &["date>=2024-03-01"]),
             &["docs/a.md", "notes/a.md"],
         ),
         // A date alone is the whole day, for a date and for a time within it.
         (
-            "date<= a day",
-            condition("date<=2024-03-05"),
+            only(&[], &["date<=2024-03-05"]),
             &["notes/a.md", "notes/b.md"],
         ),
-        ("date= a day", condition("date=2024-06-01"), &["docs/a.md"]),
+        (only(&[], &["date=2024-06-01"]), &["docs/a.md"]),
+        (only(&[], &["order<5"]), &["docs/a.md", "notes/a.md"]),
+        (only(&[], &["order=3"]), &["docs/a.md", "notes/a.md"]),
         (
-            "order<5",
-            condition("order<5"),
-            &["docs/a.md", "notes/a.md"],
-        ),
-        (
-            "order=3 (3.0 too)",
-            condition("order=3"),
-            &["docs/a.md", "notes/a.md"],
-        ),
-        (
-            "changed since",
-            Filter::ChangedSince(250),
+            SearchOptions {
+                changed_since: Some(250),
+                ..SearchOptions::default()
+            },
             &["docs/a.md", "notes/c.md"],
         ),
         (
-            "all of them",
-            Filter::all([
-                Filter::collection("notes"),
-                condition("tags=rust"),
-                condition("order>=3"),
-            ])
-            .expect("some"),
+            only(&["notes"], &["tags=rust", "order>=3"]),
             &["notes/a.md"],
         ),
     ];
-    for (what, filter, expected) in cases {
-        assert_eq!(pages(&rt, &store, &filter), expected, "{what}: {filter:?}");
+    for (opts, expected) in cases {
+        assert_eq!(
+            pages(&rt, &store, &opts),
+            expected,
+            "{:?} {:?} {:?}",
+            opts.collections,
+            opts.conditions
+                .iter()
+                .map(|w| &w.written)
+                .collect::<Vec<_>>(),
+            opts.changed_since
+        );
     }
-    // A key no page has: nothing passes, and the store can tell the key is absent.
-    assert!(pages(&rt, &store, &condition("audience=dev")).is_empty());
+    // A key no page has: nothing to rank, and the store can tell the key is absent.
+    assert_eq!(
+        rt.block_on(scope(&store, &only(&[], &["audience=dev"])))
+            .expect("scope"),
+        Scope::Nothing
+    );
     let present = |key: &str| {
         rt.block_on(store.any(&Filter::Property(crate::store::Condition {
             key: key.into(),
