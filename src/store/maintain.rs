@@ -222,14 +222,13 @@ impl Store {
     }
 
     /// The scalar indexes filters use (bitmaps on `collection` and `ordinal`, a label list on
-    /// `fm_pairs`): built when missing, and new rows folded in once more than
+    /// `fm_pairs`): built when missing and the table has
+    /// [`super::StoreOptions::filter_index_min_rows`] rows, and new rows folded in once more than
     /// [`UNINDEXED_TEXT_MAX`] are outside them (LanceDB scans those meanwhile), or always
     /// with [`Maintenance::Full`].
     async fn refresh_filter_indexes(&mut self, how: Maintenance) -> Result<()> {
         let table = self.sections()?.clone();
-        if table.count_rows(None).await.doing("counting rows")? == 0 {
-            return Ok(());
-        }
+        let rows = table.count_rows(None).await.doing("counting rows")?;
         for (name, column) in [
             (COLLECTION_INDEX, columns::COLLECTION),
             (ORDINAL_INDEX, columns::ORDINAL),
@@ -237,6 +236,7 @@ impl Store {
         ] {
             let doing = format!("building the {name} index");
             match table.index_stats(name).await.doing(&doing)? {
+                None if rows == 0 || rows < self.options.filter_index_min_rows => continue,
                 None => {
                     let index = match name {
                         PAIRS_INDEX => Index::LabelList(Default::default()),

@@ -52,6 +52,11 @@ use schema::{SECTIONS_TABLE, VECTORS_TABLE};
 /// with PQ at the default sub-vector count, for 1 byte per dimension.
 pub const ANN_MIN_ROWS: usize = 50_000;
 
+/// Below this many sections, filters scan (a scan of 20,000 rows' columns takes about a
+/// millisecond, and every index is one more commit per run); above it, the filter indexes
+/// (maintain.rs) are built.
+pub const FILTER_INDEX_MIN_ROWS: usize = 20_000;
+
 /// What the store may use, passed in rather than global.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreBudget {
@@ -103,6 +108,8 @@ pub struct StoreOptions {
     pub reads: Reads,
     /// Build the vector index (IVF_SQ) once the vectors table has this many rows.
     pub ann_min_rows: usize,
+    /// Build the filter indexes once the sections table has this many rows.
+    pub filter_index_min_rows: usize,
     /// How long a superseded version stays readable before a writer prunes it.
     pub keep_superseded: Duration,
 }
@@ -113,6 +120,7 @@ impl Default for StoreOptions {
             budget: StoreBudget::default(),
             reads: Reads::default(),
             ann_min_rows: ANN_MIN_ROWS,
+            filter_index_min_rows: FILTER_INDEX_MIN_ROWS,
             keep_superseded: SUPERSEDED_GRACE,
         }
     }

@@ -25,13 +25,15 @@ fn page(path: &str, mtime_ns: i64, source: &str) -> FileRows {
     )
 }
 
-fn store_with_pages(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Store {
+/// The pages below in two collections; `indexed`: with the filter indexes (which a table this
+/// small would not get: filters scan), else without.
+fn store_with_pages(rt: &tokio::runtime::Runtime, dir: &std::path::Path, indexed: bool) -> Store {
+    let options = StoreOptions {
+        filter_index_min_rows: if indexed { 1 } else { usize::MAX },
+        ..StoreOptions::default()
+    };
     let mut store = rt
-        .block_on(Store::open(
-            &dir.into(),
-            Access::Write,
-            StoreOptions::default(),
-        ))
+        .block_on(Store::open(&dir.into(), Access::Write, options))
         .expect("open");
     let notes = [
         page(
@@ -93,10 +95,28 @@ fn only(collections: &[&str], conditions: &[&str]) -> SearchOptions {
 }
 
 #[test]
-fn every_filter_form_selects_its_pages_inside_the_search() {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn every_filter_form_selects_its_pages_with_the_indexes_and_without() {
     let rt = crate::budget::runtime(2).expect("runtime");
-    let store = store_with_pages(&rt, dir.path());
+    for indexed in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store_with_pages(&rt, dir.path(), indexed);
+        let names: Vec<String> = rt
+            .block_on(store.table_stats())
+            .expect("stats")
+            .indexes
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
+        assert_eq!(
+            names.iter().any(|n| n == crate::store::schema::PAIRS_INDEX),
+            indexed,
+            "{names:?}"
+        );
+        every_filter_form(&rt, &store);
+    }
+}
+
+fn every_filter_form(rt: &tokio::runtime::Runtime, store: &Store) {
     let all = ["docs/a.md", "notes/a.md", "notes/b.md", "notes/c.md"];
     let cases: [(SearchOptions, &[&str]); 15] = [
         (only(&[], &[]), &all),
@@ -141,7 +161,7 @@ fn every_filter_form_selects_its_pages_inside_the_search() {
     ];
     for (opts, expected) in cases {
         assert_eq!(
-            pages(&rt, &store, &opts),
+            pages(rt, store, &opts),
             expected,
             "{:?} {:?} {:?}",
             opts.collections,
@@ -154,7 +174,7 @@ fn every_filter_form_selects_its_pages_inside_the_search() {
     }
     // A key no page has: nothing to rank, and the store can tell the key is absent.
     assert_eq!(
-        rt.block_on(scope(&store, &only(&[], &["audience=dev"])))
+        rt.block_on(scope(store, &only(&[], &["audience=dev"])))
             .expect("scope"),
         Scope::Nothing
     );
