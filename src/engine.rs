@@ -316,7 +316,24 @@ impl Engine {
                 }
             }
             tries += 1;
-            match search(&view.store, view.models(), query, opts).await {
+            // The first try reads the shared view; a retry reads a snapshot opened for it
+            // alone, which stays at one version for the whole search (a long-lived view
+            // follows new commits between the search's reads, and under a writer that
+            // commits and compacts fast it can move past what the search found each time).
+            let pinned = if tries == 1 {
+                None
+            } else {
+                let options = StoreOptions {
+                    reads: Reads::AsOpened,
+                    ..self.options
+                };
+                match Store::open(&self.db, Access::Read, options).await {
+                    Ok(store) => Some(store),
+                    Err(e) => return Err(damaged(&self.db, e.into())),
+                }
+            };
+            let store = pinned.as_ref().unwrap_or(&view.store);
+            match search(store, view.models(), query, opts).await {
                 Ok(results) => return Ok(results),
                 Err(e) if retryable(&e) && tries < VANISHED_TRIES => {
                     let stamp = self.db.stamp(META_FILE).await;
