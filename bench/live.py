@@ -64,7 +64,9 @@ async def round_trips(args, queries):
 
 
 async def watch_latency(args):
-    root = json.load(open(os.path.join(args.db, "sagasu.json")))["root"]
+    # The first collection's tree (sagasu.json of format 4; `root` before collections).
+    meta = json.load(open(os.path.join(args.db, "sagasu.json")))
+    root = meta["collections"][0]["root"] if meta.get("collections") else meta["root"]
     bench_dir = os.path.join(root, "_sagasu_watch_bench")
     os.makedirs(bench_dir, exist_ok=True)
     async with await session_for(args, ["--watch"]) as (r, w):
