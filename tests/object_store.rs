@@ -324,6 +324,63 @@ fn an_index_on_s3_serves_readers_without_the_tree() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // A second tree in the same bucket index: a collection of its own, searched apart or
+    // with the first, filtered by its front matter; the first is left as it was.
+    let extra = dir.path().join("extra");
+    write(
+        &extra,
+        "guide/setup.md",
+        "---\ntags: [vendor]\n---\n# 導入\n\nZEBRAFISH の導入手順です。\n",
+    );
+    let named = format!("vendor={}", extra.display());
+    let third = json_of(&ok(weed.bin().args([
+        "index",
+        "--name",
+        &named,
+        "--db",
+        &db,
+        "--no-embed",
+        "--json",
+    ])));
+    assert_eq!(third["files_indexed"], 1, "{third}");
+    let zebra = |extra: &[&str]| {
+        let found = results(
+            &weed
+                .bin()
+                .current_dir(cwd.path())
+                .args([
+                    "search",
+                    "ZEBRAFISH",
+                    "--db",
+                    &db,
+                    "--json",
+                    "--mode",
+                    "text",
+                ])
+                .args(extra)
+                .output()
+                .expect("search"),
+        );
+        let mut out: Vec<String> = found
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}",
+                    r["collection"].as_str().unwrap_or("?"),
+                    r["path"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(zebra(&[]), ["tree/guide/setup.md", "vendor/guide/setup.md"]);
+    assert_eq!(zebra(&["-c", "tree"]), ["tree/guide/setup.md"]);
+    assert_eq!(
+        zebra(&["--where", "tags=vendor"]),
+        ["vendor/guide/setup.md"]
+    );
 }
 
 #[test]
