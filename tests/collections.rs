@@ -258,8 +258,6 @@ fn an_index_of_one_root_made_before_collections_is_migrated_and_keeps_its_vector
 /// Rewrites an index as format 3 wrote it: the sections table without the columns format 4
 /// added, and `sagasu.json` with its one `root`.
 fn downgrade_to_format_3(db: &Path, root: &Path) {
-    use futures::TryStreamExt;
-    use lancedb::query::{ExecutableQuery, QueryBase, Select};
     let v3: Vec<&str> = vec![
         "id",
         "path",
@@ -280,26 +278,13 @@ fn downgrade_to_format_3(db: &Path, root: &Path) {
         "mtime_ns",
         "raw",
     ];
+    let batches = section_columns(db, &v3);
     let rt = sagasu::runtime(2).expect("runtime");
     rt.block_on(async {
         let conn = lancedb::connect(db.to_str().expect("utf-8"))
             .execute()
             .await
             .expect("connect");
-        let table = conn
-            .open_table("sections")
-            .execute()
-            .await
-            .expect("sections");
-        let batches: Vec<arrow_array::RecordBatch> = table
-            .query()
-            .select(Select::columns(&v3))
-            .execute()
-            .await
-            .expect("query")
-            .try_collect()
-            .await
-            .expect("rows");
         conn.drop_table("sections", &[]).await.expect("drop");
         conn.create_table("sections", batches)
             .execute()

@@ -52,8 +52,6 @@ pub enum Filter {
     Property(Condition),
     /// Both filters.
     And(Box<Filter>, Box<Filter>),
-    /// Any of these filters (none: no row).
-    Any(Vec<Filter>),
     /// Not this filter.
     Not(Box<Filter>),
 }
@@ -141,11 +139,6 @@ impl Filter {
             Filter::ChangedSince(ns) => col(columns::MTIME_NS).gt_eq(lit(*ns)),
             Filter::Property(c) => c.expr(),
             Filter::And(a, b) => a.expr().and(b.expr()),
-            Filter::Any(filters) => filters
-                .iter()
-                .map(Filter::expr)
-                .reduce(DfExpr::or)
-                .unwrap_or_else(|| lit(false)),
             Filter::Not(a) => !a.expr(),
         }
     }

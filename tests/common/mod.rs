@@ -91,10 +91,9 @@ pub fn stats(dir: &Path) -> Value {
         .expect("stats --json")
 }
 
-/// Every row of an index's sections table as (path, ordinal, start, end, text hash), sorted:
-/// read with LanceDB directly, so the tests check the format on disk, not sagasu's reader.
-pub fn dump(db: &Path) -> Vec<(String, u32, u32, u32, String)> {
-    use arrow_array::{Array, StringArray, UInt32Array};
+/// These columns of every row of an index's sections table, read with LanceDB directly (the
+/// tests check the format on disk, not sagasu's reader).
+pub fn section_columns(db: &Path, columns: &[&str]) -> Vec<arrow_array::RecordBatch> {
     use futures::TryStreamExt;
     use lancedb::query::{ExecutableQuery, QueryBase, Select};
     let rt = sagasu::runtime(2).expect("runtime");
@@ -108,55 +107,58 @@ pub fn dump(db: &Path) -> Vec<(String, u32, u32, u32, String)> {
             .execute()
             .await
             .expect("sections table");
-        let batches: Vec<arrow_array::RecordBatch> = table
+        table
             .query()
-            .select(Select::columns(&[
-                "path",
-                "ordinal",
-                "start_line",
-                "end_line",
-                "text_hash",
-            ]))
+            .select(Select::columns(columns))
             .execute()
             .await
             .expect("query")
             .try_collect()
             .await
-            .expect("rows");
-        let mut out = Vec::new();
-        for b in &batches {
-            let s = |name: &str| {
-                b.column_by_name(name)
-                    .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                    .expect(name)
-                    .clone()
-            };
-            let u = |name: &str| {
-                b.column_by_name(name)
-                    .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-                    .expect(name)
-                    .clone()
-            };
-            let (path, ord, start, end, hash) = (
-                s("path"),
-                u("ordinal"),
-                u("start_line"),
-                u("end_line"),
-                s("text_hash"),
-            );
-            for i in 0..b.num_rows() {
-                out.push((
-                    path.value(i).to_string(),
-                    ord.value(i),
-                    start.value(i),
-                    end.value(i),
-                    hash.value(i).to_string(),
-                ));
-            }
-        }
-        out.sort();
-        out
+            .expect("rows")
     })
+}
+
+/// Every row of an index's sections table as (path, ordinal, start, end, text hash), sorted.
+pub fn dump(db: &Path) -> Vec<(String, u32, u32, u32, String)> {
+    use arrow_array::{Array, StringArray, UInt32Array};
+    let batches = section_columns(
+        db,
+        &["path", "ordinal", "start_line", "end_line", "text_hash"],
+    );
+    let mut out = Vec::new();
+    for b in &batches {
+        let s = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .expect(name)
+                .clone()
+        };
+        let u = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+                .expect(name)
+                .clone()
+        };
+        let (path, ord, start, end, hash) = (
+            s("path"),
+            u("ordinal"),
+            u("start_line"),
+            u("end_line"),
+            s("text_hash"),
+        );
+        for i in 0..b.num_rows() {
+            out.push((
+                path.value(i).to_string(),
+                ord.value(i),
+                start.value(i),
+                end.value(i),
+                hash.value(i).to_string(),
+            ));
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Newline-delimited JSON-RPC over the server's stdio, without any SDK.
