@@ -10,6 +10,7 @@
 //! most once per refresh interval. Models load on tokio's blocking pool, never on a worker
 //! that serves requests.
 
+use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -309,7 +310,8 @@ impl Engine {
         let mut tries = 0;
         loop {
             let view = self.view();
-            view.check_collections(&opts.collections)?;
+            let opts = view.narrowed(opts)?;
+            let opts = opts.as_ref();
             if opts.mode.is_some_and(|m| m != Mode::Text) && view.embedder.is_none() {
                 if let Some(e) = &view.embedder_error {
                     bail!("{e}");
@@ -497,6 +499,26 @@ impl View {
             embedder_error: self.embedder_error.clone(),
             reranker,
         }
+    }
+
+    /// `opts` with what restricts nothing taken off: `-c` naming every collection (with
+    /// one collection no index answers it, as `maintain` builds none, and a scan per query
+    /// would cost ~5 ms). Fails when `-c` names a collection this index lacks.
+    fn narrowed<'a>(&self, opts: &'a SearchOptions) -> Result<Cow<'a, SearchOptions>> {
+        self.check_collections(&opts.collections)?;
+        let every = self
+            .meta
+            .collections
+            .iter()
+            .all(|c| opts.collections.contains(&c.name));
+        Ok(if every && !opts.collections.is_empty() {
+            Cow::Owned(SearchOptions {
+                collections: Vec::new(),
+                ..opts.clone()
+            })
+        } else {
+            Cow::Borrowed(opts)
+        })
     }
 
     /// Fails, naming the collections there are, when one of `names` is not one of them.

@@ -92,6 +92,11 @@ fn several_roots_are_collections_searched_together_or_apart_and_removed_alone() 
     );
     let (hits, _) = search_in(&db, "索引", &["-c", "docs"]);
     assert_eq!(found(&hits), [("docs".to_string(), "guide.md".to_string())]);
+    // Naming every collection restricts nothing (the search drops the filter).
+    let (hits, _) = search_in(&db, "索引", &["-c", "notes", "-c", "docs"]);
+    let mut every = found(&hits);
+    every.sort();
+    assert_eq!(every, all);
     let (hits, _) = search_in(
         &db,
         "索引",

@@ -5,15 +5,17 @@
 use lance::dataset::cleanup::CleanupPolicy;
 use lancedb::index::scalar::FtsIndexBuilder;
 use lancedb::index::Index;
+use lancedb::query::{QueryBase, Select};
 use lancedb::table::{CompactionOptions, OptimizeAction, OptimizeOptions};
 use lancedb::Table;
 use serde::Serialize;
 
+use super::codec::string_col;
 use super::error::{LanceContext, Result};
 use super::schema::{
-    columns, COLLECTION_INDEX, FTS_INDEX, HASH_INDEX, ORDINAL_INDEX, PAIRS_INDEX, VECTOR_INDEX,
+    columns, COLLECTION_INDEX, FTS_INDEX, HASH_INDEX, PAGE_INDEX, PAIRS_INDEX, VECTOR_INDEX,
 };
-use super::sections::{dataset_of, Match};
+use super::sections::{collect, dataset_of, Match};
 use super::{Filter, Store};
 use crate::ingest::terms::INDEX_TOKENIZER;
 
@@ -145,7 +147,8 @@ impl Store {
         };
         self.refresh_text_index(refresh).await?;
         self.check_text_index().await?;
-        self.refresh_filter_indexes(how).await?;
+        self.commits +=
+            refresh_filter_indexes(&table, how, self.options.filter_index_min_rows).await?;
         // Every run, even one that changed nothing: versions that have outlived the grace
         // since the last run go now (a prune makes no version; it is a no-op when none has).
         let grace = self.options.keep_superseded;
@@ -219,55 +222,6 @@ impl Store {
         }
         self.commits += 1;
         Ok(true)
-    }
-
-    /// The scalar indexes filters use (bitmaps on `collection` and `ordinal`, a label list on
-    /// `fm_pairs`): built when missing and the table has
-    /// [`super::StoreOptions::filter_index_min_rows`] rows, and new rows folded in once more than
-    /// [`UNINDEXED_TEXT_MAX`] are outside them (LanceDB scans those meanwhile), or always
-    /// with [`Maintenance::Full`].
-    async fn refresh_filter_indexes(&mut self, how: Maintenance) -> Result<()> {
-        let table = self.sections()?.clone();
-        let rows = table.count_rows(None).await.doing("counting rows")?;
-        for (name, column) in [
-            (COLLECTION_INDEX, columns::COLLECTION),
-            (ORDINAL_INDEX, columns::ORDINAL),
-            (PAIRS_INDEX, columns::FM_PAIRS),
-        ] {
-            let doing = format!("building the {name} index");
-            match table.index_stats(name).await.doing(&doing)? {
-                None if rows == 0 || rows < self.options.filter_index_min_rows => continue,
-                None => {
-                    let index = match name {
-                        PAIRS_INDEX => Index::LabelList(Default::default()),
-                        _ => Index::Bitmap(Default::default()),
-                    };
-                    table
-                        .create_index(&[column], index)
-                        .name(name.to_string())
-                        .replace(true)
-                        .execute()
-                        .await
-                        .doing(&doing)?;
-                }
-                Some(s)
-                    if s.num_unindexed_rows > UNINDEXED_TEXT_MAX || how == Maintenance::Full =>
-                {
-                    if s.num_unindexed_rows == 0 {
-                        continue;
-                    }
-                    let mut options = OptimizeOptions::append();
-                    options.index_names = Some(vec![name.to_string()]);
-                    table
-                        .optimize(OptimizeAction::Index(options))
-                        .await
-                        .doing(&doing)?;
-                }
-                Some(_) => continue,
-            }
-            self.commits += 1;
-        }
-        Ok(())
     }
 
     /// Runs a full-text query for a term the index holds; if the index cannot answer it (its
@@ -433,6 +387,78 @@ pub struct IndexInfo {
     pub unindexed_rows: Option<u64>,
     /// Parts the index is stored in (a full-text fold-in adds one).
     pub segments: Option<u64>,
+}
+
+/// The scalar indexes filters use (a bitmap on `collection` once the table holds several,
+/// a label list on `fm_pairs`): built when missing and the table has
+/// [`super::StoreOptions::filter_index_min_rows`] rows, and new rows folded in once more than
+/// [`UNINDEXED_TEXT_MAX`] are outside them (LanceDB scans those meanwhile), or always
+/// with [`Maintenance::Full`]. Each is a commit and a share of the run's time (all three
+/// that there were, an `ordinal` bitmap too, made a keyword index of cpp-docs-ja ~10 %
+/// slower), so none is built that no search needs: with one collection, `-c` names all
+/// of it or none and is no filter at all (`Engine::search`).
+async fn refresh_filter_indexes(table: &Table, how: Maintenance, min_rows: usize) -> Result<u64> {
+    let mut commits = 0;
+    let rows = table.count_rows(None).await.doing("counting rows")?;
+    for (name, column) in [
+        (COLLECTION_INDEX, columns::COLLECTION),
+        (PAIRS_INDEX, columns::FM_PAIRS),
+        (PAGE_INDEX, columns::PAGE),
+    ] {
+        let doing = format!("building the {name} index");
+        match table.index_stats(name).await.doing(&doing)? {
+            None if rows == 0 || rows < min_rows => continue,
+            None if name == COLLECTION_INDEX && !several_collections(table).await? => continue,
+            None => {
+                let index = match name {
+                    PAIRS_INDEX => Index::LabelList(Default::default()),
+                    PAGE_INDEX => Index::BTree(Default::default()),
+                    _ => Index::Bitmap(Default::default()),
+                };
+                table
+                    .create_index(&[column], index)
+                    .name(name.to_string())
+                    .replace(true)
+                    .execute()
+                    .await
+                    .doing(&doing)?;
+            }
+            Some(s) if s.num_unindexed_rows > UNINDEXED_TEXT_MAX || how == Maintenance::Full => {
+                if s.num_unindexed_rows == 0 {
+                    continue;
+                }
+                let mut options = OptimizeOptions::append();
+                options.index_names = Some(vec![name.to_string()]);
+                table
+                    .optimize(OptimizeAction::Index(options))
+                    .await
+                    .doing(&doing)?;
+            }
+            Some(_) => continue,
+        }
+        commits += 1;
+    }
+    Ok(commits)
+}
+
+/// Whether the table holds rows of more than one collection.
+async fn several_collections(table: &Table) -> Result<bool> {
+    let doing = "reading collections";
+    let q = table
+        .query()
+        .select(Select::columns(&[columns::COLLECTION]))
+        .limit(1);
+    let batches = collect(q, doing).await?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(false);
+    };
+    let first = string_col(b, columns::COLLECTION)?.value(0).to_string();
+    let q = table
+        .query()
+        .only_if_expr(Filter::Not(Box::new(Filter::collection(&first))).expr())
+        .select(Select::columns(&[columns::COLLECTION]))
+        .limit(1);
+    Ok(collect(q, doing).await?.iter().any(|b| b.num_rows() > 0))
 }
 
 #[cfg(test)]

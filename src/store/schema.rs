@@ -22,12 +22,13 @@ pub const FTS_INDEX: &str = "text_idx";
 pub const VECTOR_INDEX: &str = "vector_idx";
 /// A B-tree on `sections.text_hash`: vector hits are joined back to sections by it.
 pub const HASH_INDEX: &str = "text_hash_idx";
-/// A bitmap on `sections.collection`: `-c NAME` is a lookup, not a scan.
+/// A bitmap on `sections.collection`, once the table holds several: `-c NAME` is a lookup,
+/// not a scan.
 pub const COLLECTION_INDEX: &str = "collection_idx";
-/// A bitmap on `sections.ordinal`: front-matter conditions read first sections only, found
-/// by it rather than by a scan (`--where ms.topic=reference` on cpp-docs-ja, text p50 of 300
-/// queries: 15 ms with it, 50 ms without).
-pub const ORDINAL_INDEX: &str = "ordinal_idx";
+/// A B-tree on `sections.page`: a search restricted to the pages that front-matter
+/// conditions selected (`page IN (…)`, or `NOT` that) looks them up rather than testing
+/// every row.
+pub const PAGE_INDEX: &str = "page_idx";
 /// A label list on `sections.fm_pairs`: a front-matter `=`, `!=` or presence test is a
 /// lookup.
 pub const PAIRS_INDEX: &str = "fm_pairs_idx";

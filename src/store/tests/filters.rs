@@ -7,6 +7,7 @@ use crate::ingest::terms::{document_terms, query_terms};
 use crate::search::conditions::parse_where;
 use crate::search::scope::{scope, Scope};
 use crate::search::SearchOptions;
+use crate::store::schema::{COLLECTION_INDEX, PAGE_INDEX, PAIRS_INDEX};
 use crate::store::{Access, FileRows, Filter, Maintenance, Match, Store, StoreOptions};
 
 fn page(path: &str, mtime_ns: i64, source: &str) -> FileRows {
@@ -107,18 +108,16 @@ fn every_filter_form_selects_its_pages_with_the_indexes_and_without() {
             .iter()
             .map(|i| i.name.clone())
             .collect();
-        assert_eq!(
-            names.iter().any(|n| n == crate::store::schema::PAIRS_INDEX),
-            indexed,
-            "{names:?}"
-        );
+        for index in [PAIRS_INDEX, PAGE_INDEX, COLLECTION_INDEX] {
+            assert_eq!(names.iter().any(|n| n == index), indexed, "{names:?}");
+        }
         every_filter_form(&rt, &store);
     }
 }
 
 fn every_filter_form(rt: &tokio::runtime::Runtime, store: &Store) {
     let all = ["docs/a.md", "notes/a.md", "notes/b.md", "notes/c.md"];
-    let cases: [(SearchOptions, &[&str]); 15] = [
+    let cases: [(SearchOptions, &[&str]); 19] = [
         (only(&[], &[]), &all),
         (only(&["docs"], &[]), &["docs/a.md"]),
         (only(&["docs", "notes"], &[]), &all),
@@ -158,6 +157,25 @@ fn every_filter_form(rt: &tokio::runtime::Runtime, store: &Store) {
             only(&["notes"], &["tags=rust", "order>=3"]),
             &["notes/a.md"],
         ),
+        // `!=` beside a condition that must hold takes its failing pages off that one's.
+        (
+            only(&[], &["date>=2023-01-01", "draft!=false"]),
+            &["docs/a.md", "notes/b.md"],
+        ),
+        // Several `!=` alone: every page failing one of them is left out.
+        (
+            only(&[], &["draft!=false", "tags!=python"]),
+            &["docs/a.md", "notes/c.md"],
+        ),
+        (
+            only(&["notes"], &["draft!=true"]),
+            &["notes/a.md", "notes/c.md"],
+        ),
+        // A label lookup and a comparison together (each selects its pages alone).
+        (
+            only(&[], &["tags=rust", "date<2024-04-01"]),
+            &["notes/a.md"],
+        ),
     ];
     for (opts, expected) in cases {
         assert_eq!(
@@ -193,4 +211,34 @@ fn every_filter_form(rt: &tokio::runtime::Runtime, store: &Store) {
         3
     );
     assert_eq!(count(Filter::collection("docs")), 1);
+}
+
+#[test]
+fn one_collection_gets_no_collection_index() {
+    let rt = crate::budget::runtime(2).expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = StoreOptions {
+        filter_index_min_rows: 1,
+        ..StoreOptions::default()
+    };
+    let mut store = rt
+        .block_on(Store::open(&dir.path().into(), Access::Write, options))
+        .expect("open");
+    let files = [page("a.md", 1, "---\ntags: [x]\n---\n# 索引\n\n本文。\n")];
+    let mut append = store.begin_append(rt.handle(), "notes").expect("append");
+    append.send(&files, 1).expect("send");
+    rt.block_on(append.commit(&mut store, &[])).expect("commit");
+    rt.block_on(store.maintain(Maintenance::AfterRun))
+        .expect("index");
+    let names: Vec<String> = rt
+        .block_on(store.table_stats())
+        .expect("stats")
+        .indexes
+        .iter()
+        .map(|i| i.name.clone())
+        .collect();
+    assert!(
+        names.iter().any(|n| n == PAIRS_INDEX) && !names.iter().any(|n| n == COLLECTION_INDEX),
+        "{names:?}"
+    );
 }
