@@ -242,3 +242,91 @@ fn one_collection_gets_no_collection_index() {
         "{names:?}"
     );
 }
+
+/// The vector side under a filter finds exactly the nearest texts that have a section under
+/// it, whether over-fetching finds enough of them (most pages pass) or the search falls back
+/// to a pre-filter by their hashes (few pass).
+#[test]
+fn the_vector_search_under_a_filter_finds_the_nearest_texts_that_pass() {
+    use crate::hash::{hash_hex, hash_key};
+    use crate::search::vector::nearest_texts;
+    use crate::store::vectors::Existing;
+    const DIM: usize = 8;
+    let rt = crate::budget::runtime(2).expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = rt
+        .block_on(Store::open(
+            &dir.path().into(),
+            Access::Write,
+            StoreOptions::default(),
+        ))
+        .expect("open");
+    for (collection, n) in [("big", 57), ("small", 3)] {
+        let files: Vec<FileRows> = (0..n)
+            .map(|i| {
+                page(
+                    &format!("{i}.md"),
+                    1,
+                    &format!("# {collection} {i}\n\n{collection} の {i} 番目の段落。\n"),
+                )
+            })
+            .collect();
+        let mut append = store.begin_append(rt.handle(), collection).expect("append");
+        append.send(&files, 1).expect("send");
+        rt.block_on(append.commit(&mut store, &[])).expect("commit");
+    }
+    // A pseudo-random unit vector per text.
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    };
+    let mut unit = || {
+        let v: Vec<f32> = (0..DIM).map(|_| next()).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
+    };
+    let keys: Vec<_> = rt
+        .block_on(store.section_hashes(None))
+        .expect("hashes")
+        .into_iter()
+        .collect();
+    let hashes: Vec<String> = keys.iter().map(|k| hash_hex(*k)).collect();
+    let vectors: Vec<Vec<f32>> = keys.iter().map(|_| unit()).collect();
+    rt.block_on(async {
+        store
+            .prepare_vectors(DIM, Existing::Keep)
+            .await
+            .expect("vectors table");
+        store.add_vectors(&hashes, &vectors).await.expect("add");
+        store.maintain_vectors().await.expect("maintain");
+    });
+    let k = 4;
+    for collection in ["big", "small"] {
+        let filter = Filter::collection(collection);
+        let passing = rt
+            .block_on(store.section_hashes(Some(&filter)))
+            .expect("passing");
+        for _ in 0..10 {
+            let q = unit();
+            let mut truth: Vec<(&String, f32)> = hashes
+                .iter()
+                .zip(&vectors)
+                .filter(|(h, _)| passing.contains(&hash_key(h)))
+                .map(|(h, v)| (h, 1.0 - v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()))
+                .collect();
+            truth.sort_by(|a, b| a.1.total_cmp(&b.1));
+            truth.truncate(k);
+            let found = rt
+                .block_on(nearest_texts(&store, &q, Some(&filter), k))
+                .expect("nearest");
+            assert_eq!(
+                found.iter().map(|(h, _)| h).collect::<Vec<_>>(),
+                truth.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+                "{collection}"
+            );
+        }
+    }
+}
