@@ -8,6 +8,9 @@
 #  - in-process text search p50/p95 on cpp-docs-ja queries (`sagasu eval`, 800 3-word
 #    queries), without a filter and with each filter form: -c, --where (=, a list, a date
 #    range), --changed-after, and all of them together; hits@1 beside each
+#  - with MODEL=DIR (e.g. the multilingual-e5-small that shared/tools builds): oss-docs-ja
+#    indexed with it, and text / vector / hybrid p50 without a filter and with broad and
+#    narrow ones (the vector side under a filter)
 # usage: bench/collections.sh [WORK]   (default ~/.cache/sagasu/collections)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -107,3 +110,29 @@ for round in 1; do
   eval_line "--changed-after 2000-01-01" --changed-after 2000-01-01
   eval_line "-c, --where date and topic!=, --changed-after" -c cpp-docs-ja --where 'ms.date>=2019-01-01' --where 'ms.topic!=reference' --changed-after 2000-01-01
 done
+
+if [ -n "${MODEL:-}" ]; then
+  echo "== oss-docs-ja with $MODEL: 300 3-word queries, in process, per mode and filter"
+  [ -f "$work/oss.jsonl" ] || zstd -dqc ../shared/corpora/oss-docs-ja.eval.jsonl.zst > "$work/oss.jsonl"
+  if [ ! -f "$work/oss-keywords.jsonl" ]; then
+    python3 - "$work/oss.jsonl" "$work/oss-sentences.jsonl" <<'PY'
+import json, sys
+rows = [l for l in open(sys.argv[1]) if json.loads(l)["type"] == "section_sentence"]
+open(sys.argv[2], "w").writelines(rows[::5][:300])
+PY
+    python3 bench/keywords.py "$work/oss-sentences.jsonl" "$work/oss-keywords.jsonl"
+  fi
+  oss="$work/oss.db"
+  "$sagasu" index "$work/oss-docs-ja" --db "$oss" --model "$MODEL" -q --json > "$work/oss.json"
+  for mode in text vector hybrid; do
+    for f in "" "--where toc!=false" "--changed-after 2000-01-01" "--where order>=1"; do
+      # shellcheck disable=SC2086
+      "$sagasu" eval "$work/oss-keywords.jsonl" --db "$oss" --mode "$mode" --json $f > "$work/eval.json"
+      python3 - "$work/eval.json" "$mode ${f:-(no filter)}" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{sys.argv[2]:<40} p50 {r['latency_ms_p50']:6.2f} ms  p95 {r['latency_ms_p95']:6.2f} ms  hits@1 {r['hits_at_1']:.3f}")
+PY
+    done
+  done
+fi
