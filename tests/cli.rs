@@ -760,3 +760,51 @@ fn every_format_is_indexed_with_its_headings_and_lines_and_the_choice_is_recorde
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown type \"docx\""));
 }
+
+/// Flags not given again are what the index records: a re-run (with its root, or with
+/// none) walks and splits as the first run did, and a flag given again replaces the record.
+#[test]
+fn a_re_run_without_flags_walks_and_splits_as_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(root, "a.md", "# 索引\n\n本文です。\n");
+    write(root, "b.mdx", "# 部品\n\nMDX の本文です。\n");
+    let sections = "段落です。".repeat(40);
+    write(
+        root,
+        "long.md",
+        format!("# 長い\n\n{sections}\n\n{sections}\n"),
+    );
+    let first = index_json(root, &["--glob", "*.mdx", "--max-section-chars", "150"]);
+    assert_eq!(first["files_indexed"], 3);
+    let again = index_json(root, &[]);
+    assert_eq!(
+        (
+            again["files_removed"].as_u64(),
+            again["files_unchanged"].as_u64()
+        ),
+        (Some(0), Some(3)),
+        "{again}"
+    );
+    let db = root.join(".sagasu");
+    let none: serde_json::Value =
+        serde_json::from_str(&ok(bin().args(["index", "--json", "--db"]).arg(&db)))
+            .expect("index --json");
+    assert_eq!(none["files_removed"], 0, "{none}");
+    // A changed file is split with the recorded size.
+    write(
+        root,
+        "long.md",
+        format!("# 長い\n\n{sections}\n\n{sections}\n\n追記。\n"),
+    );
+    let edited = index_json(root, &[]);
+    // Two paragraphs of 200 characters: one section under the default size, four or more
+    // under 150.
+    assert!(
+        edited["sections_written"].as_u64().expect("sections") >= 4,
+        "split with the recorded 150 characters, not the default: {edited}"
+    );
+    // Given again, a flag replaces the record.
+    let narrowed = index_json(root, &["--glob", "!*.mdx"]);
+    assert_eq!(narrowed["files_removed"], 1, "{narrowed}");
+}

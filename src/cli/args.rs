@@ -5,9 +5,8 @@ use std::path::PathBuf;
 
 use crate::budget::MemoryBudget;
 use crate::embed::DEFAULT_MAX_TOKENS;
-use crate::index::options::{DEFAULT_BATCH_ROWS, DEFAULT_MAX_FILE_BYTES};
+use crate::index::options::DEFAULT_BATCH_ROWS;
 use crate::index::{Root, Shard};
-use crate::ingest::document::DEFAULT_MAX_SECTION_CHARS;
 use crate::ingest::format::Types;
 use crate::search::{Fusion, Mode, DEFAULT_K};
 use crate::store::{DEFAULT_LEASE, SUPERSEDED_GRACE};
@@ -219,17 +218,20 @@ pub struct IndexArgs {
     pub types: Option<Types>,
     /// Extra glob to include (e.g. '*.mdx', read as Markdown) or, with a leading '!', exclude
     /// (e.g. '!drafts/**'). Repeatable. The --types formats' extensions are always included.
+    /// Recorded like --types: later runs use the recorded globs unless some are given.
     #[arg(long = "glob", short = 'g')]
     pub globs: Vec<String>,
-    /// Follow symbolic links (loops are detected and reported).
-    #[arg(long)]
-    pub follow: bool,
-    /// Skip files larger than this many bytes.
-    #[arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES)]
-    pub max_file_size: u64,
+    /// Follow symbolic links (loops are detected and reported); --follow=false stops.
+    /// Default: false, or what the index records.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub follow: Option<bool>,
+    /// Skip files larger than this many bytes. Default: 8388608, or what the index records.
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_size: Option<u64>,
     /// Cut sections longer than this many characters at paragraph, then sentence, boundaries.
-    #[arg(long, default_value_t = DEFAULT_MAX_SECTION_CHARS)]
-    pub max_section_chars: usize,
+    /// Default: 1200, or what the index records.
+    #[arg(long, value_name = "CHARS")]
+    pub max_section_chars: Option<usize>,
     /// Commit after this many sections (commits grow with data, never with file count; each
     /// commit is one fragment).
     #[arg(long, default_value_t = DEFAULT_BATCH_ROWS, value_parser = at_least_one)]
@@ -369,5 +371,28 @@ fn at_least_one(s: &str) -> Result<usize, String> {
         Ok(0) => Err("must be 1 or more".into()),
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::options::DEFAULT_MAX_FILE_BYTES;
+    use crate::ingest::document::DEFAULT_MAX_SECTION_CHARS;
+    use clap::CommandFactory;
+
+    /// The defaults of the flags a run records are applied in `commands::index_options`, not
+    /// by clap: their help states them, and says the constants' values.
+    #[test]
+    fn recorded_flags_state_their_defaults() {
+        let mut cli = Cli::command();
+        let index = cli.find_subcommand_mut("index").expect("index");
+        let help = index.render_long_help().to_string();
+        for default in [
+            DEFAULT_MAX_FILE_BYTES.to_string(),
+            DEFAULT_MAX_SECTION_CHARS.to_string(),
+        ] {
+            assert!(help.contains(&default), "{default} not in: {help}");
+        }
     }
 }

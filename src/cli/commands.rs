@@ -8,16 +8,17 @@ use crate::embed::resolve::downloads_allowed;
 use crate::embed::{Embedder, LoadOptions, RerankOptions, Reranker, DEFAULT_MODEL};
 use crate::engine::{load_reranker, Engine, RerankChoice};
 use crate::eval::{ann_recall, evaluate, read_queries, QuerySelection};
-use crate::index::options::no_model_recorded;
 use crate::index::options::recorded_roots;
+use crate::index::options::{no_model_recorded, DEFAULT_MAX_FILE_BYTES};
 use crate::index::{default_db, IndexOptions, Indexer, ModelChoice, Root};
+use crate::ingest::document::DEFAULT_MAX_SECTION_CHARS;
 use crate::ingest::format::Types;
 use crate::mcp::serve_stdio;
 use crate::progress::Progress;
 use crate::search::{parse_since, parse_where, Mode, SearchOptions, Unit};
 use crate::store::{
-    default_refresh, read_meta, Access, Location, Maintenance, Reads, RerankerSetting, Store,
-    StoreOptions, WriterLock, DEFAULT_LEASE,
+    default_refresh, read_meta, Access, Location, Maintenance, Reads, RerankerSetting, RunSettings,
+    Store, StoreOptions, WriterLock, DEFAULT_LEASE,
 };
 use crate::watch::{watch_roots, IndexWorker, WorkerOptions};
 use anyhow::{bail, Context, Result};
@@ -427,15 +428,35 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
             }))
         }
     };
+    // What is not given is what the index records: a re-run walks and splits as the last
+    // one did (and as `watch` and `serve --watch` do), so it removes no file the flags of
+    // the first run took in.
+    let recorded = recorded_settings(rt, &opts.db)?;
     opts.types = match args.types {
         Some(types) => types,
-        // Not given: what the index records (a re-run indexes the same formats).
-        None => recorded_types(rt, &opts.db)?,
+        None => Types::from_names(
+            &recorded
+                .as_ref()
+                .map(|s| s.types.clone())
+                .unwrap_or_default(),
+        )?,
     };
-    opts.globs = args.globs.clone();
-    opts.follow_links = args.follow;
-    opts.max_file_bytes = args.max_file_size;
-    opts.split.max_section_chars = args.max_section_chars;
+    opts.globs = match (&args.globs[..], &recorded) {
+        ([], Some(r)) => r.globs.clone(),
+        (given, _) => given.to_vec(),
+    };
+    opts.follow_links = args
+        .follow
+        .or(recorded.as_ref().map(|r| r.follow_links))
+        .unwrap_or(false);
+    opts.max_file_bytes = args
+        .max_file_size
+        .or(recorded.as_ref().map(|r| r.max_file_bytes))
+        .unwrap_or(DEFAULT_MAX_FILE_BYTES);
+    opts.split.max_section_chars = args
+        .max_section_chars
+        .or(recorded.as_ref().map(|r| r.max_section_chars))
+        .unwrap_or(DEFAULT_MAX_SECTION_CHARS);
     opts.batch_rows = args.batch_rows;
     opts.threads = settings.threads.compute;
     opts.store = settings.store();
@@ -465,13 +486,13 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
     Ok(opts)
 }
 
-/// The formats an existing index records; Markdown for a new index, and for one whose
+/// The settings an existing index records; none for a new index, and for one whose
 /// `sagasu.json` is unreadable (the run repairs it). Any other failure to read it stops the
 /// run: guessing would drop the files of every other format from the index.
-fn recorded_types(rt: &Runtime, db: &Location) -> Result<Types> {
+fn recorded_settings(rt: &Runtime, db: &Location) -> Result<Option<RunSettings>> {
     match rt.block_on(read_meta(db)) {
-        Ok(meta) => Types::from_names(&meta.settings.map(|s| s.types).unwrap_or_default()),
-        Err(crate::store::StoreError::File { .. }) => Ok(Types::default()),
+        Ok(meta) => Ok(meta.settings),
+        Err(crate::store::StoreError::File { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
