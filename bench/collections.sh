@@ -22,15 +22,20 @@ runs=${RUNS:-3}
 for c in cpp-docs-ja cpp-docs-en oss-docs-ja; do
   [ -d "$work/$c" ] || tar --zstd -xf "../shared/corpora/$c.tar.zst" -C "$work"
 done
-[ -f "$work/cpp.jsonl" ] || zstd -dqc ../shared/corpora/cpp-docs-ja.eval.jsonl.zst > "$work/cpp.jsonl"
-if [ ! -f "$work/keywords.jsonl" ]; then
-  python3 - "$work/cpp.jsonl" "$work/sentences.jsonl" <<'PY'
+# keyword_queries CORPUS NAME STEP COUNT: every STEP-th sentence query of CORPUS's eval set,
+# COUNT at most, made into 3-word keyword queries in $work/NAME-keywords.jsonl.
+keyword_queries() {
+  local corpus=$1 name=$2 step=$3 count=$4
+  [ -f "$work/$name-keywords.jsonl" ] && return
+  zstd -dqc "../shared/corpora/$corpus.eval.jsonl.zst" > "$work/$name.jsonl"
+  python3 - "$work/$name.jsonl" "$work/$name-sentences.jsonl" "$step" "$count" <<'PY'
 import json, sys
 rows = [l for l in open(sys.argv[1]) if json.loads(l)["type"] == "section_sentence"]
-open(sys.argv[2], "w").writelines(rows[::10][:800])
+open(sys.argv[2], "w").writelines(rows[::int(sys.argv[3])][:int(sys.argv[4])])
 PY
-  python3 bench/keywords.py "$work/sentences.jsonl" "$work/keywords.jsonl"
-fi
+  python3 bench/keywords.py "$work/$name-sentences.jsonl" "$work/$name-keywords.jsonl"
+}
+keyword_queries cpp-docs-ja cpp 10 800
 pages="$work/html-txt"
 if [ ! -d "$pages" ]; then
   python3 - "$work/cpp-docs-en" "$pages" <<'PY'
@@ -92,7 +97,7 @@ PY
 echo "== text search on cpp-docs-ja queries, 800 3-word queries, in process (sagasu eval)"
 eval_line() {
   local label=$1; shift
-  "$sagasu" eval "$work/keywords.jsonl" --db "$db" --mode text --json "$@" > "$work/eval.json"
+  "$sagasu" eval "$work/cpp-keywords.jsonl" --db "$db" --mode text --json "$@" > "$work/eval.json"
   python3 - "$work/eval.json" "$label" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -113,15 +118,7 @@ done
 
 if [ -n "${MODEL:-}" ]; then
   echo "== oss-docs-ja with $MODEL: 300 3-word queries, in process, per mode and filter"
-  [ -f "$work/oss.jsonl" ] || zstd -dqc ../shared/corpora/oss-docs-ja.eval.jsonl.zst > "$work/oss.jsonl"
-  if [ ! -f "$work/oss-keywords.jsonl" ]; then
-    python3 - "$work/oss.jsonl" "$work/oss-sentences.jsonl" <<'PY'
-import json, sys
-rows = [l for l in open(sys.argv[1]) if json.loads(l)["type"] == "section_sentence"]
-open(sys.argv[2], "w").writelines(rows[::5][:300])
-PY
-    python3 bench/keywords.py "$work/oss-sentences.jsonl" "$work/oss-keywords.jsonl"
-  fi
+  keyword_queries oss-docs-ja oss 5 300
   oss="$work/oss.db"
   "$sagasu" index "$work/oss-docs-ja" --db "$oss" --model "$MODEL" -q --json > "$work/oss.json"
   for mode in text vector hybrid; do

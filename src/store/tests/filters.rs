@@ -26,6 +26,23 @@ fn page(path: &str, mtime_ns: i64, source: &str) -> FileRows {
     )
 }
 
+/// Writes `files` into `collection` in one commit.
+fn add(rt: &tokio::runtime::Runtime, store: &mut Store, collection: &str, files: &[FileRows]) {
+    let mut append = store.begin_append(rt.handle(), collection).expect("append");
+    append.send(files, 1).expect("send");
+    rt.block_on(append.commit(store, &[])).expect("commit");
+}
+
+/// The names of the sections table's indexes.
+fn index_names(rt: &tokio::runtime::Runtime, store: &Store) -> Vec<String> {
+    rt.block_on(store.table_stats())
+        .expect("stats")
+        .indexes
+        .iter()
+        .map(|i| i.name.clone())
+        .collect()
+}
+
 /// The pages below in two collections; `indexed`: with the filter indexes (which a table this
 /// small would not get: filters scan), else without.
 fn store_with_pages(rt: &tokio::runtime::Runtime, dir: &std::path::Path, indexed: bool) -> Store {
@@ -55,9 +72,7 @@ fn store_with_pages(rt: &tokio::runtime::Runtime, dir: &std::path::Path, indexed
         "+++\ntags = [\"rust\"]\ndate = 2024-06-01T10:00:00Z\norder = 3.0\n+++\n# 索引の設計\n\n索引を設計する。\n",
     )];
     for (collection, files) in [("notes", &notes[..]), ("docs", &docs[..])] {
-        let mut append = store.begin_append(rt.handle(), collection).expect("append");
-        append.send(files, 1).expect("send");
-        rt.block_on(append.commit(&mut store, &[])).expect("commit");
+        add(rt, &mut store, collection, files);
     }
     rt.block_on(store.maintain(Maintenance::AfterRun))
         .expect("index");
@@ -101,13 +116,7 @@ fn every_filter_form_selects_its_pages_with_the_indexes_and_without() {
     for indexed in [true, false] {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = store_with_pages(&rt, dir.path(), indexed);
-        let names: Vec<String> = rt
-            .block_on(store.table_stats())
-            .expect("stats")
-            .indexes
-            .iter()
-            .map(|i| i.name.clone())
-            .collect();
+        let names = index_names(&rt, &store);
         for index in [PAIRS_INDEX, PAGE_INDEX, COLLECTION_INDEX] {
             assert_eq!(names.iter().any(|n| n == index), indexed, "{names:?}");
         }
@@ -225,18 +234,10 @@ fn one_collection_gets_no_collection_index() {
         .block_on(Store::open(&dir.path().into(), Access::Write, options))
         .expect("open");
     let files = [page("a.md", 1, "---\ntags: [x]\n---\n# 索引\n\n本文。\n")];
-    let mut append = store.begin_append(rt.handle(), "notes").expect("append");
-    append.send(&files, 1).expect("send");
-    rt.block_on(append.commit(&mut store, &[])).expect("commit");
+    add(&rt, &mut store, "notes", &files);
     rt.block_on(store.maintain(Maintenance::AfterRun))
         .expect("index");
-    let names: Vec<String> = rt
-        .block_on(store.table_stats())
-        .expect("stats")
-        .indexes
-        .iter()
-        .map(|i| i.name.clone())
-        .collect();
+    let names = index_names(&rt, &store);
     assert!(
         names.iter().any(|n| n == PAIRS_INDEX) && !names.iter().any(|n| n == COLLECTION_INDEX),
         "{names:?}"
@@ -271,9 +272,7 @@ fn the_vector_search_under_a_filter_finds_the_nearest_texts_that_pass() {
                 )
             })
             .collect();
-        let mut append = store.begin_append(rt.handle(), collection).expect("append");
-        append.send(&files, 1).expect("send");
-        rt.block_on(append.commit(&mut store, &[])).expect("commit");
+        add(&rt, &mut store, collection, &files);
     }
     // A pseudo-random unit vector per text.
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
