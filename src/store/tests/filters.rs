@@ -8,7 +8,7 @@ use crate::search::conditions::parse_where;
 use crate::search::scope::{scope, Scope};
 use crate::search::SearchOptions;
 use crate::store::schema::{COLLECTION_INDEX, PAGE_INDEX, PAIRS_INDEX};
-use crate::store::{Access, FileRows, Filter, Maintenance, Match, Store, StoreOptions};
+use crate::store::{FileRows, Filter, Maintenance, Match, Store, StoreOptions};
 
 fn page(path: &str, mtime_ns: i64, source: &str) -> FileRows {
     let doc = split(source, SplitOptions::default());
@@ -50,9 +50,7 @@ fn store_with_pages(rt: &tokio::runtime::Runtime, dir: &std::path::Path, indexed
         filter_index_min_rows: if indexed { 1 } else { usize::MAX },
         ..StoreOptions::default()
     };
-    let mut store = rt
-        .block_on(Store::open(&dir.into(), Access::Write, options))
-        .expect("open");
+    let mut store = super::writer(rt, dir, options);
     let notes = [
         page(
             "a.md",
@@ -230,9 +228,7 @@ fn one_collection_gets_no_collection_index() {
         filter_index_min_rows: 1,
         ..StoreOptions::default()
     };
-    let mut store = rt
-        .block_on(Store::open(&dir.path().into(), Access::Write, options))
-        .expect("open");
+    let mut store = super::writer(&rt, dir.path(), options);
     let files = [page("a.md", 1, "---\ntags: [x]\n---\n# 索引\n\n本文。\n")];
     add(&rt, &mut store, "notes", &files);
     rt.block_on(store.maintain(Maintenance::AfterRun))
@@ -255,13 +251,7 @@ fn the_vector_search_under_a_filter_finds_the_nearest_texts_that_pass() {
     const DIM: usize = 8;
     let rt = crate::budget::runtime(2).expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = rt
-        .block_on(Store::open(
-            &dir.path().into(),
-            Access::Write,
-            StoreOptions::default(),
-        ))
-        .expect("open");
+    let mut store = super::writer(&rt, dir.path(), StoreOptions::default());
     for (collection, n) in [("big", 57), ("small", 3)] {
         let files: Vec<FileRows> = (0..n)
             .map(|i| {

@@ -3,3 +3,11 @@
 mod ann;
 mod filters;
 mod text_index;
+
+use crate::store::{Access, Store, StoreOptions};
+
+/// A writer's store on the index in `dir`.
+fn writer(rt: &tokio::runtime::Runtime, dir: &std::path::Path, options: StoreOptions) -> Store {
+    rt.block_on(Store::open(&dir.into(), Access::Write, options))
+        .expect("open for writing")
+}

@@ -71,13 +71,7 @@ fn add_and_fold(rt: &tokio::runtime::Runtime, store: &mut Store, round: usize, w
 fn fold_ins_add_segments_that_search_sees_up_to_a_bound_and_a_rebuild_merges_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = crate::budget::runtime(2).expect("runtime");
-    let mut store = rt
-        .block_on(Store::open(
-            &dir.path().into(),
-            Access::Write,
-            StoreOptions::default(),
-        ))
-        .expect("open");
+    let mut store = super::writer(&rt, dir.path(), StoreOptions::default());
     let words: Vec<String> = (0..TEXT_SEGMENTS_MAX + 2)
         .map(|i| format!("probe{}word", char::from(b'a' + i as u8)))
         .collect();
@@ -127,13 +121,7 @@ fn fold_ins_add_segments_that_search_sees_up_to_a_bound_and_a_rebuild_merges_the
 fn terms_made_while_reading_match_queries_in_both_languages() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = crate::budget::runtime(2).expect("runtime");
-    let mut store = rt
-        .block_on(Store::open(
-            &dir.path().into(),
-            Access::Write,
-            StoreOptions::default(),
-        ))
-        .expect("open");
+    let mut store = super::writer(&rt, dir.path(), StoreOptions::default());
     let text =
         "# 設定\n\n設定ファイルを読み込んでから接続します。Retries are counted per connection.";
     let doc = Document {
