@@ -7,7 +7,8 @@
 #  - documents and sections per collection (stats)
 #  - in-process text search p50/p95 on cpp-docs-ja queries (`sagasu eval`, 800 3-word
 #    queries), without a filter and with each filter form: -c, --where (=, a list, a date
-#    range), --changed-after, and all of them together; hits@1 beside each
+#    range), --changed-after, and all of them together; hits@1 beside each; with
+#    BASELINE, that binary's line after each (its own index of the three)
 #  - with MODEL=DIR (e.g. the multilingual-e5-small that shared/tools builds): oss-docs-ja
 #    indexed with it, and text / vector / hybrid p50 without a filter and with broad and
 #    narrow ones (the vector side under a filter)
@@ -95,14 +96,24 @@ for c in json.load(open(sys.argv[1]))["collections"]:
 PY
 
 echo "== text search on cpp-docs-ja queries, 800 3-word queries, in process (sagasu eval)"
+# With BASELINE, that binary searches the same three collections indexed by itself, line by
+# line after this build's: the two see the same machine state.
+if [ -n "${BASELINE:-}" ]; then
+  rm -rf "$work/three-base.db"
+  "$BASELINE" index "$work/cpp-docs-ja" "$work/oss-docs-ja" "$pages" --types all --db "$work/three-base.db" -q --no-embed --json > /dev/null
+fi
 eval_line() {
   local label=$1; shift
-  "$sagasu" eval "$work/cpp-keywords.jsonl" --db "$db" --mode text --json "$@" > "$work/eval.json"
-  python3 - "$work/eval.json" "$label" <<'PY'
+  for b in this ${BASELINE:+baseline}; do
+    local bin=$sagasu at=$db
+    [ "$b" = baseline ] && { bin=$BASELINE; at="$work/three-base.db"; }
+    "$bin" eval "$work/cpp-keywords.jsonl" --db "$at" --mode text --json "$@" > "$work/eval.json"
+    python3 - "$work/eval.json" "$label" "$b" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]:<48} p50 {r['latency_ms_p50']:5.2f} ms  p95 {r['latency_ms_p95']:5.2f} ms  hits@1 {r['hits_at_1']:.3f}  empty {r['empty']}")
+print(f"{sys.argv[2]:<48} {sys.argv[3]:<8} p50 {r['latency_ms_p50']:5.2f} ms  p95 {r['latency_ms_p95']:5.2f} ms  hits@1 {r['hits_at_1']:.3f}  empty {r['empty']}")
 PY
+  done
 }
 for round in 1; do
   echo "-- round $round"

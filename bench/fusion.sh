@@ -1,40 +1,83 @@
 #!/usr/bin/env bash
 # Chooses the hybrid fusion on one corpus and checks it on the other. For every fusion spec
 # (`eval --fusion`: rrf or cc:ALPHA, with or without the every-word tier, keyword side weighed
-# by its query coverage to the power 0, 1 or 3; 6 by default) it runs every set of the subsets that
-# bench/relevance.sh made (run that first), then:
+# by its query coverage to a power) it runs every set on both corpora with
+# multilingual-e5-small, then:
 #   - on TUNE (default cpp-docs-ja) picks the spec whose worst margin over the sets is best,
 #     the margin of a set being min over hits@1/@5/@10/MRR@10 of hybrid − max(text, vector);
-#   - prints that spec's rows and margins on every corpus, the held-out one included.
+#   - prints every spec's worst margin on both corpora, and what choosing on the other corpus
+#     would have picked (cross-validation both ways: a choice that holds is the same);
+#   - prints the chosen spec's rows and margins on every corpus, the held-out one included.
+#
+# Wide sets, so that one query is a few thousandths rather than .01 (the 100-query subsets of
+# bench/relevance.sh moved a margin by .025 with one title):
+#   cpp-docs-ja  every query whose page is in bench/relevance.sh's 936-page subset (≤ 1,000 per
+#                set: about 900 sentences, keywords, titles and cross-lingual, 180 descriptions);
+#                that subset's index (run bench/relevance.sh first)
+#   oss-docs-ja  the whole corpus (538 pages, ≤ 1,000 per set: about 850 sentences and keywords,
+#                393 titles, 492 lead-sentence descriptions), indexed here once with the model:
+#                the tree for every set, its lead-less copy for descriptions (~9 min each on 2
+#                cores)
+# and on both a set of its own, stray: the 3-word queries with a fourth word their page does
+# not have (bench/relevance_subset.py), where keyword search may be right although no section
+# holds every word — the shape of the held-out descriptions on which keyword search led.
+#
 #   bench/fusion.sh [SPEC…]      (default: the grid below)
+#   LIMIT=N                      only the first N queries of each set (a quicker look)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/release.sh
 root=${WORK:-$HOME/.cache/sagasu/relevance}
 tune=${TUNE:-cpp-docs-ja}
+corpora=${CORPORA:-cpp-docs-ja oss-docs-ja}
+whole=${WHOLE:-oss-docs-ja}
+e5=${SAGASU_E5_DIR:-$HOME/.cache/sagasu-test-models/multilingual-e5-small}
 specs=("$@")
 if [ ${#specs[@]} -eq 0 ]; then
-  # The previous default, plain RRF, and the candidates the literature finds robust: RRF and
+  # The previous defaults, plain RRF, and the candidates the literature finds robust: RRF and
   # a convex combination, with and without the tier, the keyword side weighed by coverage.
-  specs=(rrf,tier,pow=3 rrf,notier,pow=0 rrf,notier,pow=1 cc:0.4,notier,pow=0 cc:0.5,notier,pow=1 cc:0.6,tier,pow=1)
+  specs=(rrf,notier,pow=0 cc:0.5,tier,pow=1 cc:0.6,tier,pow=1 cc:0.7,tier,pow=1 cc:0.6,tier,pow=1,fill)
 fi
+lim=(); [ -n "${LIMIT:-}" ] && lim=(--limit "$LIMIT")
+
+# The wide sets of a corpus, and its index for a set: echoes "SETS_DIR DB".
+prepare() {
+  local corpus=$1 work="$root/$1"
+  [ -f "$work/eval.jsonl" ] || { echo "run bench/relevance.sh first ($work)" >&2; exit 1; }
+  [ -d "$work/sets-all" ] || python3 bench/relevance_sets.py "$work/$corpus" "$work/eval.jsonl" "$work/sets-all" --every 1 >&2
+  if [[ " $whole " == *" $corpus "* ]]; then
+    [ -d "$work/wide" ] || python3 bench/relevance_subset.py "$work/sets-all" - "$work" --wide --tree "$work/$corpus" >&2
+    [ -f "$work/wide/db/sagasu.json" ] || "$sagasu" index "$work/$corpus" --db "$work/wide/db" --model "$e5" -q >&2
+    [ -f "$work/wide/db-nodesc/sagasu.json" ] || "$sagasu" index "$work/sets-all/nodesc" --db "$work/wide/db-nodesc" --model "$e5" -q >&2
+  else
+    local en=-; [ -d "$work/cpp-docs-en" ] && en="$work/cpp-docs-en"
+    [ -f "$work/subset/db-this/sagasu.json" ] || { echo "run bench/relevance.sh first ($work/subset)" >&2; exit 1; }
+    [ -d "$work/subset/wide" ] || python3 bench/relevance_subset.py "$work/sets-all" "$en" "$work/subset" --wide >&2
+    ln -sfn ../db-this "$work/subset/wide/db"
+  fi
+}
+sets_dir() { if [[ " $whole " == *" $1 "* ]]; then echo "$root/$1/wide"; else echo "$root/$1/subset/wide"; fi; }
+
 out="$root/fusion"
 mkdir -p "$out"
-for corpus in ${CORPORA:-cpp-docs-ja oss-docs-ja}; do
-  sub="$root/$corpus/subset"
-  [ -f "$sub/db-this/sagasu.json" ] || { echo "run bench/relevance.sh first ($sub)"; exit 1; }
-  for qset in sentences keywords titles descriptions crosslingual; do
-    [ -f "$sub/$qset.jsonl" ] || continue
-    extra=(); [ "$qset" = descriptions ] && extra=(--core)
-    for mode in text vector; do
-      "$sagasu" eval "$sub/$qset.jsonl" --db "$sub/db-this" --mode "$mode" "${extra[@]}" --json > "$out/$corpus-$qset-$mode.json"
-    done
+for corpus in $corpora; do
+  prepare "$corpus"
+  dir=$(sets_dir "$corpus")
+  for qset in sentences keywords stray titles descriptions crosslingual; do
+    [ -f "$dir/$qset.jsonl" ] || continue
+    db="$dir/db"; extra=()
+    if [ "$qset" = descriptions ]; then
+      [ -d "$dir/db-nodesc" ] && db="$dir/db-nodesc"
+      extra=(--core)
+    fi
+    run() { "$sagasu" eval "$dir/$qset.jsonl" --db "$db" "${extra[@]}" "${lim[@]}" --json "$@"; }
+    run --mode text > "$out/$corpus-$qset-text.json"
+    run --mode vector > "$out/$corpus-$qset-vector.json"
     for spec in "${specs[@]}"; do
-      "$sagasu" eval "$sub/$qset.jsonl" --db "$sub/db-this" --mode hybrid --fusion "$spec" "${extra[@]}" --json > "$out/$corpus-$qset-hybrid-$spec.json"
+      run --mode hybrid --fusion "$spec" > "$out/$corpus-$qset-hybrid-$spec.json"
     done
   done
 done
-corpora=${CORPORA:-cpp-docs-ja oss-docs-ja}
 python3 - "$out" "$tune" "$corpora" "${specs[@]}" <<'PY'
 import json, os, sys
 out, tune, corpora, specs = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4:]
@@ -43,7 +86,7 @@ def load(corpus, qset, mode):
     p = f"{out}/{corpus}-{qset}-{mode}.json"
     return json.load(open(p)) if os.path.exists(p) else None
 def sets(corpus):
-    return [q for q in ["sentences", "keywords", "titles", "descriptions", "crosslingual"] if load(corpus, q, "text")]
+    return [q for q in ["sentences", "keywords", "stray", "titles", "descriptions", "crosslingual"] if load(corpus, q, "text")]
 def margins(corpus, spec):
     res = {}
     for q in sets(corpus):
@@ -52,19 +95,23 @@ def margins(corpus, spec):
     return res
 def worst(corpus, spec):
     return min(margins(corpus, spec).values())
-ranked = sorted(specs, key=lambda s: (worst(tune, s), sum(margins(tune, s).values())), reverse=True)
+def ranked(corpus):
+    return sorted(specs, key=lambda s: (worst(corpus, s), sum(margins(corpus, s).values())), reverse=True)
 print(f"fusion specs ranked on {tune} by their worst margin (hybrid − best side, min over @1/@5/@10/MRR):")
-for s in ranked:
+for s in ranked(tune):
     cells = "  ".join(f"{c} {worst(c, s):+.3f}" for c in corpora)
     print(f"  {s:<22} {cells}")
-best = ranked[0]
+best = ranked(tune)[0]
 print(f"\nchosen on {tune}: {best}")
 for c in corpora:
+    if c != tune:
+        print(f"chosen on {c} instead: {ranked(c)[0]}")
+for c in corpora:
     print(f"\n== {c}{' (tuning)' if c == tune else ' (held out)'}: {best}")
-    print("set           mode     @1    @5    @10   MRR10  margin")
+    print("set           queries mode     @1    @5    @10   MRR10  margin")
     for q in sets(c):
         for mode in ["text", "vector", f"hybrid-{best}"]:
             r = load(c, q, mode)
-            print(f"{q:<13} {mode.split('-')[0]:<7} {r['hits_at_1']:.3f} {r['hits_at_5']:.3f} {r['hits_at_10']:.3f} {r['mrr_at_10']:.3f}")
-        print(f"{'':<13} margin  {margins(c, best)[q]:+.3f}")
+            print(f"{q:<13} {r['queries']:>7} {mode.split('-')[0]:<7} {r['hits_at_1']:.3f} {r['hits_at_5']:.3f} {r['hits_at_10']:.3f} {r['mrr_at_10']:.3f}")
+        print(f"{'':<21} margin  {margins(c, best)[q]:+.3f}")
 PY

@@ -102,6 +102,9 @@ pub struct EvalReport {
     /// Of searches for k results (the figures above come from a deeper search).
     pub latency_ms_p50: f64,
     pub latency_ms_p95: f64,
+    /// Each query's document rank (1-based, within k; None when not in the first k), in
+    /// the order of the queries: a bench compares two runs query by query.
+    pub ranks: Vec<Option<usize>>,
 }
 
 #[derive(Default)]
@@ -179,6 +182,7 @@ pub async fn evaluate(
     let mut sec = Tally::default();
     let mut empty = 0;
     let mut latencies = Vec::with_capacity(queries.len());
+    let mut ranks = Vec::with_capacity(queries.len());
     // Document ranks count distinct documents, so a document with many matching sections
     // does not crowd the others out of the top k: fetch deeper than k for them.
     // Ranks come from the flat list of sections: a document's rank is that of its first
@@ -207,7 +211,9 @@ pub async fn evaluate(
                 .with_context(|| format!("query {:?}", q.query))?
         };
         empty += usize::from(results.is_empty());
-        doc.add(document_rank(&results, &q.path).filter(|&r| r <= opts.k));
+        let rank = document_rank(&results, &q.path).filter(|&r| r <= opts.k);
+        doc.add(rank);
+        ranks.push(rank);
         if q.heading.is_some() || q.line.is_some_and(|l| l > 0) {
             let top = &results[..results.len().min(opts.k)];
             sec.add(section_rank(top, q));
@@ -226,6 +232,7 @@ pub async fn evaluate(
         section: (sec.n > 0).then(|| sec.metrics()),
         latency_ms_p50: pct(0.5),
         latency_ms_p95: pct(0.95),
+        ranks,
     })
 }
 

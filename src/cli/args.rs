@@ -342,8 +342,8 @@ pub struct EvalArgs {
     /// Instead: recall@k of the vector index against exact search, on the queries' embeddings.
     #[arg(long)]
     pub ann: bool,
-    /// Hybrid fusion to measure instead of the default (bench/relevance.sh): `rrf` or
-    /// `cc:ALPHA`, then `,tier`/`,notier` and `,pow=N`.
+    /// Hybrid fusion to measure instead of the default (bench/fusion.sh): `rrf` or
+    /// `cc:ALPHA`, then `,tier`/`,notier`, `,pow=N` and `,fill`/`,nofill`.
     #[arg(long, hide = true, value_name = "SPEC")]
     pub fusion: Option<Fusion>,
     /// Weight of phrase proximity to measure instead of the default (bench/relevance.sh).

@@ -19,7 +19,9 @@ use super::rank::Wanted;
 use super::text::text_search;
 use super::vector::nearest_texts;
 use super::SectionHit;
+use crate::hash::hash_key;
 use crate::ingest::terms::query_terms;
+use crate::store::vectors::Search;
 use crate::store::{Filter, Store};
 
 /// Reciprocal rank fusion constant (Cormack et al.; what LanceDB's RRF reranker uses).
@@ -37,6 +39,9 @@ pub struct Fusion {
     /// The keyword side counts by the share of the query its best sections hold, to this
     /// power (0: always fully).
     pub coverage_power: i32,
+    /// Keyword candidates the vector side did not return get their own similarity (read for
+    /// them), and the vector side is normalised over all candidates of both sides.
+    pub fill: bool,
 }
 
 /// How the two sides' evidence adds up.
@@ -60,6 +65,7 @@ impl Default for Fusion {
             },
             tier: true,
             coverage_power: KEYWORD_WEIGHT_POWER,
+            fill: false,
         }
     }
 }
@@ -67,8 +73,8 @@ impl Default for Fusion {
 impl std::str::FromStr for Fusion {
     type Err = anyhow::Error;
 
-    /// `rrf` or `cc:ALPHA`, then optional `,tier` / `,notier` and `,pow=N`
-    /// (e.g. `cc:0.5,notier,pow=1`); unnamed parts keep the default's.
+    /// `rrf` or `cc:ALPHA`, then optional `,tier` / `,notier`, `,pow=N` and `,fill` /
+    /// `,nofill` (e.g. `cc:0.5,notier,pow=1`); unnamed parts keep the default's.
     fn from_str(s: &str) -> Result<Fusion> {
         let mut f = Fusion::default();
         for (i, part) in s.split(',').map(str::trim).enumerate() {
@@ -76,6 +82,8 @@ impl std::str::FromStr for Fusion {
                 "rrf" if i == 0 => f.method = Method::Rrf,
                 "tier" => f.tier = true,
                 "notier" => f.tier = false,
+                "fill" => f.fill = true,
+                "nofill" => f.fill = false,
                 _ => {
                     if let Some(a) = part.strip_prefix("cc:").filter(|_| i == 0) {
                         let alpha: f32 = a
@@ -90,7 +98,7 @@ impl std::str::FromStr for Fusion {
                         f.coverage_power =
                             p.parse().map_err(|_| anyhow::anyhow!("bad pow in {s:?}"))?;
                     } else {
-                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,notier and ,pow=N");
+                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,notier, ,pow=N,  and ,fill|,nofill");
                     }
                 }
             }
@@ -126,7 +134,12 @@ pub async fn hybrid_search(
         .enumerate()
         .map(|(i, (h, d))| (h.as_str(), (i + 1, *d)))
         .collect();
-    let fused = fuse(text, every_word, keyword_weight, &nearest, fusion);
+    let others = if fusion.fill {
+        other_similarities(store, qv, &text, &nearest).await?
+    } else {
+        Vec::new()
+    };
+    let fused = fuse(text, every_word, keyword_weight, &nearest, &others, fusion);
     let mut out: Vec<SectionHit> = Vec::with_capacity(k);
     let mut next = 0;
     // Every text has a section under the filter, so one pass fills k; another runs only if a
@@ -170,10 +183,12 @@ pub async fn hybrid_search(
 }
 
 /// The keyword side's share in the convex combination. Chosen on cpp-docs-ja by the worst
-/// margin over its query sets (hybrid − the better side): 0.5, 0.6, 0.7 gave −.010, −.010,
-/// −.030 (0.6 ahead on the sum), against −.020 for the reciprocal rank fusion it replaced;
-/// on oss-docs-ja, held out, −.050, −.029, −.020 against −.080.
-const KEYWORD_SHARE: f32 = 0.6;
+/// margin over its wide query sets (hybrid − the better side, `bench/fusion.sh`): 0.5, 0.6,
+/// 0.7 gave −.107, −.035, −.022, the worst set being `stray` (a query with a word its page
+/// lacks, where keyword search leads) for 0.5 and 0.6, descriptions for 0.7; plain RRF
+/// −.077. On oss-docs-ja, held out: −.128, −.047, +.000 (RRF −.185). The 100-query subsets
+/// without `stray` had chosen 0.6 (ARCHITECTURE.md, "Fusion").
+const KEYWORD_SHARE: f32 = 0.7;
 
 /// The power of the keyword side's coverage that weighs it in the fusion. With reciprocal
 /// ranks it had to be 3 (cross-lingual hits@1 .35, .40, .44 for 1, 2, 3); with normalised
@@ -214,6 +229,31 @@ async fn keyword_weight(
     Ok(best.powi(power))
 }
 
+/// The cosine distances of the keyword candidates' texts that `nearest` lacks, compared
+/// exactly (a few dozen vectors, found by hash).
+async fn other_similarities(
+    store: &Store,
+    qv: &[f32],
+    text: &[SectionHit],
+    nearest: &[(String, f32)],
+) -> Result<Vec<(String, f32)>> {
+    let have: HashSet<&str> = nearest.iter().map(|(h, _)| h.as_str()).collect();
+    let mut missing: Vec<&str> = text
+        .iter()
+        .map(|h| h.text_hash.as_str())
+        .filter(|h| !have.contains(h))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let only = Filter::TextHashes(missing.iter().map(|h| hash_key(h)).collect());
+    Ok(store
+        .search_vectors(qv, missing.len(), Some(&only), Search::Exact)
+        .await?)
+}
+
 /// An entry of a fused ranking: a section the keyword side returned, or the hash of a text
 /// only the vector side found (its sections are read if it reaches the top k).
 #[derive(Debug, Clone)]
@@ -233,6 +273,7 @@ pub fn fuse(
     every_word: usize,
     keyword_weight: f32,
     nearest: &[(String, f32)],
+    others: &[(String, f32)],
     fusion: &Fusion,
 ) -> Vec<(f32, Fused)> {
     let rrf = |rank: usize| 1.0 / (RRF_K + rank as f32 + 1.0);
@@ -243,7 +284,14 @@ pub fn fuse(
         .map(|h| h.score - f32::from(h.explain.tier))
         .collect();
     let similarities: Vec<f32> = nearest.iter().map(|(_, d)| 1.0 - d).collect();
-    let (kw_norm, vec_norm) = (min_max(&keyword_scores), min_max(&similarities));
+    let other_similarity: HashMap<&str, f32> =
+        others.iter().map(|(h, d)| (h.as_str(), 1.0 - d)).collect();
+    let every_similarity: Vec<f32> = similarities
+        .iter()
+        .copied()
+        .chain(other_similarity.values().copied())
+        .collect();
+    let (kw_norm, vec_norm) = (min_max(&keyword_scores), min_max(&every_similarity));
     let keyword = |rank: usize| match fusion.method {
         Method::Rrf => keyword_weight * rrf(rank),
         Method::Convex { alpha } => alpha * keyword_weight * kw_norm(keyword_scores[rank]),
@@ -262,9 +310,15 @@ pub fn fuse(
         .into_iter()
         .enumerate()
         .map(|(rank, hit)| {
-            let v = vector_rank
-                .get(hit.text_hash.as_str())
-                .map_or(0.0, |&r| vector(r));
+            let v = match (
+                vector_rank.get(hit.text_hash.as_str()),
+                other_similarity.get(hit.text_hash.as_str()),
+                fusion.method,
+            ) {
+                (Some(&r), _, _) => vector(r),
+                (None, Some(&sim), Method::Convex { alpha }) => (1.0 - alpha) * vec_norm(sim),
+                _ => 0.0,
+            };
             let tier = if fusion.tier && rank < every_word {
                 1.0
             } else {
@@ -321,6 +375,7 @@ mod tests {
         method: Method::Rrf,
         tier: true,
         coverage_power: 3,
+        fill: false,
     };
 
     /// A vector ranking of texts, best first, at cosine distances 0.1, 0.2, …
@@ -346,7 +401,7 @@ mod tests {
     fn rrf_rewards_agreement_and_defers_vector_only_texts() {
         let text = vec![hit("x"), hit("y"), hit("z")];
         let nearest = near(&["y", "w", "x"]);
-        let fused = fuse(text, 0, 1.0, &nearest, &RRF);
+        let fused = fuse(text, 0, 1.0, &nearest, &[], &RRF);
         // y: 2nd and 1st beats x: 1st and 3rd; w (2nd by vector only) beats z (3rd by text).
         assert_eq!(names(&fused), ["y", "x", "text w", "z"]);
         assert!((fused[0].0 - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
@@ -358,7 +413,7 @@ mod tests {
         // x and z hold every query word; the vector side prefers w, then y.
         let text = vec![hit("x"), hit("z"), hit("y")];
         let nearest = near(&["w", "y", "z"]);
-        let fused = fuse(text, 2, 1.0, &nearest, &RRF);
+        let fused = fuse(text, 2, 1.0, &nearest, &[], &RRF);
         assert_eq!(names(&fused), ["z", "x", "y", "text w"]);
         assert!(fused.windows(2).all(|w| w[0].0 >= w[1].0));
     }
@@ -367,9 +422,9 @@ mod tests {
     fn a_keyword_side_that_found_little_of_the_query_weighs_less() {
         // The keyword side's first hit x is the vector side's 3rd; the vector side's first is w.
         let nearest = near(&["w", "v", "x"]);
-        let full = fuse(vec![hit("x"), hit("y")], 0, 1.0, &nearest, &RRF);
+        let full = fuse(vec![hit("x"), hit("y")], 0, 1.0, &nearest, &[], &RRF);
         assert_eq!(names(&full)[0], "x", "full weight: agreement wins");
-        let weak = fuse(vec![hit("x"), hit("y")], 0, 0.01, &nearest, &RRF);
+        let weak = fuse(vec![hit("x"), hit("y")], 0, 0.01, &nearest, &[], &RRF);
         assert_eq!(
             names(&weak)[..2],
             ["text w", "text v"],
@@ -406,14 +461,55 @@ mod tests {
             method: Method::Convex { alpha },
             tier: false,
             coverage_power: 0,
+            fill: false,
         };
         assert_eq!(
-            names(&fuse(text(), 0, 1.0, &nearest, &cc(1.0))),
+            names(&fuse(text(), 0, 1.0, &nearest, &[], &cc(1.0))),
             ["x", "y", "z"]
         );
-        assert_eq!(names(&fuse(text(), 0, 1.0, &nearest, &cc(0.0)))[0], "z");
+        assert_eq!(
+            names(&fuse(text(), 0, 1.0, &nearest, &[], &cc(0.0)))[0],
+            "z"
+        );
         // Balanced, the middle one (second on both sides) ties the ends; a stronger keyword
         // side breaks the tie its way.
-        assert_eq!(names(&fuse(text(), 0, 1.0, &nearest, &cc(0.6)))[0], "x");
+        assert_eq!(
+            names(&fuse(text(), 0, 1.0, &nearest, &[], &cc(0.6)))[0],
+            "x"
+        );
+    }
+
+    #[test]
+    fn a_keyword_candidate_the_vector_side_missed_keeps_its_similarity() {
+        // Keyword scores x 3, y 2, z 1; the vector side returned y, w, z at distances .1, .2,
+        // .5 but not x, whose own distance is .15: as close as the best.
+        let text = || {
+            let mut hits = vec![hit("x"), hit("y"), hit("z")];
+            for (h, s) in hits.iter_mut().zip([3.0, 2.0, 1.0]) {
+                h.found.score = s;
+            }
+            hits
+        };
+        let nearest: Vec<(String, f32)> = [("y", 0.1), ("w", 0.2), ("z", 0.5)]
+            .iter()
+            .map(|(h, d)| (h.to_string(), *d))
+            .collect();
+        let cc = |fill| Fusion {
+            method: Method::Convex { alpha: 0.6 },
+            tier: false,
+            coverage_power: 0,
+            fill,
+        };
+        // Without its similarity x gets nothing from the vector side: 0.6 against y's
+        // 0.6 × 0.5 + 0.4.
+        assert_eq!(
+            names(&fuse(text(), 0, 1.0, &nearest, &[], &cc(false)))[0],
+            "y"
+        );
+        let others = [("x".to_string(), 0.15)];
+        let filled = fuse(text(), 0, 1.0, &nearest, &others, &cc(true));
+        assert_eq!(names(&filled)[0], "x", "{:?}", names(&filled));
+        // Similarities .5–.9: x's .85 is 0.875 of the range, 0.6 + 0.4 × 0.875.
+        assert!((filled[0].0 - 0.95).abs() < 1e-5, "{}", filled[0].0);
     }
 }

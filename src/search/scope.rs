@@ -40,22 +40,22 @@ pub async fn scope(store: &Store, opts: &SearchOptions) -> Result<Scope> {
             .chain(collections)
             .chain(opts.changed_since.map(Filter::ChangedSince)),
     );
-    // Each condition selects its pages alone, and the sets are combined here: LanceDB answers
-    // a label-list lookup (`=`) from its index and a comparison (`<` …) with a scan, but the
-    // two in one filter by taking every row the index found to test the rest on it: 10×
-    // slower than both apart (51 against 5 ms on cpp-docs-ja). The rows' own restrictions
-    // (collection, path, time) are applied to the search itself.
+    // Each condition selects its pages alone, and the sets are combined here: LanceDB tests
+    // a list function (a front-matter condition) on every row another part of the same
+    // filter selected, 10× slower than both apart (51 against 5 ms on cpp-docs-ja). What a
+    // condition selects is kept for the version (`Store::pages`). The rows' own
+    // restrictions (collection, path, time) are applied to the search itself.
     let mut passing: Option<Vec<u64>> = None;
     let mut failing = Vec::new();
     for w in &opts.conditions {
         match &w.filter {
-            Filter::Not(negated) => failing.extend(store.pages(negated).await?),
+            Filter::Not(negated) => failing.extend(store.pages(negated).await?.iter()),
             must => {
                 let pages = store.pages(must).await?;
                 passing = Some(match passing {
-                    None => pages,
+                    None => pages.to_vec(),
                     Some(mut before) => {
-                        let now: HashSet<u64> = pages.into_iter().collect();
+                        let now: HashSet<u64> = pages.iter().copied().collect();
                         before.retain(|p| now.contains(p));
                         before
                     }

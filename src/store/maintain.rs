@@ -390,19 +390,31 @@ pub struct IndexInfo {
 }
 
 /// The scalar indexes filters use (a bitmap on `collection` once the table holds several,
-/// a label list on `fm_pairs`): built when missing and the table has
-/// [`super::StoreOptions::filter_index_min_rows`] rows, and new rows folded in once more than
-/// [`UNINDEXED_TEXT_MAX`] are outside them (LanceDB scans those meanwhile), or always
-/// with [`Maintenance::Full`]. Each is a commit and a share of the run's time (all three
-/// that there were, an `ordinal` bitmap too, made a keyword index of cpp-docs-ja ~10 %
-/// slower), so none is built that no search needs: with one collection, `-c` names all
-/// of it or none and is no filter at all (`Engine::search`).
+/// a B-tree on `page` that restricts a search to the pages a condition selected): built when
+/// missing and the table has [`super::StoreOptions::filter_index_min_rows`] rows, and new
+/// rows folded in once more than [`UNINDEXED_TEXT_MAX`] are outside them (LanceDB scans
+/// those meanwhile), or always with [`Maintenance::Full`]. Each is a commit and a share of
+/// the run's time, so none is built that no search needs: with one collection, `-c` names
+/// all of it or none and is no filter at all (`Engine::search`). Front-matter conditions
+/// have no index: the label list on `fm_pairs` made a keyword index of cpp-docs-ja 7 %
+/// slower to build, and a reader keeps what a condition selected for the version
+/// (`Store::pages`), so its scan is paid once, not per search. An earlier build's label
+/// list is dropped.
 async fn refresh_filter_indexes(table: &Table, how: Maintenance, min_rows: usize) -> Result<u64> {
     let mut commits = 0;
     let rows = table.count_rows(None).await.doing("counting rows")?;
+    let doing = format!("dropping the {PAIRS_INDEX} index");
+    if table
+        .index_stats(PAIRS_INDEX)
+        .await
+        .doing(&doing)?
+        .is_some()
+    {
+        table.drop_index(PAIRS_INDEX).await.doing(&doing)?;
+        commits += 1;
+    }
     for (name, column) in [
         (COLLECTION_INDEX, columns::COLLECTION),
-        (PAIRS_INDEX, columns::FM_PAIRS),
         (PAGE_INDEX, columns::PAGE),
     ] {
         let doing = format!("building the {name} index");
@@ -411,7 +423,6 @@ async fn refresh_filter_indexes(table: &Table, how: Maintenance, min_rows: usize
             None if name == COLLECTION_INDEX && !several_collections(table).await? => continue,
             None => {
                 let index = match name {
-                    PAIRS_INDEX => Index::LabelList(Default::default()),
                     PAGE_INDEX => Index::BTree(Default::default()),
                     _ => Index::Bitmap(Default::default()),
                 };

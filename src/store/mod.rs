@@ -153,6 +153,8 @@ pub struct Store {
     repairs: Vec<String>,
     /// The writer lock a run holds ([`Store::hold`]): checked before each commit of sections.
     lock: Option<WriterLock>,
+    /// Pages selected by filters at one version ([`Store::pages`]).
+    selections: std::sync::Mutex<sections::Selections>,
 }
 
 impl Store {
@@ -232,6 +234,7 @@ impl Store {
             outdated_table_dropped: false,
             repairs,
             lock: None,
+            selections: Default::default(),
         };
         store.check_layouts(access).await?;
         if access == Access::Write && store.sections.is_none() {

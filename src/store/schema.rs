@@ -29,8 +29,8 @@ pub const COLLECTION_INDEX: &str = "collection_idx";
 /// conditions selected (`page IN (…)`, or `NOT` that) looks them up rather than testing
 /// every row.
 pub const PAGE_INDEX: &str = "page_idx";
-/// A label list on `sections.fm_pairs`: a front-matter `=`, `!=` or presence test is a
-/// lookup.
+/// The label list on `sections.fm_pairs` that earlier builds made: a writer drops it (see
+/// `maintain::refresh_filter_indexes`).
 pub const PAIRS_INDEX: &str = "fm_pairs_idx";
 
 /// Column names, the one place they are spelled: every query and decoder names them through

@@ -115,6 +115,33 @@ fn stopped() -> StoreError {
 
 /// The Lance dataset under a LanceDB table, as the table has it open (every table sagasu
 /// opens is a local or object store one, never a remote LanceDB server).
+/// Filters whose pages [`Store::pages`] keeps per version: a search names a few, an agent
+/// repeats them.
+const SELECTIONS_KEPT: usize = 64;
+
+/// Pages selected by filters at one version of the sections table.
+#[derive(Default)]
+pub(super) struct Selections {
+    version: u64,
+    pages: HashMap<String, Arc<Vec<u64>>>,
+}
+
+impl Selections {
+    fn get(&self, version: u64, key: &str) -> Option<Arc<Vec<u64>>> {
+        (self.version == version)
+            .then(|| self.pages.get(key).cloned())
+            .flatten()
+    }
+
+    fn put(&mut self, version: u64, key: String, pages: Arc<Vec<u64>>) {
+        if self.version != version || self.pages.len() >= SELECTIONS_KEPT {
+            self.pages.clear();
+            self.version = version;
+        }
+        self.pages.insert(key, pages);
+    }
+}
+
 pub(super) async fn dataset_of(table: &Table, doing: &str) -> Result<Arc<Dataset>> {
     let Some(wrapper) = table.dataset() else {
         return Err(StoreError::Internal {
@@ -320,15 +347,25 @@ impl Store {
         Ok(table.count_rows(Some(sql)).await.doing("counting rows")? as u64)
     }
 
-    /// The pages ([`crate::hash::page_key`]) with a row passing `filter`, each once. For
-    /// front-matter conditions that must hold, only first sections pass (nothing else has
-    /// front matter), so no test of `ordinal` is needed: with one, LanceDB took every first
-    /// section to test list columns on it, 5× slower than a scan for a date range.
-    pub async fn pages(&self, filter: &Filter) -> Result<Vec<u64>> {
+    /// The pages ([`crate::hash::page_key`]) with a row passing `filter`, each once, sorted.
+    /// For front-matter conditions that must hold, only first sections pass (nothing else
+    /// has front matter), so no test of `ordinal` is needed: with one, LanceDB took every
+    /// first section to test list columns on it, 5× slower than a scan for a date range.
+    ///
+    /// A selection is kept for the version it was read at (at most [`SELECTIONS_KEPT`]):
+    /// a comparison is a scan of the first sections (13 ms for a date range on cpp-docs-ja),
+    /// which a long-lived reader (`serve`, `eval`) then pays once per version and filter, not
+    /// once per search — what a search engine's filter cache does.
+    pub async fn pages(&self, filter: &Filter) -> Result<Arc<Vec<u64>>> {
         let Some(table) = &self.sections else {
-            return Ok(Vec::new());
+            return Ok(Arc::default());
         };
         let doing = "selecting pages";
+        let version = dataset_of(table, doing).await?.version().version;
+        let key = format!("{filter:?}");
+        if let Some(pages) = self.selections.lock().unwrap().get(version, &key) {
+            return Ok(pages);
+        }
         let q = table
             .query()
             .only_if_expr(filter.expr())
@@ -340,6 +377,11 @@ impl Store {
         }
         out.sort_unstable();
         out.dedup();
+        let out = Arc::new(out);
+        self.selections
+            .lock()
+            .unwrap()
+            .put(version, key, out.clone());
         Ok(out)
     }
 

@@ -115,9 +115,10 @@ fn every_filter_form_selects_its_pages_with_the_indexes_and_without() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = store_with_pages(&rt, dir.path(), indexed);
         let names = index_names(&rt, &store);
-        for index in [PAIRS_INDEX, PAGE_INDEX, COLLECTION_INDEX] {
+        for index in [PAGE_INDEX, COLLECTION_INDEX] {
             assert_eq!(names.iter().any(|n| n == index), indexed, "{names:?}");
         }
+        assert!(!names.iter().any(|n| n == PAIRS_INDEX), "{names:?}");
         every_filter_form(&rt, &store);
     }
 }
@@ -235,7 +236,7 @@ fn one_collection_gets_no_collection_index() {
         .expect("index");
     let names = index_names(&rt, &store);
     assert!(
-        names.iter().any(|n| n == PAIRS_INDEX) && !names.iter().any(|n| n == COLLECTION_INDEX),
+        names.iter().any(|n| n == PAGE_INDEX) && !names.iter().any(|n| n == COLLECTION_INDEX),
         "{names:?}"
     );
 }
@@ -318,4 +319,45 @@ fn the_vector_search_under_a_filter_finds_the_nearest_texts_that_pass() {
             );
         }
     }
+}
+
+#[test]
+fn a_reader_selects_pages_again_once_a_writer_commits() {
+    let rt = crate::budget::runtime(2).expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut writer = store_with_pages(&rt, dir.path(), true);
+    // A reader opens only a directory an index run has recorded.
+    std::fs::write(dir.path().join(crate::store::meta::META_FILE), "{}").expect("meta");
+    let options = StoreOptions {
+        reads: crate::store::Reads::Within(std::time::Duration::ZERO),
+        ..StoreOptions::default()
+    };
+    let reader = rt
+        .block_on(Store::open(
+            &dir.path().into(),
+            crate::store::Access::Read,
+            options,
+        ))
+        .expect("open for reading");
+    let rust = only(&[], &["tags=rust"]);
+    let before = ["docs/a.md", "notes/a.md", "notes/c.md"];
+    // The second time the selection is the one kept for this version.
+    for _ in 0..2 {
+        assert_eq!(pages(&rt, &reader, &rust), before);
+    }
+    add(
+        &rt,
+        &mut writer,
+        "notes",
+        &[page(
+            "d.md",
+            500,
+            "---\ntags: [rust]\n---\n# 索引の追加\n\n索引を足す。\n",
+        )],
+    );
+    assert_eq!(
+        pages(&rt, &reader, &rust),
+        ["docs/a.md", "notes/a.md", "notes/c.md", "notes/d.md"],
+        "a selection kept for an older version was used"
+    );
 }
