@@ -98,7 +98,7 @@ impl std::str::FromStr for Fusion {
                         f.coverage_power =
                             p.parse().map_err(|_| anyhow::anyhow!("bad pow in {s:?}"))?;
                     } else {
-                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,notier, ,pow=N,  and ,fill|,nofill");
+                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,notier, ,pow=N and ,fill|,nofill");
                     }
                 }
             }
