@@ -387,6 +387,15 @@ mod tests {
             .collect()
     }
 
+    /// A keyword ranking of x, y, z with scores 3, 2, 1.
+    fn x_y_z() -> Vec<SectionHit> {
+        let mut hits = vec![hit("x"), hit("y"), hit("z")];
+        for (h, s) in hits.iter_mut().zip([3.0, 2.0, 1.0]) {
+            h.found.score = s;
+        }
+        hits
+    }
+
     fn names(fused: &[(f32, Fused)]) -> Vec<String> {
         fused
             .iter()
@@ -449,13 +458,6 @@ mod tests {
     #[test]
     fn a_convex_combination_follows_alpha_between_the_sides() {
         // Keyword scores x 3, y 2, z 1; the vector side ranks z, y, x.
-        let text = || {
-            let mut hits = vec![hit("x"), hit("y"), hit("z")];
-            for (h, s) in hits.iter_mut().zip([3.0, 2.0, 1.0]) {
-                h.found.score = s;
-            }
-            hits
-        };
         let nearest = near(&["z", "y", "x"]);
         let cc = |alpha| Fusion {
             method: Method::Convex { alpha },
@@ -464,17 +466,17 @@ mod tests {
             fill: false,
         };
         assert_eq!(
-            names(&fuse(text(), 0, 1.0, &nearest, &[], &cc(1.0))),
+            names(&fuse(x_y_z(), 0, 1.0, &nearest, &[], &cc(1.0))),
             ["x", "y", "z"]
         );
         assert_eq!(
-            names(&fuse(text(), 0, 1.0, &nearest, &[], &cc(0.0)))[0],
+            names(&fuse(x_y_z(), 0, 1.0, &nearest, &[], &cc(0.0)))[0],
             "z"
         );
         // Balanced, the middle one (second on both sides) ties the ends; a stronger keyword
         // side breaks the tie its way.
         assert_eq!(
-            names(&fuse(text(), 0, 1.0, &nearest, &[], &cc(0.6)))[0],
+            names(&fuse(x_y_z(), 0, 1.0, &nearest, &[], &cc(0.6)))[0],
             "x"
         );
     }
@@ -483,13 +485,6 @@ mod tests {
     fn a_keyword_candidate_the_vector_side_missed_keeps_its_similarity() {
         // Keyword scores x 3, y 2, z 1; the vector side returned y, w, z at distances .1, .2,
         // .5 but not x, whose own distance is .15: as close as the best.
-        let text = || {
-            let mut hits = vec![hit("x"), hit("y"), hit("z")];
-            for (h, s) in hits.iter_mut().zip([3.0, 2.0, 1.0]) {
-                h.found.score = s;
-            }
-            hits
-        };
         let nearest: Vec<(String, f32)> = [("y", 0.1), ("w", 0.2), ("z", 0.5)]
             .iter()
             .map(|(h, d)| (h.to_string(), *d))
@@ -503,11 +498,11 @@ mod tests {
         // Without its similarity x gets nothing from the vector side: 0.6 against y's
         // 0.6 × 0.5 + 0.4.
         assert_eq!(
-            names(&fuse(text(), 0, 1.0, &nearest, &[], &cc(false)))[0],
+            names(&fuse(x_y_z(), 0, 1.0, &nearest, &[], &cc(false)))[0],
             "y"
         );
         let others = [("x".to_string(), 0.15)];
-        let filled = fuse(text(), 0, 1.0, &nearest, &others, &cc(true));
+        let filled = fuse(x_y_z(), 0, 1.0, &nearest, &others, &cc(true));
         assert_eq!(names(&filled)[0], "x", "{:?}", names(&filled));
         // Similarities .5–.9: x's .85 is 0.875 of the range, 0.6 + 0.4 × 0.875.
         assert!((filled[0].0 - 0.95).abs() < 1e-5, "{}", filled[0].0);
