@@ -125,7 +125,7 @@ fn every_filter_form_selects_its_pages_with_the_indexes_and_without() {
 
 fn every_filter_form(rt: &tokio::runtime::Runtime, store: &Store) {
     let all = ["docs/a.md", "notes/a.md", "notes/b.md", "notes/c.md"];
-    let cases: [(SearchOptions, &[&str]); 19] = [
+    let cases: [(SearchOptions, &[&str]); 20] = [
         (only(&[], &[]), &all),
         (only(&["docs"], &[]), &["docs/a.md"]),
         (only(&["docs", "notes"], &[]), &all),
@@ -160,6 +160,14 @@ fn every_filter_form(rt: &tokio::runtime::Runtime, store: &Store) {
                 ..SearchOptions::default()
             },
             &["docs/a.md", "notes/c.md"],
+        ),
+        // Every page changed since: no page list at all.
+        (
+            SearchOptions {
+                changed_since: Some(0),
+                ..only(&["notes"], &[])
+            },
+            &["notes/a.md", "notes/b.md", "notes/c.md"],
         ),
         (
             only(&["notes"], &["tags=rust", "order>=3"]),
