@@ -807,4 +807,18 @@ fn a_re_run_without_flags_walks_and_splits_as_recorded() {
     // Given again, a flag replaces the record.
     let narrowed = index_json(root, &["--glob", "!*.mdx"]);
     assert_eq!(narrowed["files_removed"], 1, "{narrowed}");
+    // --no-glob forgets the recorded globs, for this run and the next.
+    let widened = index_json(root, &["--glob", "*.mdx"]);
+    assert_eq!(widened["files_indexed"], 1, "{widened}");
+    let cleared = index_json(root, &["--no-glob"]);
+    assert_eq!(cleared["files_removed"], 1, "{cleared}");
+    let after = index_json(root, &[]);
+    assert_eq!(
+        (
+            after["files_indexed"].as_u64(),
+            after["files_removed"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{after}"
+    );
 }

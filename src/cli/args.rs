@@ -221,6 +221,10 @@ pub struct IndexArgs {
     /// Recorded like --types: later runs use the recorded globs unless some are given.
     #[arg(long = "glob", short = 'g')]
     pub globs: Vec<String>,
+    /// Forget the recorded globs: this run and later ones use none (only the --types
+    /// formats' extensions).
+    #[arg(long, conflicts_with = "globs")]
+    pub no_glob: bool,
     /// Follow symbolic links (loops are detected and reported); --follow=false stops.
     /// Default: false, or what the index records.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]

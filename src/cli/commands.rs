@@ -442,6 +442,7 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
         )?,
     };
     opts.globs = match (&args.globs[..], &recorded) {
+        _ if args.no_glob => Vec::new(),
         ([], Some(r)) => r.globs.clone(),
         (given, _) => given.to_vec(),
     };
