@@ -479,13 +479,29 @@ fn shards_on_three_processes_equal_a_one_machine_run() {
     }
 }
 
-/// Starts an index run into `db` with `start` and waits until it has committed something,
-/// while it still runs. On a loaded machine (CI runs the tests side by side on 2 cores) a
-/// writer can miss its short lease's renewal before its first commit and stop, as it must:
-/// that run is started again, up to three times, and any other end fails the test.
-fn writer_mid_run(weed: &Weed, db: &str, start: impl Fn() -> Child) -> Child {
+/// Starts an index run of `root` into `db` (a lease of `lease` seconds, commits of 10
+/// files) and waits until it has committed something, while it still runs. On a loaded
+/// machine (CI runs the tests side by side on 2 cores) a writer can miss its short lease's
+/// renewal before its first commit and stop, as it must: that run is started again, up to
+/// three times, and any other end fails the test.
+fn writer_mid_run(weed: &Weed, root: &Path, db: &str, lease: u64) -> Child {
     for attempt in 1..=3 {
-        let mut writer = start();
+        let mut writer = weed
+            .bin()
+            .arg("index")
+            .arg(root)
+            .args([
+                "--db",
+                db,
+                "--no-embed",
+                "--quiet",
+                "--lease",
+                &lease.to_string(),
+            ])
+            .args(["--batch-rows", "20"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start a writer");
         let deadline = Instant::now() + Duration::from_secs(120);
         let ended = loop {
             let out = weed
@@ -567,16 +583,7 @@ fn a_killed_writer_leaves_a_readable_index_and_blocks_for_its_lease_only() {
     let root = dir.path().join("tree");
     pages(&root, 300, 2, "ONE");
     // Kill it once something is committed and before it is done.
-    let mut writer = writer_mid_run(&weed, &db, || {
-        weed.bin()
-            .arg("index")
-            .arg(&root)
-            .args(["--db", &db, "--no-embed", "--quiet", "--lease", "10"])
-            .args(["--batch-rows", "20"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start a writer")
-    });
+    let mut writer = writer_mid_run(&weed, &root, &db, 10);
     writer.kill().expect("kill");
     writer.wait().expect("wait");
     let killed_at = Instant::now();
@@ -742,16 +749,7 @@ fn a_writer_stopped_past_its_term_never_commits_after_another_took_over() {
     const FILES: usize = 1500;
     pages(&root, FILES, 2, "ONE");
     // Stop it once something is committed and before it is done.
-    let stopped = writer_mid_run(&weed, &db, || {
-        weed.bin()
-            .arg("index")
-            .arg(&root)
-            .args(["--db", &db, "--no-embed", "--quiet", "--lease", "6"])
-            .args(["--batch-rows", "20"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start a writer")
-    });
+    let stopped = writer_mid_run(&weed, &root, &db, 6);
     let pid = stopped.id() as libc::pid_t;
     // SAFETY: `pid` is our own child, still running (not reaped), so it names that process.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
