@@ -1,9 +1,10 @@
 //! Hybrid ranking: keyword and vector rankings fused by a convex combination of their
-//! normalised scores, sections holding every query word first.
+//! normalised scores, sections holding every query word lifted by a step ([`TIER_STEP`]).
 //!
 //! Plain fusion let the vector side push the section that matched every word of a
 //! description below one that merely looked alike (hits@1 0.961 against text's 0.985 with
-//! multilingual-e5): hence the tier. A keyword side that matched only stray words (an English
+//! multilingual-e5): hence the step, which a strict tier overdid (sections of other pages
+//! holding every word of a generic sentence then buried the vector side's best). A keyword side that matched only stray words (an English
 //! question over Japanese pages) is weighed by how much of the query it found
 //! ([`keyword_weight`]). Scores rather than ranks: reciprocal rank gives a vector side that
 //! barely prefers one page the same say as a keyword side whose first page stands far above
@@ -34,8 +35,8 @@ pub const RRF_K: f32 = 60.0;
 pub struct Fusion {
     /// How the sides add up.
     pub method: Method,
-    /// Sections holding every query word rank above all others.
-    pub tier: bool,
+    /// What a section holding every query word gets on top of its fused score (0: nothing).
+    pub tier: f32,
     /// The keyword side counts by the share of the query its best sections hold, to this
     /// power (0: always fully).
     pub coverage_power: i32,
@@ -63,7 +64,7 @@ impl Default for Fusion {
             method: Method::Convex {
                 alpha: KEYWORD_SHARE,
             },
-            tier: true,
+            tier: TIER_STEP,
             coverage_power: KEYWORD_WEIGHT_POWER,
             fill: false,
         }
@@ -73,15 +74,15 @@ impl Default for Fusion {
 impl std::str::FromStr for Fusion {
     type Err = anyhow::Error;
 
-    /// `rrf` or `cc:ALPHA`, then optional `,tier` / `,notier`, `,pow=N` and `,fill` /
-    /// `,nofill` (e.g. `cc:0.5,notier,pow=1`); unnamed parts keep the default's.
+    /// `rrf` or `cc:ALPHA`, then optional `,tier` / `,tier=STEP` / `,notier`, `,pow=N` and
+    /// `,fill` / `,nofill` (e.g. `cc:0.5,notier,pow=1`); unnamed parts keep the default's.
     fn from_str(s: &str) -> Result<Fusion> {
         let mut f = Fusion::default();
         for (i, part) in s.split(',').map(str::trim).enumerate() {
             match part {
                 "rrf" if i == 0 => f.method = Method::Rrf,
-                "tier" => f.tier = true,
-                "notier" => f.tier = false,
+                "tier" => f.tier = TIER_STEP,
+                "notier" => f.tier = 0.0,
                 "fill" => f.fill = true,
                 "nofill" => f.fill = false,
                 _ => {
@@ -94,11 +95,15 @@ impl std::str::FromStr for Fusion {
                             "alpha must be in 0..=1 in {s:?}"
                         );
                         f.method = Method::Convex { alpha };
+                    } else if let Some(t) = part.strip_prefix("tier=") {
+                        f.tier = t
+                            .parse()
+                            .map_err(|_| anyhow::anyhow!("bad tier in {s:?}"))?;
                     } else if let Some(p) = part.strip_prefix("pow=") {
                         f.coverage_power =
                             p.parse().map_err(|_| anyhow::anyhow!("bad pow in {s:?}"))?;
                     } else {
-                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,notier, ,pow=N and ,fill|,nofill");
+                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,tier=STEP|,notier, ,pow=N and ,fill|,nofill");
                     }
                 }
             }
@@ -190,6 +195,15 @@ pub async fn hybrid_search(
 /// without `stray` had chosen 0.6 (ARCHITECTURE.md, "Fusion").
 const KEYWORD_SHARE: f32 = 0.7;
 
+/// What a section holding every query word gets on top of its fused score, on the 0–1 scale
+/// of the combination. A strict tier (1: above every other section) lost cpp-docs-ja's
+/// descriptions (hits@1 .778 against vector's .800: sections of other pages that hold every
+/// word of a generic sentence buried the vector side's first page); none lost verbatim
+/// sentences on oss-docs-ja (.937 against text's .963). Chosen on cpp-docs-ja's wide sets by
+/// the worst margin: 1 −.022, 0.3 −.011, 0.2 −.006, 0.1 −.006 (0.2 ahead on the next
+/// worst), none −.010; on oss-docs-ja, held out, 0.2 gives −.005 (ARCHITECTURE.md, "Fusion").
+pub const TIER_STEP: f32 = 0.2;
+
 /// The power of the keyword side's coverage that weighs it in the fusion. With reciprocal
 /// ranks it had to be 3 (cross-lingual hits@1 .35, .40, .44 for 1, 2, 3); with normalised
 /// scores 1 suffices, and 0 (no weighing) lost cpp-docs-ja's cross-lingual set .16 at hits@1.
@@ -265,9 +279,9 @@ pub enum Fused {
 /// Reciprocal rank fusion of a keyword ranking of sections, whose first `every_word` hold every
 /// query word, and a vector ranking of texts (by hash, best first): each side adds
 /// 1 / (RRF_K + rank) to a section (the keyword side times `keyword_weight`), the vector side
-/// by the section's text, and a section
-/// holding every query word gets 1 more, which puts it above all the others. Best first; ties
-/// by section id, then hash.
+/// by the section's text (with [`Method::Convex`], normalised scores in their shares
+/// instead), and a section holding every query word gets `fusion.tier` more. Best first;
+/// ties by section id, then hash.
 pub fn fuse(
     text: Vec<SectionHit>,
     every_word: usize,
@@ -319,11 +333,7 @@ pub fn fuse(
                 (None, Some(&sim), Method::Convex { alpha }) => (1.0 - alpha) * vec_norm(sim),
                 _ => 0.0,
             };
-            let tier = if fusion.tier && rank < every_word {
-                1.0
-            } else {
-                0.0
-            };
+            let tier = if rank < every_word { fusion.tier } else { 0.0 };
             (tier + keyword(rank) + v, Fused::Section(Box::new(hit)))
         })
         .collect();
@@ -373,7 +383,7 @@ mod tests {
 
     const RRF: Fusion = Fusion {
         method: Method::Rrf,
-        tier: true,
+        tier: 1.0,
         coverage_power: 3,
         fill: false,
     };
@@ -428,6 +438,24 @@ mod tests {
     }
 
     #[test]
+    fn the_default_tier_lifts_sections_holding_every_word_but_not_above_all() {
+        // x holds every word but scores lowest on its own (1 against y's 3 and z's 2); the
+        // vector side has w first and does not return x.
+        let mut text = vec![hit("x"), hit("y"), hit("z")];
+        for (h, s) in text.iter_mut().zip([1.0, 3.0, 2.0]) {
+            h.found.score = s;
+        }
+        let nearest = near(&["w", "y", "z"]);
+        let soft = Fusion::default();
+        let fused = fuse(text.clone(), 1, 1.0, &nearest, &[], &soft);
+        // x gets the step alone; w the vector side's full share (0.3), which is more.
+        assert_eq!(names(&fused), ["y", "z", "text w", "x"]);
+        assert!((fused[3].0 - soft.tier).abs() < 1e-6, "{}", fused[3].0);
+        let hard = Fusion { tier: 1.0, ..soft };
+        assert_eq!(names(&fuse(text, 1, 1.0, &nearest, &[], &hard))[0], "x");
+    }
+
+    #[test]
     fn a_keyword_side_that_found_little_of_the_query_weighs_less() {
         // The keyword side's first hit x is the vector side's 3rd; the vector side's first is w.
         let nearest = near(&["w", "v", "x"]);
@@ -446,10 +474,11 @@ mod tests {
     fn fusion_specs_parse_and_bad_ones_say_why() {
         let f: Fusion = "cc:0.4,notier,pow=1".parse().unwrap();
         assert_eq!(f.method, Method::Convex { alpha: 0.4 });
-        assert!(!f.tier);
+        assert_eq!(f.tier, 0.0);
+        assert_eq!("cc:0.7,tier=0.3".parse::<Fusion>().unwrap().tier, 0.3);
         assert_eq!(f.coverage_power, 1);
         assert_eq!("rrf".parse::<Fusion>().unwrap().method, Method::Rrf);
-        for bad in ["cc:1.5", "cc:x", "lin", "rrf,pow=a", "tier,rrf"] {
+        for bad in ["cc:1.5", "cc:x", "lin", "rrf,pow=a", "tier,rrf", "tier=x"] {
             let err = bad.parse::<Fusion>().unwrap_err().to_string();
             assert!(err.contains(bad), "{bad}: {err}");
         }
@@ -461,7 +490,7 @@ mod tests {
         let nearest = near(&["z", "y", "x"]);
         let cc = |alpha| Fusion {
             method: Method::Convex { alpha },
-            tier: false,
+            tier: 0.0,
             coverage_power: 0,
             fill: false,
         };
@@ -491,7 +520,7 @@ mod tests {
             .collect();
         let cc = |fill| Fusion {
             method: Method::Convex { alpha: 0.6 },
-            tier: false,
+            tier: 0.0,
             coverage_power: 0,
             fill,
         };
