@@ -777,13 +777,17 @@ fn a_writer_stopped_past_its_term_never_commits_after_another_took_over() {
     }
     index_completes(&weed, &root, &db, FILES);
     // Woken up, the first writer finds its deadline passed before its next commit and stops,
-    // whether or not its renewal has run yet.
+    // whether or not its renewal has run yet. Stopped inside a commit, it may instead fail
+    // that commit, which met the taker's (the same error the taker may meet above).
     // SAFETY: as above; the child is stopped, not reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
     let out = stopped.wait_with_output().expect("wait");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the stopped writer went on: {err}");
-    assert!(err.contains("lost the writer lease"), "{err}");
+    assert!(
+        err.contains("lost the writer lease") || err.contains("Too many concurrent writers"),
+        "{err}"
+    );
     // It started no commit after it was woken. A commit it was inside when stopped can still
     // land (Lance rebases an append over the other writer's commits; only the store could
     // fence it): at most that one batch of 10 files appears twice.
