@@ -4,9 +4,9 @@
 //! Plain fusion let the vector side push the section that matched every word of a
 //! description below one that merely looked alike (hits@1 0.961 against text's 0.985 with
 //! multilingual-e5): hence the step, which a strict tier overdid (sections of other pages
-//! holding every word of a generic sentence then buried the vector side's best). A keyword side that matched only stray words (an English
-//! question over Japanese pages) is weighed by how much of the query it found
-//! ([`keyword_weight`]). Scores rather than ranks: reciprocal rank gives a vector side that
+//! holding every word of a generic sentence then buried the vector side's best). A keyword
+//! side that matched only stray words (an English question over Japanese pages) is weighed
+//! by how much of the query it found ([`keyword_weight`]). Scores rather than ranks: reciprocal rank gives a vector side that
 //! barely prefers one page the same say as a keyword side whose first page stands far above
 //! the rest, and with it hybrid lost to keyword search on a corpus it was not tuned on. The
 //! fusion is chosen on cpp-docs-ja and checked on oss-docs-ja (`bench/fusion.sh`,
@@ -189,7 +189,7 @@ pub async fn hybrid_search(
 
 /// The keyword side's share in the convex combination. Chosen on cpp-docs-ja by the worst
 /// margin over its wide query sets (hybrid − the better side, `bench/fusion.sh`): 0.5, 0.6,
-/// 0.7 gave −.107, −.035, −.022, the worst set being `stray` (a query with a word its page
+/// 0.7 gave −.107, −.035, −.022 (with a strict every-word tier), the worst set being `stray` (a query with a word its page
 /// lacks, where keyword search leads) for 0.5 and 0.6, descriptions for 0.7; plain RRF
 /// −.077. On oss-docs-ja, held out: −.128, −.047, +.000 (RRF −.185). The 100-query subsets
 /// without `stray` had chosen 0.6 (ARCHITECTURE.md, "Fusion").
@@ -276,12 +276,12 @@ pub enum Fused {
     Text(String),
 }
 
-/// Reciprocal rank fusion of a keyword ranking of sections, whose first `every_word` hold every
-/// query word, and a vector ranking of texts (by hash, best first): each side adds
-/// 1 / (RRF_K + rank) to a section (the keyword side times `keyword_weight`), the vector side
-/// by the section's text (with [`Method::Convex`], normalised scores in their shares
-/// instead), and a section holding every query word gets `fusion.tier` more. Best first;
-/// ties by section id, then hash.
+/// Fuses a keyword ranking of sections, whose first `every_word` hold every query word, and a
+/// vector ranking of texts (by hash, best first): each side adds its evidence to a section
+/// (the keyword side times `keyword_weight`; the vector side by the section's text), which is
+/// 1 / (RRF_K + rank) with [`Method::Rrf`] and the side's share of its normalised score with
+/// [`Method::Convex`]; a section holding every query word gets `fusion.tier` more. Best
+/// first; ties by section id, then hash.
 pub fn fuse(
     text: Vec<SectionHit>,
     every_word: usize,
