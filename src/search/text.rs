@@ -27,20 +27,30 @@ pub async fn text_search(
     let want = depth.max(MIN_CANDIDATES);
     let terms = query_terms(query);
     let wanted = Wanted::new(&terms);
-    let mut hits: Vec<SectionHit> = store
-        .search_text(terms.clone(), Match::EveryWord, filter, want)
-        .await?
-        .into_iter()
-        .map(SectionHit::from)
-        .collect();
+    // Under a page restriction each query pays for planning the list (a few ms), so both run
+    // at once; otherwise the fill with any word is a second, slower query, run only when the
+    // sections holding every word are fewer than asked for.
+    let listed = filter.is_some_and(Filter::lists_pages);
+    let every = store.search_text(terms.clone(), Match::EveryWord, filter, want);
+    let (found, mut more) = if listed {
+        let any = store.search_text(terms.clone(), Match::AnyWord, filter, want);
+        let (found, more) = futures::try_join!(every, any)?;
+        (found, Some(more))
+    } else {
+        (every.await?, None)
+    };
+    let mut hits: Vec<SectionHit> = found.into_iter().map(SectionHit::from).collect();
     let every_word = hits.len();
-    // The fill with any word is a second, slower query: only when the sections holding
-    // every word are fewer than asked for.
     if hits.len() < depth {
         let seen: HashSet<String> = hits.iter().map(|h| h.id.clone()).collect();
-        let more = store
-            .search_text(terms, Match::AnyWord, filter, want)
-            .await?;
+        let more = match more.take() {
+            Some(more) => more,
+            None => {
+                store
+                    .search_text(terms, Match::AnyWord, filter, want)
+                    .await?
+            }
+        };
         hits.extend(
             more.into_iter()
                 .filter(|h| !seen.contains(&h.id))
