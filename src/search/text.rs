@@ -27,12 +27,13 @@ pub async fn text_search(
     let want = depth.max(MIN_CANDIDATES);
     let terms = query_terms(query);
     let wanted = Wanted::new(&terms);
-    // Under a page restriction each query pays for planning the list (a few ms), so both run
-    // at once; otherwise the fill with any word is a second, slower query, run only when the
+    // Under a page restriction each query pays for LanceDB's planning and B-tree search of the
+    // list (a few ms: ARCHITECTURE.md, "Collections and filters"), so both run at once;
+    // otherwise the fill with any word is a second, slower query, run only when the
     // sections holding every word are fewer than asked for.
     let listed = filter.is_some_and(Filter::lists_pages);
     let every = store.search_text(terms.clone(), Match::EveryWord, filter, want);
-    let (found, mut more) = if listed {
+    let (found, any_word) = if listed {
         let any = store.search_text(terms.clone(), Match::AnyWord, filter, want);
         let (found, more) = futures::try_join!(every, any)?;
         (found, Some(more))
@@ -43,7 +44,7 @@ pub async fn text_search(
     let every_word = hits.len();
     if hits.len() < depth {
         let seen: HashSet<String> = hits.iter().map(|h| h.id.clone()).collect();
-        let more = match more.take() {
+        let more = match any_word {
             Some(more) => more,
             None => {
                 store
