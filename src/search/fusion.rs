@@ -6,11 +6,11 @@
 //! multilingual-e5): hence the step, which a strict tier overdid (sections of other pages
 //! holding every word of a generic sentence then buried the vector side's best). A keyword
 //! side that matched only stray words (an English question over Japanese pages) is weighed
-//! by how much of the query it found ([`keyword_weight`]). Scores rather than ranks: reciprocal rank gives a vector side that
-//! barely prefers one page the same say as a keyword side whose first page stands far above
-//! the rest, and with it hybrid lost to keyword search on a corpus it was not tuned on. The
-//! fusion is chosen on cpp-docs-ja and checked on oss-docs-ja (`bench/fusion.sh`,
-//! ARCHITECTURE.md "Fusion").
+//! by how much of the query it found ([`keyword_weight`]). Scores rather than ranks:
+//! reciprocal rank gives a vector side that barely prefers one page the same say as a keyword
+//! side whose first page stands far above the rest, and with it hybrid lost to keyword search
+//! on a corpus it was not tuned on. The fusion is chosen on cpp-docs-ja and checked on
+//! oss-docs-ja (`bench/fusion.sh`, ARCHITECTURE.md "Fusion").
 
 use std::collections::{HashMap, HashSet};
 
@@ -114,9 +114,9 @@ impl std::str::FromStr for Fusion {
 /// Candidates each side contributes to a hybrid ranking.
 const HYBRID_DEPTH: usize = 50;
 
-/// Keyword and vector rankings fused by reciprocal rank. Both searches run together; then
-/// sections are read only for the texts that reach the top k and that the keyword side did not
-/// return already: a few rows instead of one join row per vector hit.
+/// Keyword and vector rankings fused as `fusion` says ([`fuse`]). Both searches run together;
+/// then sections are read only for the texts that reach the top k and that the keyword side
+/// did not return already: a few rows instead of one join row per vector hit.
 pub async fn hybrid_search(
     store: &Store,
     query: &str,
@@ -189,10 +189,10 @@ pub async fn hybrid_search(
 
 /// The keyword side's share in the convex combination. Chosen on cpp-docs-ja by the worst
 /// margin over its wide query sets (hybrid − the better side, `bench/fusion.sh`): 0.5, 0.6,
-/// 0.7 gave −.107, −.035, −.022 (with a strict every-word tier), the worst set being `stray` (a query with a word its page
-/// lacks, where keyword search leads) for 0.5 and 0.6, descriptions for 0.7; plain RRF
-/// −.077. On oss-docs-ja, held out: −.128, −.047, +.000 (RRF −.185). The 100-query subsets
-/// without `stray` had chosen 0.6 (ARCHITECTURE.md, "Fusion").
+/// 0.7 gave −.107, −.035, −.022 (with a strict every-word tier), the worst set being `stray`
+/// (a query with a word its page lacks, where keyword search leads) for 0.5 and 0.6,
+/// descriptions for 0.7; plain RRF −.077. On oss-docs-ja, held out: −.128, −.047, +.000 (RRF
+/// −.185). The 100-query subsets without `stray` had chosen 0.6 (ARCHITECTURE.md, "Fusion").
 const KEYWORD_SHARE: f32 = 0.7;
 
 /// What a section holding every query word gets on top of its fused score, on the 0–1 scale

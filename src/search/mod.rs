@@ -4,8 +4,8 @@
 //! query word; when that gives fewer than k, sections holding any of them fill the rest. AND
 //! first keeps precision for long queries; the OR fill keeps recall when one word is spelt or
 //! segmented differently in the text ("付" vs "付け") — the failure mode of exact-phrase peers.
-//! [`vector`] ranks texts by embedding; [`fusion`] fuses both, keeping the same order of
-//! evidence (sections holding every word first); [`rank`] scores the keyword candidates'
+//! [`vector`] ranks texts by embedding; [`fusion`] fuses both by their normalised scores,
+//! sections holding every word lifted by a step; [`rank`] scores the keyword candidates'
 //! fields; [`pages`] folds sections into one hit per page; [`rerank`] lets a cross-encoder
 //! reorder the top candidates (optional); [`snippet`] cuts what is shown.
 
@@ -48,8 +48,8 @@ pub enum Mode {
     Text,
     /// Semantic search by embedding similarity.
     Vector,
-    /// Keyword and semantic rankings fused by reciprocal rank, sections holding every query
-    /// word first.
+    /// Keyword and semantic rankings fused by their normalised scores, sections holding every
+    /// query word lifted.
     Hybrid,
 }
 
