@@ -27,10 +27,11 @@ pub async fn text_search(
     let want = depth.max(MIN_CANDIDATES);
     let terms = query_terms(query);
     let wanted = Wanted::new(&terms);
-    // Under a page restriction each query pays for LanceDB's planning and B-tree search of the
-    // list (a few ms: ARCHITECTURE.md, "Collections and filters"), so both run at once;
-    // otherwise the fill with any word is a second, slower query, run only when the
-    // sections holding every word are fewer than asked for.
+    // Under a page restriction each query pays for the list (a deeper search that tests it,
+    // or LanceDB's search of a short list: `Store::search_text`), so both run at once
+    // (ARCHITECTURE.md, "Collections and filters"); otherwise the fill with any word is a
+    // second, slower query, run only when the sections holding every word are fewer than
+    // asked for.
     let listed = filter.is_some_and(Filter::lists_pages);
     let every = store.search_text(terms.clone(), Match::EveryWord, filter, want);
     let (found, any_word) = if listed {

@@ -242,7 +242,10 @@ pub fn rows_to_batch(collection: &str, files: &[FileRows]) -> Result<RecordBatch
 }
 
 /// The row id column a query adds when asked (`with_row_id`).
-const ROW_ID: &str = "_rowid";
+pub const ROW_ID: &str = "_rowid";
+
+/// The score column of a full-text query's results.
+pub const SCORE: &str = "_score";
 
 /// A section as a query found it: its row's columns, and the query's score.
 #[derive(Debug, Clone)]
@@ -334,7 +337,7 @@ pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<FoundS
     };
     let text_hash = string_col(batch, columns::TEXT_HASH)?;
     let score = match scored {
-        Scored::Yes => Some(col::<Float32Array>(batch, "_score")?),
+        Scored::Yes => Some(col::<Float32Array>(batch, SCORE)?),
         Scored::No => None,
     };
     let mut out = Vec::with_capacity(batch.num_rows());

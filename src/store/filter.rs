@@ -56,6 +56,38 @@ pub enum Filter {
     Not(Box<Filter>),
 }
 
+/// A page list taken out of a filter ([`Filter::split_pages`]), to be tested on candidates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageList {
+    /// Sorted.
+    pages: Vec<u64>,
+    /// Whether the listed pages are the ones that pass (else the ones left out).
+    keep: bool,
+}
+
+impl PageList {
+    fn new(pages: &[u64], keep: bool) -> PageList {
+        let mut pages = pages.to_vec();
+        pages.sort_unstable();
+        PageList { pages, keep }
+    }
+
+    /// Whether rows of `page` pass.
+    pub fn admits(&self, page: u64) -> bool {
+        self.pages.binary_search(&page).is_ok() == self.keep
+    }
+
+    /// The share of an index's `total` pages that pass.
+    pub fn share(&self, total: usize) -> f64 {
+        let listed = (self.pages.len() as f64 / total.max(1) as f64).min(1.0);
+        if self.keep {
+            listed
+        } else {
+            1.0 - listed
+        }
+    }
+}
+
 /// A test of one front-matter key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -123,6 +155,30 @@ impl Filter {
             Filter::And(a, b) => a.lists_pages() || b.lists_pages(),
             Filter::Not(a) => a.lists_pages(),
             _ => false,
+        }
+    }
+
+    /// The filter without its page list (`page IN (…)` or `NOT page IN (…)`, one of the
+    /// conditions that must all hold), and the list; `None` when no such list is there. A
+    /// long list costs LanceDB a few ms per query to plan and to search its B-tree with, so
+    /// the full-text search may test it on its candidates instead (`Store::search_text`).
+    pub fn split_pages(&self) -> Option<(Option<Filter>, PageList)> {
+        match self {
+            Filter::Pages(pages) => Some((None, PageList::new(pages, true))),
+            Filter::Not(inner) => match inner.as_ref() {
+                Filter::Pages(pages) => Some((None, PageList::new(pages, false))),
+                _ => None,
+            },
+            Filter::And(a, b) => match (a.split_pages(), b.split_pages()) {
+                (Some((rest, list)), None) => {
+                    Some((Filter::all(rest.into_iter().chain([(**b).clone()])), list))
+                }
+                (None, Some((rest, list))) => {
+                    Some((Filter::all([(**a).clone()].into_iter().chain(rest)), list))
+                }
+                _ => None,
+            },
+            _ => None,
         }
     }
 
@@ -239,5 +295,37 @@ mod tests {
             .and(Filter::path_prefix("a/"))
             .lists_pages());
         assert!(!Filter::FirstSections.lists_pages());
+    }
+
+    #[test]
+    fn a_page_list_is_taken_out_of_the_conditions_that_must_hold() {
+        let docs = || Filter::collection("docs");
+        let (rest, list) = Filter::Pages(vec![9, 3]).split_pages().unwrap();
+        assert_eq!(rest, None);
+        assert!(list.admits(3) && list.admits(9) && !list.admits(4));
+        assert!((list.share(8) - 0.25).abs() < 1e-9);
+        let (rest, list) = docs()
+            .and(Filter::Not(Box::new(Filter::Pages(vec![3]))))
+            .split_pages()
+            .unwrap();
+        assert_eq!(rest, Some(docs()));
+        assert!(!list.admits(3) && list.admits(4));
+        assert!((list.share(4) - 0.75).abs() < 1e-9);
+        let (rest, _) = Filter::Pages(vec![1])
+            .and(docs())
+            .and(Filter::path_prefix("a/"))
+            .split_pages()
+            .unwrap();
+        assert_eq!(rest, Some(docs().and(Filter::path_prefix("a/"))));
+        // Not taken: none there, two of them, or one under a Not of something else.
+        assert_eq!(docs().split_pages(), None);
+        assert_eq!(
+            Filter::Pages(vec![1])
+                .and(Filter::Pages(vec![2]))
+                .split_pages(),
+            None
+        );
+        let negated = Filter::Not(Box::new(docs().and(Filter::Pages(vec![1]))));
+        assert_eq!(negated.split_pages(), None);
     }
 }

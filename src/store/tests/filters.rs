@@ -369,3 +369,88 @@ fn a_reader_selects_pages_again_once_a_writer_commits() {
         "a selection kept for an older version was used"
     );
 }
+
+#[test]
+fn a_page_list_finds_the_same_sections_tested_on_candidates_or_by_lancedb() {
+    // 40 pages, page i holding 索引 i + 1 times: BM25 orders them, and a list decides whether
+    // the search tests it on deeper candidates (a share of the pages ≥ 3/16) or LanceDB does
+    // (a short list; or when too few of the deeper candidates pass).
+    let rt = crate::budget::runtime(2).expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = StoreOptions {
+        filter_index_min_rows: 1,
+        ..StoreOptions::default()
+    };
+    let mut store = super::writer(&rt, dir.path(), options);
+    let files: Vec<FileRows> = (0..40)
+        .map(|i| {
+            let body = format!("{}その他の話。", "索引の話。".repeat(i + 1));
+            page(
+                &format!("p{i:02}.md"),
+                100,
+                &format!("# 題 {i}\n\n{body}\n"),
+            )
+        })
+        .collect();
+    add(&rt, &mut store, "notes", &files);
+    rt.block_on(store.maintain(Maintenance::AfterRun))
+        .expect("index");
+    let key = |i: usize| crate::hash::page_key("notes", &format!("p{i:02}.md"));
+    let search = |filter: Option<&Filter>, limit: usize| -> Vec<String> {
+        rt.block_on(store.search_text(query_terms("索引"), Match::AnyWord, filter, limit))
+            .expect("search")
+            .iter()
+            .map(|h| h.path.clone())
+            .collect()
+    };
+    let all = search(None, 100);
+    assert_eq!(all.len(), 40, "{all:?}");
+    let low: Vec<String> = (0..10).map(|i| format!("p{i:02}.md")).collect();
+    assert!(
+        all[..30].iter().all(|p| !low.contains(p)),
+        "pages 0–9 should match least: {all:?}"
+    );
+    let every: Vec<usize> = (0..40).collect();
+    let cases: Vec<(Vec<usize>, bool, usize)> = vec![
+        // Half of the pages, the best ten of them: tested on 15 candidates, 10 of them pass.
+        (
+            every.iter().copied().filter(|i| i % 2 == 0).collect(),
+            true,
+            5,
+        ),
+        // All but five: tested on candidates.
+        (vec![3, 17, 20, 38, 39], false, 10),
+        // One page: a short list, LanceDB's.
+        (vec![7], true, 10),
+        // The ten least matching pages, a quarter: the 30 candidates read hold none of them,
+        // so LanceDB searches the list.
+        ((0..10).collect(), true, 5),
+    ];
+    for (listed, keep, limit) in cases {
+        let list = Filter::Pages(listed.iter().map(|&i| key(i)).collect());
+        let filter = if keep {
+            list
+        } else {
+            Filter::Not(Box::new(list))
+        };
+        let passes = |path: &String| {
+            let i: usize = path[1..3].parse().expect("page number");
+            listed.contains(&i) == keep
+        };
+        let truth: Vec<String> = all
+            .iter()
+            .filter(|p| passes(p))
+            .take(limit)
+            .cloned()
+            .collect();
+        let found = search(Some(&filter), limit);
+        assert_eq!(found, truth, "{listed:?} keep {keep} limit {limit}");
+        // Under another condition too (the list is taken out of an And).
+        let both = Filter::collection("notes").and(filter);
+        assert_eq!(
+            search(Some(&both), limit),
+            truth,
+            "{listed:?} under a collection"
+        );
+    }
+}
