@@ -25,8 +25,8 @@ use super::{Filter, Store};
 use crate::hash::{hash_key, HashKey};
 
 /// A page list is tested on a deeper full-text search only when that search need not be
-/// deeper than this many times the candidates asked for (a list letting through an eighth
-/// of the pages or more); a shorter list costs LanceDB less.
+/// deeper than this many times the candidates asked for (with [`POST_FILTER_SLACK`]: a list
+/// letting through 3/16 of the pages or more); a shorter list costs LanceDB less.
 const POST_FILTER_MAX_DEPTH: usize = 8;
 
 /// How much deeper than the share of pages passing says the search goes, so that a page list
@@ -410,9 +410,9 @@ impl Store {
     /// Full-text search over the `terms` column. `terms`: the query's analysed terms
     /// (space-separated, as [`crate::ingest::terms::query_terms`] makes them).
     ///
-    /// A page list in `filter` that lets through at least 1 / [`POST_FILTER_MAX_DEPTH`] of
-    /// the candidates asked for is tested here, on a deeper search without it, rather than
-    /// by LanceDB: LanceDB plans and searches a list of thousands of pages for each query
+    /// A page list in `filter` that lets through enough of the pages (the search it needs is
+    /// at most [`POST_FILTER_MAX_DEPTH`] times as deep) is tested here, on a deeper search
+    /// without it, rather than by LanceDB: LanceDB plans and searches a list of thousands of pages for each query
     /// (+4.9 ms p50 for 2,463 pages, cpp-docs-ja in three collections), while 350 candidates'
     /// pages cost less than 50 candidates' fields (1.6 against 3.6 ms; ARCHITECTURE.md,
     /// "Collections and filters"). BM25 does not depend on the filter, so the result is the
@@ -576,9 +576,6 @@ impl Store {
     async fn take(&self, row_ids: &[u64], columns: &[&str], doing: &str) -> Result<RecordBatch> {
         let dataset = dataset_of(self.sections()?, doing).await?;
         let projection = dataset.schema().project(columns).doing(doing)?;
-        if row_ids.is_empty() {
-            return Ok(RecordBatch::new_empty(Arc::new((&projection).into())));
-        }
         // A long-lived handle may have moved to a newer version since the rows were found
         // (a compaction since then removed their fragments): such rows vanished, and a
         // fresh search finds them anew. Checked on the snapshot the take then reads; row
