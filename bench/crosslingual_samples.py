@@ -14,7 +14,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from relevance_subset import first_sentence  # noqa: E402
+from relevance_subset import crosslingual_query  # noqa: E402
 
 
 def pages_of(tree):
@@ -35,10 +35,9 @@ def main():
     rnd.shuffle(pages)
     queries = []
     for p in pages:
-        e = os.path.join(en, p)
-        s = first_sentence(e) if os.path.isfile(e) else None
-        if s:
-            queries.append({"query": s, "path": p, "type": "crosslingual"})
+        q = crosslingual_query(en, p)
+        if q:
+            queries.append(q)
         if len(queries) == n:
             break
     targets = {q["path"] for q in queries}

@@ -43,6 +43,14 @@ def first_sentence(path):
     return None
 
 
+def crosslingual_query(en, path):
+    """The cross-lingual query for the page at `path`: the first body sentence of its English
+    twin under `en` (same path), or None when it has none."""
+    e = os.path.join(en, path)
+    s = first_sentence(e) if os.path.isfile(e) else None
+    return {"query": s, "path": path, "type": "crosslingual"} if s else None
+
+
 # Queries per wide set at most (every k-th beyond it): enough that one query is .001.
 WIDE_CAP = 1000
 
@@ -89,12 +97,7 @@ def wide(sets, en, out, tree):
     with open(os.path.join(dest, "stray.jsonl"), "w") as f:
         f.writelines(json.dumps(q, ensure_ascii=False) + "\n" for q in stray)
     if en != "-":
-        cross = []
-        for p in pages:
-            e = os.path.join(en, p)
-            s = first_sentence(e) if os.path.isfile(e) else None
-            if s:
-                cross.append({"query": s, "path": p, "type": "crosslingual"})
+        cross = [q for q in (crosslingual_query(en, p) for p in pages) if q]
         cross = cross[:: -(-len(cross) // WIDE_CAP)] if cross else cross
         counts["crosslingual"] = len(cross)
         with open(os.path.join(dest, "crosslingual.jsonl"), "w") as f:
@@ -125,11 +128,9 @@ def main():
     candidates = pages[:]
     rnd.shuffle(candidates)
     for p in candidates if en != "-" else []:
-        e = os.path.join(en, p)
-        if os.path.isfile(e):
-            s = first_sentence(e)
-            if s:
-                cross.append({"query": s, "path": p, "type": "crosslingual"})
+        q = crosslingual_query(en, p)
+        if q:
+            cross.append(q)
         if len(cross) == n:
             break
     if cross:

@@ -43,14 +43,19 @@ fn index_names(rt: &tokio::runtime::Runtime, store: &Store) -> Vec<String> {
         .collect()
 }
 
-/// The pages below in two collections; `indexed`: with the filter indexes (which a table this
-/// small would not get: filters scan), else without.
-fn store_with_pages(rt: &tokio::runtime::Runtime, dir: &std::path::Path, indexed: bool) -> Store {
+/// A writer whose tables get the filter indexes when `indexed` (which a table this small
+/// would not get: filters scan), else never.
+fn writer(rt: &tokio::runtime::Runtime, dir: &std::path::Path, indexed: bool) -> Store {
     let options = StoreOptions {
         filter_index_min_rows: if indexed { 1 } else { usize::MAX },
         ..StoreOptions::default()
     };
-    let mut store = super::writer(rt, dir, options);
+    super::writer(rt, dir, options)
+}
+
+/// The pages below in two collections; `indexed`: with the filter indexes, else without.
+fn store_with_pages(rt: &tokio::runtime::Runtime, dir: &std::path::Path, indexed: bool) -> Store {
+    let mut store = writer(rt, dir, indexed);
     let notes = [
         page(
             "a.md",
@@ -233,11 +238,7 @@ fn every_filter_form(rt: &tokio::runtime::Runtime, store: &Store) {
 fn one_collection_gets_no_collection_index() {
     let rt = crate::budget::runtime(2).expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let options = StoreOptions {
-        filter_index_min_rows: 1,
-        ..StoreOptions::default()
-    };
-    let mut store = super::writer(&rt, dir.path(), options);
+    let mut store = writer(&rt, dir.path(), true);
     let files = [page("a.md", 1, "---\ntags: [x]\n---\n# 索引\n\n本文。\n")];
     add(&rt, &mut store, "notes", &files);
     rt.block_on(store.maintain(Maintenance::AfterRun))
@@ -377,11 +378,7 @@ fn a_page_list_finds_the_same_sections_tested_on_candidates_or_by_lancedb() {
     // (a short list; or when too few of the deeper candidates pass).
     let rt = crate::budget::runtime(2).expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let options = StoreOptions {
-        filter_index_min_rows: 1,
-        ..StoreOptions::default()
-    };
-    let mut store = super::writer(&rt, dir.path(), options);
+    let mut store = writer(&rt, dir.path(), true);
     let files: Vec<FileRows> = (0..40)
         .map(|i| {
             let body = format!("{}その他の話。", "索引の話。".repeat(i + 1));
