@@ -20,7 +20,7 @@ use super::rank::Wanted;
 use super::text::text_search;
 use super::vector::nearest_texts;
 use super::SectionHit;
-use crate::hash::hash_key;
+use crate::hash::{hash_key, page_key};
 use crate::ingest::terms::query_terms;
 use crate::store::vectors::Search;
 use crate::store::{Filter, Store};
@@ -43,6 +43,12 @@ pub struct Fusion {
     /// Keyword candidates the vector side did not return get their own similarity (read for
     /// them), and the vector side is normalised over all candidates of both sides.
     pub fill: bool,
+    /// A section gets this share of the other side's best evidence for its page when that
+    /// side did not return the section itself (0, the default: sections stand alone). With 1
+    /// a page found by both sides, through different sections, counts as found by both: a
+    /// bench option, not the default, because it did not carry over to oss-docs-ja
+    /// (ARCHITECTURE.md, "Evidence shared within a page").
+    pub page: f32,
 }
 
 /// How the two sides' evidence adds up.
@@ -67,6 +73,7 @@ impl Default for Fusion {
             tier: TIER_STEP,
             coverage_power: KEYWORD_WEIGHT_POWER,
             fill: false,
+            page: 0.0,
         }
     }
 }
@@ -74,8 +81,9 @@ impl Default for Fusion {
 impl std::str::FromStr for Fusion {
     type Err = anyhow::Error;
 
-    /// `rrf` or `cc:ALPHA`, then optional `,tier` / `,tier=STEP` / `,notier`, `,pow=N` and
-    /// `,fill` / `,nofill` (e.g. `cc:0.5,notier,pow=1`); unnamed parts keep the default's.
+    /// `rrf` or `cc:ALPHA`, then optional `,tier` / `,tier=STEP` / `,notier`, `,pow=N`,
+    /// `,fill` / `,nofill` and `,page=SHARE` / `,nopage` (e.g. `cc:0.5,notier,pow=1`); unnamed
+    /// parts keep the default's.
     fn from_str(s: &str) -> Result<Fusion> {
         let mut f = Fusion::default();
         for (i, part) in s.split(',').map(str::trim).enumerate() {
@@ -85,6 +93,7 @@ impl std::str::FromStr for Fusion {
                 "notier" => f.tier = 0.0,
                 "fill" => f.fill = true,
                 "nofill" => f.fill = false,
+                "nopage" => f.page = 0.0,
                 _ => {
                     if let Some(a) = part.strip_prefix("cc:").filter(|_| i == 0) {
                         let alpha: f32 = a
@@ -99,11 +108,19 @@ impl std::str::FromStr for Fusion {
                         f.tier = t
                             .parse()
                             .map_err(|_| anyhow::anyhow!("bad tier in {s:?}"))?;
+                    } else if let Some(g) = part.strip_prefix("page=") {
+                        f.page = g
+                            .parse()
+                            .map_err(|_| anyhow::anyhow!("bad page share in {s:?}"))?;
+                        anyhow::ensure!(
+                            (0.0..=1.0).contains(&f.page),
+                            "the page share must be in 0..=1 in {s:?}"
+                        );
                     } else if let Some(p) = part.strip_prefix("pow=") {
                         f.coverage_power =
                             p.parse().map_err(|_| anyhow::anyhow!("bad pow in {s:?}"))?;
                     } else {
-                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,tier=STEP|,notier, ,pow=N and ,fill|,nofill");
+                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,tier=STEP|,notier, ,pow=N, ,fill|,nofill and ,page=SHARE|,nopage");
                     }
                 }
             }
@@ -132,8 +149,11 @@ pub async fn hybrid_search(
     };
     let ((text, every_word), nearest) =
         tokio::try_join!(text, nearest_texts(store, qv, filter, depth))?;
-    let keyword_weight =
-        keyword_weight(store, query, &text, every_word, fusion.coverage_power).await?;
+    // Both read a few rows that the two rankings name.
+    let (keyword_weight, same_page) = tokio::try_join!(
+        keyword_weight(store, query, &text, every_word, fusion.coverage_power),
+        same_page_sections(store, &text, &nearest, filter, fusion.page > 0.0)
+    )?;
     let vector_side: HashMap<&str, (usize, f32)> = nearest
         .iter()
         .enumerate()
@@ -144,8 +164,19 @@ pub async fn hybrid_search(
     } else {
         Vec::new()
     };
-    let fused = fuse(text, every_word, keyword_weight, &nearest, &others, fusion);
+    let sides = Sides {
+        text,
+        every_word,
+        keyword_weight,
+        nearest: &nearest,
+        others: &others,
+        same_page,
+    };
+    let fused = fuse(sides, fusion);
     let mut out: Vec<SectionHit> = Vec::with_capacity(k);
+    // A section the vector side found on a page of the keyword side is ranked on its own;
+    // its text's other sections come with the text.
+    let mut seen: HashSet<String> = HashSet::new();
     let mut next = 0;
     // Every text has a section under the filter, so one pass fills k; another runs only if a
     // re-index removed a text's sections in between.
@@ -170,16 +201,20 @@ pub async fn hybrid_search(
                 Fused::Section(hit) => vec![(**hit).clone()],
                 Fused::Text(h) => read.remove(h).unwrap_or_default(),
             };
-            out.extend(hits.into_iter().map(|mut hit| {
-                hit.score = *score;
-                hit.explain.fused = Some(*score);
-                hit.explain.keyword_weight = Some(keyword_weight);
-                if let Some(&(rank, distance)) = vector_side.get(hit.text_hash.as_str()) {
-                    hit.explain.vector_rank = Some(rank);
-                    hit.explain.vector_distance = Some(distance);
-                }
-                hit
-            }));
+            out.extend(
+                hits.into_iter()
+                    .filter(|h| seen.insert(h.id.clone()))
+                    .map(|mut hit| {
+                        hit.score = *score;
+                        hit.explain.fused = Some(*score);
+                        hit.explain.keyword_weight = Some(keyword_weight);
+                        if let Some(&(rank, distance)) = vector_side.get(hit.text_hash.as_str()) {
+                            hit.explain.vector_rank = Some(rank);
+                            hit.explain.vector_distance = Some(distance);
+                        }
+                        hit
+                    }),
+            );
         }
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
@@ -268,6 +303,57 @@ async fn other_similarities(
         .await?)
 }
 
+/// The sections of the vector side's texts that lie on pages the keyword side returned (under
+/// the filter): where a page's evidence from one side meets the other side's sections.
+/// Nothing unless `wanted`.
+async fn same_page_sections(
+    store: &Store,
+    text: &[SectionHit],
+    nearest: &[(String, f32)],
+    filter: Option<&Filter>,
+    wanted: bool,
+) -> Result<Vec<SectionHit>> {
+    if !wanted {
+        return Ok(Vec::new());
+    }
+    let mut pages: Vec<u64> = text
+        .iter()
+        .map(|h| page_key(&h.collection, &h.path))
+        .collect();
+    pages.sort_unstable();
+    pages.dedup();
+    if pages.is_empty() || nearest.is_empty() {
+        return Ok(Vec::new());
+    }
+    let hashes: Vec<String> = nearest.iter().map(|(h, _)| h.clone()).collect();
+    let on_pages = match filter {
+        Some(f) => Filter::Pages(pages).and(f.clone()),
+        None => Filter::Pages(pages),
+    };
+    Ok(store
+        .sections_by_hash(&hashes, Some(&on_pages))
+        .await?
+        .into_iter()
+        .map(SectionHit::from)
+        .collect())
+}
+
+/// What [`fuse`] fuses: each side's candidates and what was read about them.
+pub struct Sides<'a> {
+    /// The keyword ranking of sections, best first.
+    pub text: Vec<SectionHit>,
+    /// How many of `text`'s first sections hold every query word.
+    pub every_word: usize,
+    /// How much the keyword side counts, 0–1 ([`keyword_weight`]).
+    pub keyword_weight: f32,
+    /// The vector ranking of texts: (hash, cosine distance), best first.
+    pub nearest: &'a [(String, f32)],
+    /// Distances of keyword candidates' texts that `nearest` lacks (`Fusion::fill`).
+    pub others: &'a [(String, f32)],
+    /// Sections of `nearest`'s texts on pages of `text` (`Fusion::page`).
+    pub same_page: Vec<SectionHit>,
+}
+
 /// An entry of a fused ranking: a section the keyword side returned, or the hash of a text
 /// only the vector side found (its sections are read if it reaches the top k).
 #[derive(Debug, Clone)]
@@ -280,16 +366,20 @@ pub enum Fused {
 /// vector ranking of texts (by hash, best first): each side adds its evidence to a section
 /// (the keyword side times `keyword_weight`; the vector side by the section's text), which is
 /// 1 / (RRF_K + rank) with [`Method::Rrf`] and the side's share of its normalised score with
-/// [`Method::Convex`]; a section holding every query word gets `fusion.tier` more. Best
-/// first; ties by section id, then hash.
-pub fn fuse(
-    text: Vec<SectionHit>,
-    every_word: usize,
-    keyword_weight: f32,
-    nearest: &[(String, f32)],
-    others: &[(String, f32)],
-    fusion: &Fusion,
-) -> Vec<(f32, Fused)> {
+/// [`Method::Convex`]; a section holding every query word gets `fusion.tier` more. With
+/// `fusion.page`, a section that one side did not return gets that share of the side's best
+/// evidence for its page (a vector text on n of the keyword side's pages giving each 1/n of
+/// its own), and the vector side's sections on the keyword side's pages are ranked as
+/// sections of their own. Best first; ties by section id, then hash.
+pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
+    let Sides {
+        text,
+        every_word,
+        keyword_weight,
+        nearest,
+        others,
+        same_page,
+    } = sides;
     let rrf = |rank: usize| 1.0 / (RRF_K + rank as f32 + 1.0);
     // Each side's evidence for its entry at `rank` with score `score`.
     // The keyword side's own score, without the every-word step rank_fields adds.
@@ -319,12 +409,41 @@ pub fn fuse(
         .enumerate()
         .map(|(i, (h, _))| (h.as_str(), i))
         .collect();
+    // Each side's best evidence for a page, shared out by `fusion.page`.
+    let page_of = |h: &SectionHit| page_key(&h.collection, &h.path);
+    let mut keyword_page: HashMap<u64, f32> = HashMap::new();
+    let mut vector_page: HashMap<u64, f32> = HashMap::new();
+    if fusion.page > 0.0 {
+        for (rank, hit) in text.iter().enumerate() {
+            let e = keyword_page.entry(page_of(hit)).or_default();
+            *e = e.max(keyword(rank));
+        }
+        // A text repeated on several of these pages (a footer, a boilerplate note) is
+        // evidence for none in particular: each gets its share.
+        let mut pages_of_text: HashMap<&str, HashSet<u64>> = HashMap::new();
+        for hit in &same_page {
+            pages_of_text
+                .entry(hit.text_hash.as_str())
+                .or_default()
+                .insert(page_of(hit));
+        }
+        for hit in &same_page {
+            if let Some(&r) = vector_rank.get(hit.text_hash.as_str()) {
+                let n = pages_of_text[hit.text_hash.as_str()].len() as f32;
+                let e = vector_page.entry(page_of(hit)).or_default();
+                *e = e.max(vector(r) / n);
+            }
+        }
+    }
+    let shared =
+        |side: &HashMap<u64, f32>, page: u64| fusion.page * side.get(&page).copied().unwrap_or(0.0);
     let covered: HashSet<String> = text.iter().map(|h| h.text_hash.clone()).collect();
+    let keyword_ids: HashSet<String> = text.iter().map(|h| h.id.clone()).collect();
     let mut fused: Vec<(f32, Fused)> = text
         .into_iter()
         .enumerate()
         .map(|(rank, hit)| {
-            let v = match (
+            let own = match (
                 vector_rank.get(hit.text_hash.as_str()),
                 other_similarity.get(hit.text_hash.as_str()),
                 fusion.method,
@@ -333,10 +452,20 @@ pub fn fuse(
                 (None, Some(&sim), Method::Convex { alpha }) => (1.0 - alpha) * vec_norm(sim),
                 _ => 0.0,
             };
+            let v = own.max(shared(&vector_page, page_of(&hit)));
             let tier = if rank < every_word { fusion.tier } else { 0.0 };
             (tier + keyword(rank) + v, Fused::Section(Box::new(hit)))
         })
         .collect();
+    for hit in same_page.into_iter().filter(|_| fusion.page > 0.0) {
+        if keyword_ids.contains(&hit.id) {
+            continue;
+        }
+        if let Some(&r) = vector_rank.get(hit.text_hash.as_str()) {
+            let score = vector(r) + shared(&keyword_page, page_of(&hit));
+            fused.push((score, Fused::Section(Box::new(hit))));
+        }
+    }
     fused.extend(
         nearest
             .iter()
@@ -386,6 +515,7 @@ mod tests {
         tier: 1.0,
         coverage_power: 3,
         fill: false,
+        page: 0.0,
     };
 
     /// A vector ranking of texts, best first, at cosine distances 0.1, 0.2, …
@@ -406,6 +536,26 @@ mod tests {
         hits
     }
 
+    /// Fuses the two sides as sections standing alone (no same-page sections read).
+    fn fuse_alone(
+        text: Vec<SectionHit>,
+        every_word: usize,
+        keyword_weight: f32,
+        nearest: &[(String, f32)],
+        others: &[(String, f32)],
+        fusion: &Fusion,
+    ) -> Vec<(f32, Fused)> {
+        let sides = Sides {
+            text,
+            every_word,
+            keyword_weight,
+            nearest,
+            others,
+            same_page: Vec::new(),
+        };
+        fuse(sides, fusion)
+    }
+
     fn names(fused: &[(f32, Fused)]) -> Vec<String> {
         fused
             .iter()
@@ -420,7 +570,7 @@ mod tests {
     fn rrf_rewards_agreement_and_defers_vector_only_texts() {
         let text = vec![hit("x"), hit("y"), hit("z")];
         let nearest = near(&["y", "w", "x"]);
-        let fused = fuse(text, 0, 1.0, &nearest, &[], &RRF);
+        let fused = fuse_alone(text, 0, 1.0, &nearest, &[], &RRF);
         // y: 2nd and 1st beats x: 1st and 3rd; w (2nd by vector only) beats z (3rd by text).
         assert_eq!(names(&fused), ["y", "x", "text w", "z"]);
         assert!((fused[0].0 - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
@@ -432,7 +582,7 @@ mod tests {
         // x and z hold every query word; the vector side prefers w, then y.
         let text = vec![hit("x"), hit("z"), hit("y")];
         let nearest = near(&["w", "y", "z"]);
-        let fused = fuse(text, 2, 1.0, &nearest, &[], &RRF);
+        let fused = fuse_alone(text, 2, 1.0, &nearest, &[], &RRF);
         assert_eq!(names(&fused), ["z", "x", "y", "text w"]);
         assert!(fused.windows(2).all(|w| w[0].0 >= w[1].0));
     }
@@ -447,27 +597,115 @@ mod tests {
         }
         let nearest = near(&["w", "y", "z"]);
         let soft = Fusion::default();
-        let fused = fuse(text.clone(), 1, 1.0, &nearest, &[], &soft);
+        let fused = fuse_alone(text.clone(), 1, 1.0, &nearest, &[], &soft);
         // x gets the step alone; w the vector side's full share (0.3), which is more.
         assert_eq!(names(&fused), ["y", "z", "text w", "x"]);
         assert!((fused[3].0 - soft.tier).abs() < 1e-6, "{}", fused[3].0);
         let hard = Fusion { tier: 1.0, ..soft };
-        assert_eq!(names(&fuse(text, 1, 1.0, &nearest, &[], &hard))[0], "x");
+        assert_eq!(
+            names(&fuse_alone(text, 1, 1.0, &nearest, &[], &hard))[0],
+            "x"
+        );
     }
 
     #[test]
     fn a_keyword_side_that_found_little_of_the_query_weighs_less() {
         // The keyword side's first hit x is the vector side's 3rd; the vector side's first is w.
         let nearest = near(&["w", "v", "x"]);
-        let full = fuse(vec![hit("x"), hit("y")], 0, 1.0, &nearest, &[], &RRF);
+        let full = fuse_alone(vec![hit("x"), hit("y")], 0, 1.0, &nearest, &[], &RRF);
         assert_eq!(names(&full)[0], "x", "full weight: agreement wins");
-        let weak = fuse(vec![hit("x"), hit("y")], 0, 0.01, &nearest, &[], &RRF);
+        let weak = fuse_alone(vec![hit("x"), hit("y")], 0, 0.01, &nearest, &[], &RRF);
         assert_eq!(
             names(&weak)[..2],
             ["text w", "text v"],
             "{:?}",
             names(&weak)
         );
+    }
+
+    /// A section `id` on page `page` whose text hashes as `id`.
+    fn on_page(id: &str, page: &str) -> SectionHit {
+        let mut h = hit(id);
+        h.path = format!("{page}.md");
+        h
+    }
+
+    #[test]
+    fn a_page_both_sides_found_through_different_sections_counts_as_found_by_both() {
+        // The keyword side ranks p1 (page P) first and q1 (page Q) a close second; the vector
+        // side has r (page R) first and p2, another section of P, second. Alone, R's text
+        // passes Q's section; with the page share, P leads and q1 stays behind.
+        let mut text = vec![on_page("p1", "P"), on_page("q1", "Q")];
+        for (h, s) in text.iter_mut().zip([3.0, 2.9]) {
+            h.found.score = s;
+        }
+        let nearest = near(&["r", "p2", "s"]);
+        let same_page = vec![on_page("p2", "P")];
+        let cc = |page| Fusion {
+            method: Method::Convex { alpha: 0.5 },
+            tier: 0.0,
+            coverage_power: 0,
+            fill: false,
+            page,
+        };
+        let run = |page| {
+            let sides = Sides {
+                text: text.clone(),
+                every_word: 0,
+                keyword_weight: 1.0,
+                nearest: &nearest,
+                others: &[],
+                same_page: same_page.clone(),
+            };
+            fuse(sides, &cc(page))
+        };
+        let alone = run(0.0);
+        assert_eq!(names(&alone), ["p1", "text r", "text p2", "q1", "text s"]);
+        let shared = run(1.0);
+        // p1: 0.5 + P's vector best (p2: 0.5 × 0.5); p2 as P's section: the same, tied by id.
+        assert_eq!(
+            names(&shared),
+            ["p1", "p2", "text r", "text p2", "q1", "text s"]
+        );
+        assert!((shared[0].0 - 0.75).abs() < 1e-6, "{}", shared[0].0);
+        assert!((shared[1].0 - 0.75).abs() < 1e-6, "{}", shared[1].0);
+        let half = run(0.5);
+        assert!((half[0].0 - 0.625).abs() < 1e-6, "{}", half[0].0);
+    }
+
+    #[test]
+    fn a_text_on_several_pages_shares_its_evidence_out_among_them() {
+        // The keyword side returned p1 (page P) and q1 (page Q), tied; the vector side's only
+        // text f is a footer on both pages and on a third page the keyword side missed.
+        let mut text = vec![on_page("p1", "P"), on_page("q1", "Q")];
+        for h in &mut text {
+            h.found.score = 1.0;
+        }
+        let mut footers = vec![on_page("p-footer", "P"), on_page("q-footer", "Q")];
+        for h in &mut footers {
+            h.found.text_hash = "f".into();
+        }
+        let nearest = near(&["f", "g"]);
+        let sides = Sides {
+            text,
+            every_word: 0,
+            keyword_weight: 1.0,
+            nearest: &nearest,
+            others: &[],
+            same_page: footers,
+        };
+        let rrf = Fusion { page: 1.0, ..RRF };
+        let fused = fuse(sides, &rrf);
+        let score = |name: &str| {
+            let i = names(&fused).iter().position(|n| n == name).unwrap();
+            fused[i].0
+        };
+        // p1: its own first place and half of f's first place.
+        let first = 1.0 / 61.0;
+        assert!((score("p1") - 1.5 * first).abs() < 1e-6, "{}", score("p1"));
+        assert!((score("q1") - (1.0 / 62.0 + 0.5 * first)).abs() < 1e-6);
+        // The footer sections themselves get f's own evidence and their page's keyword best.
+        assert!((score("p-footer") - 2.0 * first).abs() < 1e-6);
     }
 
     #[test]
@@ -478,7 +716,16 @@ mod tests {
         assert_eq!("cc:0.7,tier=0.3".parse::<Fusion>().unwrap().tier, 0.3);
         assert_eq!(f.coverage_power, 1);
         assert_eq!("rrf".parse::<Fusion>().unwrap().method, Method::Rrf);
-        for bad in ["cc:1.5", "cc:x", "lin", "rrf,pow=a", "tier,rrf", "tier=x"] {
+        assert_eq!("cc:0.7,page=0.5".parse::<Fusion>().unwrap().page, 0.5);
+        for bad in [
+            "cc:1.5",
+            "cc:x",
+            "lin",
+            "rrf,pow=a",
+            "tier,rrf",
+            "tier=x",
+            "page=2",
+        ] {
             let err = bad.parse::<Fusion>().unwrap_err().to_string();
             assert!(err.contains(bad), "{bad}: {err}");
         }
@@ -493,19 +740,20 @@ mod tests {
             tier: 0.0,
             coverage_power: 0,
             fill: false,
+            page: 0.0,
         };
         assert_eq!(
-            names(&fuse(x_y_z(), 0, 1.0, &nearest, &[], &cc(1.0))),
+            names(&fuse_alone(x_y_z(), 0, 1.0, &nearest, &[], &cc(1.0))),
             ["x", "y", "z"]
         );
         assert_eq!(
-            names(&fuse(x_y_z(), 0, 1.0, &nearest, &[], &cc(0.0)))[0],
+            names(&fuse_alone(x_y_z(), 0, 1.0, &nearest, &[], &cc(0.0)))[0],
             "z"
         );
         // Balanced, the middle one (second on both sides) ties the ends; a stronger keyword
         // side breaks the tie its way.
         assert_eq!(
-            names(&fuse(x_y_z(), 0, 1.0, &nearest, &[], &cc(0.6)))[0],
+            names(&fuse_alone(x_y_z(), 0, 1.0, &nearest, &[], &cc(0.6)))[0],
             "x"
         );
     }
@@ -523,15 +771,16 @@ mod tests {
             tier: 0.0,
             coverage_power: 0,
             fill,
+            page: 0.0,
         };
         // Without its similarity x gets nothing from the vector side: 0.6 against y's
         // 0.6 × 0.5 + 0.4.
         assert_eq!(
-            names(&fuse(x_y_z(), 0, 1.0, &nearest, &[], &cc(false)))[0],
+            names(&fuse_alone(x_y_z(), 0, 1.0, &nearest, &[], &cc(false)))[0],
             "y"
         );
         let others = [("x".to_string(), 0.15)];
-        let filled = fuse(x_y_z(), 0, 1.0, &nearest, &others, &cc(true));
+        let filled = fuse_alone(x_y_z(), 0, 1.0, &nearest, &others, &cc(true));
         assert_eq!(names(&filled)[0], "x", "{:?}", names(&filled));
         // Similarities .5–.9: x's .85 is 0.875 of the range, 0.6 + 0.4 × 0.875.
         assert!((filled[0].0 - 0.95).abs() < 1e-5, "{}", filled[0].0);
