@@ -438,7 +438,11 @@ pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
     let shared =
         |side: &HashMap<u64, f32>, page: u64| fusion.page * side.get(&page).copied().unwrap_or(0.0);
     let covered: HashSet<String> = text.iter().map(|h| h.text_hash.clone()).collect();
-    let keyword_ids: HashSet<String> = text.iter().map(|h| h.id.clone()).collect();
+    let keyword_ids: HashSet<String> = if same_page.is_empty() {
+        HashSet::new()
+    } else {
+        text.iter().map(|h| h.id.clone()).collect()
+    };
     let mut fused: Vec<(f32, Fused)> = text
         .into_iter()
         .enumerate()
