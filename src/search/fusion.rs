@@ -380,6 +380,12 @@ pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
         others,
         same_page,
     } = sides;
+    // Same-page sections count only with a page share (`hybrid_search` reads none without).
+    let same_page = if fusion.page > 0.0 {
+        same_page
+    } else {
+        Vec::new()
+    };
     let rrf = |rank: usize| 1.0 / (RRF_K + rank as f32 + 1.0);
     // Each side's evidence for its entry at `rank` with score `score`.
     // The keyword side's own score, without the every-word step rank_fields adds.
@@ -413,7 +419,7 @@ pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
     let page_of = |h: &SectionHit| page_key(&h.collection, &h.path);
     let mut keyword_page: HashMap<u64, f32> = HashMap::new();
     let mut vector_page: HashMap<u64, f32> = HashMap::new();
-    if fusion.page > 0.0 {
+    if !same_page.is_empty() {
         for (rank, hit) in text.iter().enumerate() {
             let e = keyword_page.entry(page_of(hit)).or_default();
             *e = e.max(keyword(rank));
@@ -456,12 +462,16 @@ pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
                 (None, Some(&sim), Method::Convex { alpha }) => (1.0 - alpha) * vec_norm(sim),
                 _ => 0.0,
             };
-            let v = own.max(shared(&vector_page, page_of(&hit)));
+            let v = if vector_page.is_empty() {
+                own
+            } else {
+                own.max(shared(&vector_page, page_of(&hit)))
+            };
             let tier = if rank < every_word { fusion.tier } else { 0.0 };
             (tier + keyword(rank) + v, Fused::Section(Box::new(hit)))
         })
         .collect();
-    for hit in same_page.into_iter().filter(|_| fusion.page > 0.0) {
+    for hit in same_page {
         if keyword_ids.contains(&hit.id) {
             continue;
         }
