@@ -381,16 +381,17 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
     write(
         root,
         "a.md",
-        "# 再試行\n\nリトライの上限回数は三回です。\n\n## 同じ\n\n共通の段落です。\n",
+        "# メモ\n\nリトライの上限回数は三回です。\n\n## 同じ\n\n共通の段落です。\n",
     );
     write(
         root,
         "b.md",
-        "# 首都\n\n東京は日本の首都です。\n\n## 同じ\n\n共通の段落です。\n",
+        "# メモ\n\n東京は日本の首都です。\n\n## 同じ\n\n共通の段落です。\n",
     );
     let first = index_json(root, &["--model", &model]);
-    // "共通の段落です" appears twice: 4 sections, 3 distinct texts... but the heading line is
-    // part of the text, and both sections are headed "同じ", so the texts are identical.
+    // "共通の段落です" appears twice, under the same heading of pages of the same title: 4
+    // sections, 3 distinct inputs of the model (a section is embedded with its place, so the
+    // same text under another title would be another vector).
     assert_eq!(first["sections_written"], 4);
     assert_eq!(
         first["vectors_written"], 3,
@@ -461,7 +462,7 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
     write(
         root,
         "a.md",
-        "# 再試行\n\nバックオフは指数関数的です。\n\n## 同じ\n\n共通の段落です。\n",
+        "# メモ\n\nバックオフは指数関数的です。\n\n## 同じ\n\n共通の段落です。\n",
     );
     let edit = index_json(root, &["--model", &model]);
     assert_eq!(edit["vectors_written"], 1);

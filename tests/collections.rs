@@ -220,7 +220,10 @@ fn several_roots_are_collections_searched_together_or_apart_and_removed_alone() 
 
 /// An index made before collections (format 3: one root, no collection column, no front
 /// matter kept) keeps working: its readers are told to re-index, and the first run rebuilds
-/// the sections from the tree as one collection named after the root, keeping every vector.
+/// the sections from the tree as one collection named after the root, keeping every vector
+/// whose key the rebuilt sections still have (here all: the downgrade keeps this sagasu's
+/// keys; a real format 3 or 4 index keyed vectors by the text alone, and those are made again
+/// once).
 #[test]
 fn an_index_of_one_root_made_before_collections_is_migrated_and_keeps_its_vectors() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -210,6 +210,30 @@ pub(crate) fn assemble(
     }
 }
 
+/// What the embedding model reads for a section: where the section sits (the page title and
+/// the headings above it, those its text does not already hold), then its text. Embedded
+/// alone, a short section ("解説", "See also", a one-line remark) looks like every other page's
+/// and comes first for questions it does not answer; with its place it stands for its page.
+/// The title and the section's own heading are usually in the text already (the first
+/// section holds the folded title; a heading section starts with its heading line).
+pub fn embedding_input(title: Option<&str>, heading_path: &[String], text: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in title
+        .into_iter()
+        .chain(heading_path.iter().map(String::as_str))
+    {
+        let part = part.trim();
+        if !part.is_empty() && !parts.contains(&part) && !text.contains(part) {
+            parts.push(part);
+        }
+    }
+    if parts.is_empty() {
+        text.to_string()
+    } else {
+        format!("{}\n{text}", parts.join(" > "))
+    }
+}
+
 /// Characters that show (whitespace aside): what link shares are measured in.
 pub(crate) fn visible_chars(s: &str) -> usize {
     s.chars().filter(|c| !c.is_whitespace()).count()
@@ -486,4 +510,38 @@ pub(crate) fn line_spans(source: &str) -> Vec<(usize, usize, &str)> {
         start += line.len();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(parts: &[&str]) -> Vec<String> {
+        parts.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_section_is_embedded_under_the_parts_of_its_place_that_its_text_lacks() {
+        // A short section says which page and heading it belongs to.
+        assert_eq!(
+            embedding_input(
+                Some("WeakReference クラス"),
+                &path(&["WeakReference クラス", "IncrementStrongReference", "解説"]),
+                "解説\n強参照の数を増やします。"
+            ),
+            "WeakReference クラス > IncrementStrongReference\n解説\n強参照の数を増やします。"
+        );
+        // The first section holds the folded title, a heading section its heading line:
+        // nothing is said twice.
+        assert_eq!(
+            embedding_input(Some("概要"), &path(&["概要"]), "概要\n本文"),
+            "概要\n本文"
+        );
+        assert_eq!(embedding_input(None, &[], "本文"), "本文");
+        // The same text under two titles is two inputs (two vectors).
+        assert_ne!(
+            embedding_input(Some("A"), &path(&["A", "See also"]), "See also\nx"),
+            embedding_input(Some("B"), &path(&["B", "See also"]), "See also\nx")
+        );
+    }
 }

@@ -519,6 +519,7 @@ mod tests {
             link_share: 0.0,
             text: String::new(),
             text_hash: id.into(),
+            body_hash: id.into(),
             score: 0.0,
             row_id: None,
         })

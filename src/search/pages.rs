@@ -70,6 +70,7 @@ mod tests {
             link_share: 0.0,
             text: String::new(),
             text_hash: format!("{path}{line}"),
+            body_hash: format!("{path}{line}"),
             score,
             row_id: None,
         })

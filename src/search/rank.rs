@@ -60,17 +60,18 @@ pub fn rank_fields(
     proximity: &[f32],
 ) {
     let best = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
-    // Pages holding each text among the candidates.
+    // Pages holding each text among the candidates (the text alone: not its vector's key,
+    // which holds the page's title).
     let mut pages: HashMap<&str, HashSet<&str>> = HashMap::new();
     for h in hits.iter() {
         pages
-            .entry(h.text_hash.as_str())
+            .entry(h.body_hash.as_str())
             .or_default()
             .insert(h.path.as_str());
     }
     let repeated: Vec<usize> = hits
         .iter()
-        .map(|h| pages[h.text_hash.as_str()].len())
+        .map(|h| pages[h.body_hash.as_str()].len())
         .collect();
     // Pages share titles and headings ("概要", "関連項目"): analyse each string once.
     let mut seen: HashMap<String, f32> = HashMap::new();
@@ -259,6 +260,7 @@ mod tests {
             link_share: 0.0,
             text: text.into(),
             text_hash: crate::hash::content_hash(text.as_bytes()),
+            body_hash: crate::hash::content_hash(text.as_bytes()),
             score: bm25,
             row_id: None,
         })

@@ -82,6 +82,7 @@ mod tests {
             text: "本文".into(),
             row_id: None,
             text_hash: String::new(),
+            body_hash: String::new(),
             score: 0.0,
         });
         assert_eq!(

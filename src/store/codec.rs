@@ -15,7 +15,7 @@ use super::error::{Result, StoreError};
 use super::filter::pair;
 use super::schema::{columns, sections_schema};
 use crate::hash::{content_hash, page_key};
-use crate::ingest::document::{Document, FrontMatter, Section};
+use crate::ingest::document::{embedding_input, Document, FrontMatter, Section};
 use crate::ingest::front_matter::Value;
 
 /// zstd level of the raw bytes kept in the index. File by file (no shared dictionary), level
@@ -149,6 +149,7 @@ pub fn rows_to_batch(collection: &str, files: &[FileRows]) -> Result<RecordBatch
     let mut text = StringBuilder::new();
     let mut terms = StringBuilder::new();
     let mut text_hash = StringBuilder::new();
+    let mut body_hash = StringBuilder::new();
     let mut file_hash = StringBuilder::new();
     let mut file_size = UInt64Builder::with_capacity(n);
     let mut mtime_ns = Int64Builder::with_capacity(n);
@@ -201,7 +202,11 @@ pub fn rows_to_batch(collection: &str, files: &[FileRows]) -> Result<RecordBatch
             }
             text.append_value(&s.text);
             terms.append_value(t);
-            text_hash.append_value(content_hash(s.text.as_bytes()));
+            // Keyed by what the model embeds: the same text under another page's title is
+            // another vector.
+            let input = embedding_input(file.title.as_deref(), &s.heading_path, &s.text);
+            text_hash.append_value(content_hash(input.as_bytes()));
+            body_hash.append_value(content_hash(s.text.as_bytes()));
             file_hash.append_value(&file.file_hash);
             file_size.append_value(file.file_size);
             mtime_ns.append_value(file.mtime_ns);
@@ -233,6 +238,7 @@ pub fn rows_to_batch(collection: &str, files: &[FileRows]) -> Result<RecordBatch
         Arc::new(text.finish()),
         Arc::new(terms.finish()),
         Arc::new(text_hash.finish()),
+        Arc::new(body_hash.finish()),
         Arc::new(file_hash.finish()),
         Arc::new(file_size.finish()),
         Arc::new(mtime_ns.finish()),
@@ -264,14 +270,17 @@ pub struct FoundSection {
     pub text: String,
     /// The row in the version the hit was read from (full-text candidates only).
     pub row_id: Option<u64>,
+    /// The key of its text's vector ([`columns::TEXT_HASH`]).
     pub text_hash: String,
+    /// One for the same text wherever it is ([`columns::BODY_HASH`]).
+    pub body_hash: String,
     /// BM25 for full-text candidates; 0 until search scores it otherwise.
     pub score: f32,
 }
 
 /// The columns a full-text candidate is read with: a hit's, but its text, which only the
 /// results shown need (reading it for every candidate doubled the search's time).
-pub const CANDIDATE_COLUMNS: [&str; 9] = [
+pub const CANDIDATE_COLUMNS: [&str; 10] = [
     columns::ID,
     columns::COLLECTION,
     columns::PATH,
@@ -281,6 +290,7 @@ pub const CANDIDATE_COLUMNS: [&str; 9] = [
     columns::TITLE,
     columns::LINK_SHARE,
     columns::TEXT_HASH,
+    columns::BODY_HASH,
 ];
 
 /// The columns a search hit is read from: a candidate's and its text.
@@ -316,13 +326,31 @@ pub fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringAr
     col::<StringArray>(batch, name)
 }
 
+/// Each row's heading path; `doing` names the read in errors.
+pub fn heading_paths(batch: &RecordBatch, doing: &str) -> Result<Vec<Vec<String>>> {
+    let headings = col::<ListArray>(batch, columns::HEADING_PATH)?;
+    (0..batch.num_rows())
+        .map(|i| {
+            let list = headings.value(i);
+            let list =
+                list.as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| StoreError::Codec {
+                        doing: doing.into(),
+                        message: "heading_path has an unexpected type".into(),
+                    })?;
+            Ok((0..list.len()).map(|j| list.value(j).to_string()).collect())
+        })
+        .collect()
+}
+
 /// The hits of a result batch holding [`hit_columns`] or [`CANDIDATE_COLUMNS`] (text left
 /// empty), and `_score` when `scored`; `_rowid` is read when there.
 pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<FoundSection>> {
     let id = string_col(batch, columns::ID)?;
     let collection = string_col(batch, columns::COLLECTION)?;
     let path = string_col(batch, columns::PATH)?;
-    let headings = col::<ListArray>(batch, columns::HEADING_PATH)?;
+    let headings = heading_paths(batch, "reading results")?;
     let start = col::<UInt32Array>(batch, columns::START_LINE)?;
     let end = col::<UInt32Array>(batch, columns::END_LINE)?;
     let title = string_col(batch, columns::TITLE)?;
@@ -336,25 +364,18 @@ pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<FoundS
         None => None,
     };
     let text_hash = string_col(batch, columns::TEXT_HASH)?;
+    let body_hash = string_col(batch, columns::BODY_HASH)?;
     let score = match scored {
         Scored::Yes => Some(col::<Float32Array>(batch, SCORE)?),
         Scored::No => None,
     };
     let mut out = Vec::with_capacity(batch.num_rows());
-    for i in 0..batch.num_rows() {
-        let list = headings.value(i);
-        let list =
-            list.as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| StoreError::Codec {
-                    doing: "reading results".into(),
-                    message: "heading_path has an unexpected type".into(),
-                })?;
+    for (i, heading_path) in headings.into_iter().enumerate() {
         out.push(FoundSection {
             id: id.value(i).to_string(),
             collection: collection.value(i).to_string(),
             path: path.value(i).to_string(),
-            heading_path: (0..list.len()).map(|j| list.value(j).to_string()).collect(),
+            heading_path,
             start_line: start.value(i),
             end_line: end.value(i),
             title: (!title.is_null(i)).then(|| title.value(i).to_string()),
@@ -362,6 +383,7 @@ pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<FoundS
             text: text.map_or_else(String::new, |t| t.value(i).to_string()),
             row_id: row_id.map(|r| r.value(i)),
             text_hash: text_hash.value(i).to_string(),
+            body_hash: body_hash.value(i).to_string(),
             score: score.map_or(0.0, |s| s.value(i)),
         });
     }
@@ -392,7 +414,12 @@ mod tests {
         assert_eq!(ids.value(1), "docs:a.md#1");
         let hits = hits_from_batch(&batch, Scored::No).expect("hits");
         assert_eq!(hits[2].path, "b.md");
+        // The hash is of what the model embeds: the second section's place, then its text.
         assert_eq!(hits[0].text_hash, content_hash(hits[0].text.as_bytes()));
+        assert!(hits[1].text.starts_with('B'), "{:?}", hits[1].text);
+        let placed = format!("A\n{}", hits[1].text);
+        assert_eq!(hits[1].text_hash, content_hash(placed.as_bytes()));
+        assert_eq!(hits[1].body_hash, content_hash(hits[1].text.as_bytes()));
         // A full-text result without its score column is an error naming it, not a 0.0.
         let err = hits_from_batch(&batch, Scored::Yes)
             .expect_err("no _score")

@@ -11,8 +11,10 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 /// the `vectors` table keyed by text hash. 2: `sections.link_share`, and `title` falls back to
 /// the first level-1 heading. 3: `sections.raw`, each file's bytes (zstd) on its first
 /// section, so that an index serves documents without the tree. 4: `sections.collection`
-/// (several roots in one index) and the front matter's typed properties (`fm_*`).
-pub const FORMAT_VERSION: u32 = 4;
+/// (several roots in one index) and the front matter's typed properties (`fm_*`). 5:
+/// `text_hash` is of the model's input (the section's place, then its text), `body_hash` of
+/// the text alone.
+pub const FORMAT_VERSION: u32 = 5;
 
 pub const SECTIONS_TABLE: &str = "sections";
 pub const VECTORS_TABLE: &str = "vectors";
@@ -56,6 +58,7 @@ pub mod columns {
     pub const TEXT: &str = "text";
     pub const TERMS: &str = "terms";
     pub const TEXT_HASH: &str = "text_hash";
+    pub const BODY_HASH: &str = "body_hash";
     pub const FILE_HASH: &str = "file_hash";
     pub const FILE_SIZE: &str = "file_size";
     pub const MTIME_NS: &str = "mtime_ns";
@@ -101,7 +104,11 @@ pub fn sections_schema() -> SchemaRef {
         Field::new(columns::TEXT, DataType::Utf8, false),
         // The text's search terms, space-separated: what the full-text index holds (terms.rs).
         Field::new(columns::TERMS, DataType::Utf8, false),
+        // The hash of what the model embeds (ingest::document::embedding_input): the vectors'
+        // key.
         Field::new(columns::TEXT_HASH, DataType::Utf8, false),
+        // The hash of the text alone: one for the same text on several pages (boilerplate).
+        Field::new(columns::BODY_HASH, DataType::Utf8, false),
         Field::new(columns::FILE_HASH, DataType::Utf8, false),
         Field::new(columns::FILE_SIZE, DataType::UInt64, false),
         Field::new(columns::MTIME_NS, DataType::Int64, false),

@@ -15,14 +15,15 @@ use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::Table;
 
 use super::codec::{
-    col, hit_columns, hits_from_batch, rows_to_batch, string_col, FileRows, FoundSection, Scored,
-    CANDIDATE_COLUMNS, ROW_ID, SCORE,
+    col, heading_paths, hit_columns, hits_from_batch, rows_to_batch, string_col, FileRows,
+    FoundSection, Scored, CANDIDATE_COLUMNS, ROW_ID, SCORE,
 };
 use super::error::{LanceContext, Result, StoreError};
 use super::filter::PageList;
 use super::schema::{columns, sections_schema, SECTIONS_TABLE};
 use super::{Filter, Store};
 use crate::hash::{hash_key, HashKey};
+use crate::ingest::document::embedding_input;
 
 /// A page list is tested on a deeper full-text search only when that search need not be
 /// deeper than this many times the candidates asked for (with [`POST_FILTER_SLACK`]: a list
@@ -46,7 +47,8 @@ pub struct FileState {
     pub inconsistent: bool,
 }
 
-/// A section's text and its hash, as the embed stage reads them.
+/// What the embed stage reads of a section: the model's input
+/// ([`crate::ingest::document::embedding_input`]) and its hash.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SectionText {
     pub hash: String,
@@ -719,10 +721,12 @@ impl Store {
         filter: Option<&Filter>,
     ) -> Result<impl futures::Stream<Item = Result<Vec<SectionText>>> + Send + Unpin + use<>> {
         const DOING: &str = "reading section texts";
-        let mut q = self
-            .sections()?
-            .query()
-            .select(Select::columns(&[columns::TEXT_HASH, columns::TEXT]));
+        let mut q = self.sections()?.query().select(Select::columns(&[
+            columns::TEXT_HASH,
+            columns::TEXT,
+            columns::TITLE,
+            columns::HEADING_PATH,
+        ]));
         if let Some(f) = filter {
             q = q.only_if_expr(f.expr());
         }
@@ -731,10 +735,16 @@ impl Store {
             let batch = batch.doing(DOING)?;
             let hashes = string_col(&batch, columns::TEXT_HASH)?;
             let texts = string_col(&batch, columns::TEXT)?;
+            let titles = string_col(&batch, columns::TITLE)?;
+            let headings = heading_paths(&batch, DOING)?;
             Ok((0..batch.num_rows())
                 .map(|i| SectionText {
                     hash: hashes.value(i).to_string(),
-                    text: texts.value(i).to_string(),
+                    text: embedding_input(
+                        (!titles.is_null(i)).then(|| titles.value(i)),
+                        &headings[i],
+                        texts.value(i),
+                    ),
                 })
                 .collect())
         }))
