@@ -1,6 +1,7 @@
 //! Tests of the store through its own API, on real LanceDB tables in temporary directories.
 
 mod ann;
+mod embed_input;
 mod filters;
 mod text_index;
 
