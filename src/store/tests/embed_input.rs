@@ -3,27 +3,9 @@
 
 use futures::TryStreamExt;
 
+use super::page;
 use crate::hash::content_hash;
-use crate::ingest::document::SplitOptions;
-use crate::ingest::markdown::split;
-use crate::ingest::terms::document_terms;
 use crate::store::{FileRows, SectionText, StoreOptions};
-
-fn rows(path: &str, source: &str) -> FileRows {
-    let doc = split(source, SplitOptions::default());
-    let terms = doc
-        .sections
-        .iter()
-        .map(|s| document_terms(&s.text))
-        .collect();
-    FileRows::new(
-        path.into(),
-        (content_hash(source.as_bytes()), source.len() as u64, 0),
-        Vec::new(),
-        doc,
-        terms,
-    )
-}
 
 #[test]
 fn the_same_text_under_two_titles_is_read_as_two_inputs_each_under_its_own_hash() {
@@ -31,12 +13,14 @@ fn the_same_text_under_two_titles_is_read_as_two_inputs_each_under_its_own_hash(
     let rt = crate::budget::runtime(2).expect("runtime");
     let mut store = super::writer(&rt, dir.path(), StoreOptions::default());
     let files = [
-        rows(
+        page(
             "a.md",
+            0,
             "# 再試行\n\n上限は三回。\n\n## 解説\n\n共通の注意です。\n",
         ),
-        rows(
+        page(
             "b.md",
+            0,
             "# 首都\n\n東京です。\n\n## 解説\n\n共通の注意です。\n",
         ),
     ];

@@ -1,30 +1,13 @@
 //! Collections and front-matter conditions, applied inside LanceDB: each filter form on real
 //! tables, alone, combined, and under a full-text search.
 
-use crate::ingest::document::SplitOptions;
-use crate::ingest::markdown::split;
-use crate::ingest::terms::{document_terms, query_terms};
+use super::page;
+use crate::ingest::terms::query_terms;
 use crate::search::conditions::parse_where;
 use crate::search::scope::{scope, Scope};
 use crate::search::SearchOptions;
 use crate::store::schema::{COLLECTION_INDEX, PAGE_INDEX, PAIRS_INDEX};
 use crate::store::{FileRows, Filter, Maintenance, Match, Store, StoreOptions};
-
-fn page(path: &str, mtime_ns: i64, source: &str) -> FileRows {
-    let doc = split(source, SplitOptions::default());
-    let terms = doc
-        .sections
-        .iter()
-        .map(|s| document_terms(&s.text))
-        .collect();
-    FileRows::new(
-        path.into(),
-        (path.into(), source.len() as u64, mtime_ns),
-        Vec::new(),
-        doc,
-        terms,
-    )
-}
 
 /// Writes `files` into `collection` in one commit.
 fn add(rt: &tokio::runtime::Runtime, store: &mut Store, collection: &str, files: &[FileRows]) {
