@@ -1,7 +1,8 @@
 //! The on-disk format: the two tables' Arrow schemas, their names and indexes, and the
 //! format version recorded in `sagasu.json`. Change anything here and bump
 //! [`FORMAT_VERSION`]; readers refuse an index whose layout is not this one, and `index`
-//! rebuilds it (sections from the tree; vectors are kept, keyed by text hash).
+//! rebuilds it (sections from the tree; vectors are kept where their key, the hash of the
+//! model's input, still occurs: none across format 5, which changed what the key is of).
 
 use std::sync::Arc;
 
