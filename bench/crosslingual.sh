@@ -23,10 +23,11 @@ out="$root/crosslingual"
 for i in $(seq 1 "$samples"); do
   d="$out/sample-$((i * 101))"
   mkdir -p "$d"
-  if [ ! -f "$d/db/sagasu.json" ]; then
+  if [ ! -f "$d/crosslingual.jsonl" ]; then
     python3 bench/crosslingual_samples.py "$work/cpp-docs-ja" "$work/cpp-docs-en" "$work/subset/tree" "$d" $((i * 101))
-    "$sagasu" index "$d/tree" --db "$d/db" --model "$e5" -q >&2
   fi
+  # A scan when nothing changed; rebuilds an index of an older format.
+  "$sagasu" index "$d/tree" --db "$d/db" --model "$e5" -q >&2
   for row in "${rows[@]}"; do
     case $row in
       text | vector) args=(--mode "$row") ;;

@@ -34,10 +34,11 @@ whole=${WHOLE:-oss-docs-ja}
 e5=${SAGASU_E5_DIR:-$HOME/.cache/sagasu-test-models/multilingual-e5-small}
 specs=("$@")
 if [ ${#specs[@]} -eq 0 ]; then
-  # The previous defaults, plain RRF, and the candidates the literature finds robust: RRF and
-  # a convex combination, with every-word steps of several sizes and none, the keyword side
-  # weighed by coverage.
-  specs=(rrf,notier,pow=0 cc:0.6,tier=1,pow=1 cc:0.7,tier=1,pow=1 cc:0.7,tier=0.3,pow=1 cc:0.7,tier=0.2,pow=1 cc:0.7,tier=0.1,pow=1 cc:0.7,notier,pow=1)
+  # Plain RRF, the previous default (min-max scores), and the grid around the default: the
+  # keyword share and the every-word step (in standard deviations) of the z-score
+  # combination, the keyword side weighed by coverage. A spec names `,minmax` for min-max
+  # scores; without it a convex combination uses z-scores.
+  specs=(rrf,notier,pow=0 cc:0.7,tier=0.2,pow=1,minmax cc:0.56,tier=0.75,pow=1 cc:0.58,tier=0.75,pow=1 cc:0.6,tier=0.5,pow=1 cc:0.6,tier=0.75,pow=1 cc:0.6,tier=1,pow=1 cc:0.62,tier=0.75,pow=1 cc:0.64,tier=0.75,pow=1)
 fi
 lim=(); [ -n "${LIMIT:-}" ] && lim=(--limit "$LIMIT")
 
@@ -48,8 +49,9 @@ prepare() {
   [ -d "$work/sets-all" ] || python3 bench/relevance_sets.py "$work/$corpus" "$work/eval.jsonl" "$work/sets-all" --every 1 >&2
   if [[ " $whole " == *" $corpus "* ]]; then
     [ -d "$work/wide" ] || python3 bench/relevance_subset.py "$work/sets-all" - "$work" --wide --tree "$work/$corpus" >&2
-    [ -f "$work/wide/db/sagasu.json" ] || "$sagasu" index "$work/$corpus" --db "$work/wide/db" --model "$e5" -q >&2
-    [ -f "$work/wide/db-nodesc/sagasu.json" ] || "$sagasu" index "$work/sets-all/nodesc" --db "$work/wide/db-nodesc" --model "$e5" -q >&2
+    # An index run is a scan when nothing changed, and rebuilds an index of an older format.
+    "$sagasu" index "$work/$corpus" --db "$work/wide/db" --model "$e5" -q >&2
+    "$sagasu" index "$work/sets-all/nodesc" --db "$work/wide/db-nodesc" --model "$e5" -q >&2
   else
     local en=-; [ -d "$work/cpp-docs-en" ] && en="$work/cpp-docs-en"
     [ -f "$work/subset/db-this/sagasu.json" ] || { echo "run bench/relevance.sh first ($work/subset)" >&2; exit 1; }

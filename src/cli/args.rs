@@ -347,8 +347,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub ann: bool,
     /// Hybrid fusion to measure instead of the default (bench/fusion.sh): `rrf` or
-    /// `cc:ALPHA`, then `,tier`/`,tier=STEP`/`,notier`, `,pow=N`, `,fill`/`,nofill` and
-    /// `,page=SHARE`/`,nopage`.
+    /// `cc:ALPHA`, then `,tier`/`,tier=STEP`/`,notier`, `,pow=N`, `,z`/`,minmax`,
+    /// `,fill`/`,nofill` and `,page=SHARE`/`,nopage`.
     #[arg(long, hide = true, value_name = "SPEC")]
     pub fusion: Option<Fusion>,
     /// Weight of phrase proximity to measure instead of the default (bench/relevance.sh).

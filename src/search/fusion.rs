@@ -1,5 +1,6 @@
 //! Hybrid ranking: keyword and vector rankings fused by a convex combination of their
-//! normalised scores, sections holding every query word lifted by a step ([`TIER_STEP`]).
+//! z-scores ([`Scores::ZScore`]), sections holding every query word lifted by a step
+//! ([`TIER_STEP`]).
 //!
 //! Plain fusion let the vector side push the section that matched every word of a
 //! description below one that merely looked alike (hits@1 0.961 against text's 0.985 with
@@ -9,8 +10,10 @@
 //! by how much of the query it found ([`keyword_weight`]). Scores rather than ranks:
 //! reciprocal rank gives a vector side that barely prefers one page the same say as a keyword
 //! side whose first page stands far above the rest, and with it hybrid lost to keyword search
-//! on a corpus it was not tuned on. The fusion is chosen on cpp-docs-ja and checked on
-//! oss-docs-ja (`bench/fusion.sh`, ARCHITECTURE.md "Fusion").
+//! on a corpus it was not tuned on. z-scores rather than min-max: min-max gives each side's
+//! first candidate 1 however far ahead of the rest it stands, so no share suited both the
+//! queries keyword search leads and those the vector side leads. The fusion is chosen on
+//! cpp-docs-ja and checked on oss-docs-ja (`bench/fusion.sh`, ARCHITECTURE.md "Fusion").
 
 use std::collections::{HashMap, HashSet};
 
@@ -40,6 +43,8 @@ pub struct Fusion {
     /// The keyword side counts by the share of the query its best sections hold, to this
     /// power (0: always fully).
     pub coverage_power: i32,
+    /// How each side's scores are put on one scale before [`Method::Convex`] adds them.
+    pub scores: Scores,
     /// Keyword candidates the vector side did not return get their own similarity (read for
     /// them), and the vector side is normalised over all candidates of both sides.
     pub fill: bool,
@@ -47,7 +52,8 @@ pub struct Fusion {
     /// side did not return the section itself (0, the default: sections stand alone). With 1
     /// a page found by both sides, through different sections, counts as found by both: a
     /// bench option, not the default, because it did not carry over to oss-docs-ja
-    /// (ARCHITECTURE.md, "Evidence shared within a page").
+    /// (ARCHITECTURE.md, "Evidence shared within a page"). Measured with min-max scores; with
+    /// z-scores evidence below a side's mean is shared as none.
     pub page: f32,
 }
 
@@ -56,12 +62,28 @@ pub struct Fusion {
 pub enum Method {
     /// Reciprocal rank: 1 / (RRF_K + rank) from each side.
     Rrf,
-    /// Convex combination of min-max normalised scores: `alpha` × keyword + (1 − alpha) ×
-    /// vector (Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval").
+    /// Convex combination of normalised scores ([`Scores`]): `alpha` × keyword + (1 −
+    /// alpha) × vector (Bruch et al., "An Analysis of Fusion Functions for Hybrid
+    /// Retrieval").
     Convex {
         /// The keyword side's share, 0–1.
         alpha: f32,
     },
+}
+
+/// How a side's scores are put on one scale before they are added ([`Method::Convex`]). A
+/// candidate a side did not return gets the side's lowest score: its last candidate's, or
+/// with z-scores a keyword side's 0 when it returned fewer than it was asked for ([`Sides`]);
+/// 0 on the scale when the scores all tie (and every candidate gets 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scores {
+    /// `(s − min) / (max − min)` over the side's candidates: its best 1, its worst 0, however
+    /// far the best stands from the rest.
+    MinMax,
+    /// `(s − mean) / standard deviation` over the side's candidates: a best far ahead of the
+    /// rest counts more than a best in a flat ranking, so the side that is surer of its first
+    /// page weighs more for that query (a per-query confidence that min-max throws away).
+    ZScore,
 }
 
 impl Default for Fusion {
@@ -72,6 +94,7 @@ impl Default for Fusion {
             },
             tier: TIER_STEP,
             coverage_power: KEYWORD_WEIGHT_POWER,
+            scores: Scores::ZScore,
             fill: false,
             page: 0.0,
         }
@@ -82,8 +105,8 @@ impl std::str::FromStr for Fusion {
     type Err = anyhow::Error;
 
     /// `rrf` or `cc:ALPHA`, then optional `,tier` / `,tier=STEP` / `,notier`, `,pow=N`,
-    /// `,fill` / `,nofill` and `,page=SHARE` / `,nopage` (e.g. `cc:0.5,notier,pow=1`); unnamed
-    /// parts keep the default's.
+    /// `,z` / `,minmax`, `,fill` / `,nofill` and `,page=SHARE` / `,nopage` (e.g.
+    /// `cc:0.5,notier,pow=1,minmax`); unnamed parts keep the default's.
     fn from_str(s: &str) -> Result<Fusion> {
         let mut f = Fusion::default();
         for (i, part) in s.split(',').map(str::trim).enumerate() {
@@ -91,6 +114,8 @@ impl std::str::FromStr for Fusion {
                 "rrf" if i == 0 => f.method = Method::Rrf,
                 "tier" => f.tier = TIER_STEP,
                 "notier" => f.tier = 0.0,
+                "z" => f.scores = Scores::ZScore,
+                "minmax" => f.scores = Scores::MinMax,
                 "fill" => f.fill = true,
                 "nofill" => f.fill = false,
                 "nopage" => f.page = 0.0,
@@ -120,7 +145,7 @@ impl std::str::FromStr for Fusion {
                         f.coverage_power =
                             p.parse().map_err(|_| anyhow::anyhow!("bad pow in {s:?}"))?;
                     } else {
-                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,tier=STEP|,notier, ,pow=N, ,fill|,nofill and ,page=SHARE|,nopage");
+                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,tier=STEP|,notier, ,pow=N, ,z|,minmax, ,fill|,nofill and ,page=SHARE|,nopage");
                     }
                 }
             }
@@ -166,6 +191,7 @@ pub async fn hybrid_search(
     };
     let sides = Sides {
         text,
+        depth,
         every_word,
         keyword_weight,
         nearest: &nearest,
@@ -222,26 +248,31 @@ pub async fn hybrid_search(
     Ok(out)
 }
 
-/// The keyword side's share in the convex combination. Chosen on cpp-docs-ja by the worst
-/// margin over its wide query sets (hybrid − the better side, `bench/fusion.sh`): 0.5, 0.6,
-/// 0.7 gave −.107, −.035, −.022 (with a strict every-word tier), the worst set being `stray`
-/// (a query with a word its page lacks, where keyword search leads) for 0.5 and 0.6,
-/// descriptions for 0.7; plain RRF −.077. On oss-docs-ja, held out: −.128, −.047, +.000 (RRF
-/// −.185). The 100-query subsets without `stray` had chosen 0.6 (ARCHITECTURE.md, "Fusion").
-const KEYWORD_SHARE: f32 = 0.7;
+/// The keyword side's share in the convex combination of z-scores. Chosen on cpp-docs-ja by
+/// the worst margin over its wide query sets (hybrid − the better side, min over hits@1, @5,
+/// @10 and MRR@10; `bench/fusion.sh`), with the step 0.75: 0.56, 0.58, 0.6, 0.62, 0.64 gave
+/// −.035, −.018, −.009, −.017, −.022 — below 0.6 `stray` loses (a query with a word its page
+/// lacks, where keyword search leads), above it descriptions (where the vector side leads).
+/// On oss-docs-ja, held out: −.023, −.017, −.017, −.020, −.023; choosing there picks 0.6 as
+/// well. Min-max with 0.7, the previous default: −.033 and −.037 (ARCHITECTURE.md, "z-scores
+/// for the placed vectors").
+const KEYWORD_SHARE: f32 = 0.6;
 
-/// What a section holding every query word gets on top of its fused score, on the 0–1 scale
-/// of the combination. A strict tier (1: above every other section) lost cpp-docs-ja's
-/// descriptions (hits@1 .778 against vector's .800: sections of other pages that hold every
-/// word of a generic sentence buried the vector side's first page); none lost verbatim
-/// sentences on oss-docs-ja (.937 against text's .963). Chosen on cpp-docs-ja's wide sets by
-/// the worst margin: 1 −.022, 0.3 −.011, 0.2 −.006, 0.1 −.006 (0.2 ahead on the next
-/// worst), none −.010; on oss-docs-ja, held out, 0.2 gives −.005 (ARCHITECTURE.md, "Fusion").
-pub const TIER_STEP: f32 = 0.2;
+/// What a section holding every query word gets on top of its fused score, in standard
+/// deviations (the z-scores' unit). A strict tier (above every other section) lost
+/// cpp-docs-ja's descriptions (sections of other pages that hold every word of a generic
+/// sentence buried the vector side's first page); none lost verbatim sentences. Chosen on
+/// cpp-docs-ja's wide sets by the worst margin, with 0.6: 0.5 −.010, 0.75 −.009, 1 −.011; on
+/// oss-docs-ja, held out, −.020, −.017, −.013 (verbatim sentences each time: the same sentence
+/// on a Remix page and its React Router twin). ARCHITECTURE.md, "z-scores for the placed
+/// vectors".
+pub const TIER_STEP: f32 = 0.75;
 
 /// The power of the keyword side's coverage that weighs it in the fusion. With reciprocal
 /// ranks it had to be 3 (cross-lingual hits@1 .35, .40, .44 for 1, 2, 3); with normalised
 /// scores 1 suffices, and 0 (no weighing) lost cpp-docs-ja's cross-lingual set .16 at hits@1.
+/// With z-scores, 0.6 and 0.75: 0.5 and 1.5 gave worst margins −.017 and −.033 on cpp-docs-ja
+/// against 1's −.009.
 const KEYWORD_WEIGHT_POWER: i32 = 1;
 
 /// Keyword candidates whose terms are read to see how much of the query the keyword side
@@ -342,6 +373,9 @@ async fn same_page_sections(
 pub struct Sides<'a> {
     /// The keyword ranking of sections, best first.
     pub text: Vec<SectionHit>,
+    /// How many sections the keyword side was asked for: when it returned fewer, the others
+    /// hold no query word and score 0, and count so in its z-scores.
+    pub depth: usize,
     /// How many of `text`'s first sections hold every query word.
     pub every_word: usize,
     /// How much the keyword side counts, 0–1 ([`keyword_weight`]).
@@ -374,6 +408,7 @@ pub enum Fused {
 pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
     let Sides {
         text,
+        depth,
         every_word,
         keyword_weight,
         nearest,
@@ -401,14 +436,31 @@ pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
         .copied()
         .chain(other_similarity.values().copied())
         .collect();
-    let (kw_norm, vec_norm) = (min_max(&keyword_scores), min_max(&every_similarity));
+    // A keyword side that found only a few sections is sure of them, but a few scores cannot
+    // spread far (the best of n is at most √(n − 1) deviations above their mean): the sections
+    // it did not return hold no query word and score 0, and count so. The vector side has no
+    // such score for what it did not return.
+    let kw_scale = Scale::new(fusion.scores, &keyword_scores, depth);
+    let vec_scale = Scale::new(fusion.scores, &every_similarity, 0);
     let keyword = |rank: usize| match fusion.method {
         Method::Rrf => keyword_weight * rrf(rank),
-        Method::Convex { alpha } => alpha * keyword_weight * kw_norm(keyword_scores[rank]),
+        Method::Convex { alpha } => alpha * keyword_weight * kw_scale.of(keyword_scores[rank]),
+    };
+    let vector_of = |similarity: f32| match fusion.method {
+        Method::Rrf => 0.0,
+        Method::Convex { alpha } => (1.0 - alpha) * vec_scale.of(similarity),
     };
     let vector = |rank: usize| match fusion.method {
         Method::Rrf => rrf(rank),
-        Method::Convex { alpha } => (1.0 - alpha) * vec_norm(similarities[rank]),
+        Method::Convex { .. } => vector_of(similarities[rank]),
+    };
+    // What a candidate gets from a side that did not return it.
+    let (keyword_missing, vector_missing) = match fusion.method {
+        Method::Rrf => (0.0, 0.0),
+        Method::Convex { alpha } => (
+            alpha * keyword_weight * kw_scale.floor,
+            (1.0 - alpha) * vec_scale.floor,
+        ),
     };
     let vector_rank: HashMap<&str, usize> = nearest
         .iter()
@@ -459,8 +511,8 @@ pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
                 fusion.method,
             ) {
                 (Some(&r), _, _) => vector(r),
-                (None, Some(&sim), Method::Convex { alpha }) => (1.0 - alpha) * vec_norm(sim),
-                _ => 0.0,
+                (None, Some(&sim), Method::Convex { .. }) => vector_of(sim),
+                _ => vector_missing,
             };
             let v = if vector_page.is_empty() {
                 own
@@ -485,7 +537,7 @@ pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
             .iter()
             .enumerate()
             .filter(|(_, (h, _))| !covered.contains(h))
-            .map(|(rank, (h, _))| (vector(rank), Fused::Text(h.clone()))),
+            .map(|(rank, (h, _))| (vector(rank) + keyword_missing, Fused::Text(h.clone()))),
     );
     let key = |f: &Fused| match f {
         Fused::Section(hit) => (0, hit.id.clone()),
@@ -495,12 +547,57 @@ pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
     fused
 }
 
-/// Min-max normalisation over one side's candidates: the best 1, the worst 0 (all 1 when
-/// they tie).
-fn min_max(scores: &[f32]) -> impl Fn(f32) -> f32 {
-    let lo = scores.iter().copied().fold(f32::INFINITY, f32::min);
-    let hi = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    move |s| if hi > lo { (s - lo) / (hi - lo) } else { 1.0 }
+/// One side's scores put on the combination's scale ([`Scores`]): `(s − shift) / spread`,
+/// every candidate 1 when they tie; `floor` is what a candidate the side did not return
+/// gets.
+struct Scale {
+    shift: f32,
+    spread: f32,
+    floor: f32,
+}
+
+impl Scale {
+    /// z-scores count `scores` padded with zeros up to `slots` (min-max does not pad: its
+    /// scale stays that of the candidates).
+    fn new(how: Scores, scores: &[f32], slots: usize) -> Scale {
+        let zeros = match how {
+            Scores::ZScore => slots.saturating_sub(scores.len()),
+            Scores::MinMax => 0,
+        };
+        let padded = || scores.iter().copied().chain((0..zeros).map(|_| 0.0));
+        let lo = padded().fold(f32::INFINITY, f32::min);
+        let hi = padded().fold(f32::NEG_INFINITY, f32::max);
+        if scores.is_empty() || hi <= lo {
+            // No spread to measure: what a side returned counts 1, what it did not 0.
+            return Scale {
+                shift: 0.0,
+                spread: 0.0,
+                floor: 0.0,
+            };
+        }
+        let (shift, spread) = match how {
+            Scores::MinMax => (lo, hi - lo),
+            Scores::ZScore => {
+                let n = (scores.len() + zeros) as f32;
+                let mean = padded().sum::<f32>() / n;
+                let var = padded().map(|s| (s - mean).powi(2)).sum::<f32>() / n;
+                (mean, var.sqrt())
+            }
+        };
+        Scale {
+            shift,
+            spread,
+            floor: (lo - shift) / spread,
+        }
+    }
+
+    fn of(&self, score: f32) -> f32 {
+        if self.spread > 0.0 {
+            (score - self.shift) / self.spread
+        } else {
+            1.0
+        }
+    }
 }
 
 #[cfg(test)]
@@ -529,6 +626,7 @@ mod tests {
         method: Method::Rrf,
         tier: 1.0,
         coverage_power: 3,
+        scores: Scores::MinMax,
         fill: false,
         page: 0.0,
     };
@@ -561,6 +659,7 @@ mod tests {
         fusion: &Fusion,
     ) -> Vec<(f32, Fused)> {
         let sides = Sides {
+            depth: text.len(),
             text,
             every_word,
             keyword_weight,
@@ -613,14 +712,96 @@ mod tests {
         let nearest = near(&["w", "y", "z"]);
         let soft = Fusion::default();
         let fused = fuse_alone(text.clone(), 1, 1.0, &nearest, &[], &soft);
-        // x gets the step alone; w the vector side's full share (0.3), which is more.
-        assert_eq!(names(&fused), ["y", "z", "text w", "x"]);
-        assert!((fused[3].0 - soft.tier).abs() < 1e-6, "{}", fused[3].0);
-        let hard = Fusion { tier: 1.0, ..soft };
+        // Either side's three scores are ±√1.5 and 0 in standard deviations. x is the keyword
+        // side's lowest and gets the vector side's lowest (it was not returned): the step and
+        // −√1.5. That passes z (0 and −√1.5), not y (first on one side) nor w (first on the
+        // vector side, missing on the keyword side).
+        assert_eq!(names(&fused), ["y", "text w", "x", "z"]);
+        let x = fused[2].0;
+        assert!((x - (soft.tier - 1.5f32.sqrt())).abs() < 1e-5, "{x}");
+        let steep = Fusion { tier: 10.0, ..soft };
         assert_eq!(
-            names(&fuse_alone(text, 1, 1.0, &nearest, &[], &hard))[0],
+            names(&fuse_alone(text, 1, 1.0, &nearest, &[], &steep))[0],
             "x"
         );
+    }
+
+    #[test]
+    fn z_scores_count_a_best_far_ahead_of_the_rest_more() {
+        // Keyword scores x 3, y 2, z 1; the vector side ranks them in the same order, evenly
+        // spaced or with x far ahead.
+        let even = near(&["x", "y", "z"]);
+        let ahead: Vec<(String, f32)> = [("x", 0.1), ("y", 0.4), ("z", 0.41)]
+            .iter()
+            .map(|(h, d)| (h.to_string(), *d))
+            .collect();
+        let first = |nearest: &[(String, f32)], scores| {
+            let fusion = Fusion {
+                scores,
+                tier: 0.0,
+                ..Fusion::default()
+            };
+            let fused = fuse_alone(x_y_z(), 0, 1.0, nearest, &[], &fusion);
+            assert_eq!(names(&fused)[0], "x");
+            fused[0].0
+        };
+        // Min-max gives a side's best 1 however far ahead it is.
+        assert!((first(&even, Scores::MinMax) - 1.0).abs() < 1e-6);
+        assert!((first(&ahead, Scores::MinMax) - 1.0).abs() < 1e-6);
+        // z-scores: √1.5 on both sides when even; more from the vector side when x is ahead.
+        let even_z = first(&even, Scores::ZScore);
+        assert!((even_z - 1.5f32.sqrt()).abs() < 1e-5, "{even_z}");
+        assert!(first(&ahead, Scores::ZScore) > even_z + 0.05);
+    }
+
+    #[test]
+    fn a_side_whose_candidates_tie_counts_what_it_returned_as_one() {
+        // Every keyword candidate scores the same: each gets 1, a text it missed 0.
+        let mut text = vec![hit("x"), hit("y")];
+        for h in &mut text {
+            h.found.score = 2.0;
+        }
+        let nearest = near(&["w", "x"]);
+        let fusion = Fusion {
+            tier: 0.0,
+            ..Fusion::default()
+        };
+        let fused = fuse_alone(text, 0, 1.0, &nearest, &[], &fusion);
+        // x: 0.6 + 0.4 × (−1); w: 0.4 × 1 + 0.6 × 0; y: 0.6 + 0.4 × (−1), after x by id.
+        assert_eq!(names(&fused), ["text w", "x", "y"]);
+        assert!((fused[0].0 - 0.4).abs() < 1e-6 && (fused[1].0 - 0.2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_keyword_side_that_found_few_sections_lets_them_stand_out() {
+        // Asked for 50, the keyword side found x alone (it holds half the query); the vector
+        // side has w first, x second.
+        let mut text = vec![hit("x")];
+        text[0].found.score = 1.0;
+        let nearest = near(&["w", "x", "v"]);
+        let fusion = Fusion {
+            tier: 0.0,
+            ..Fusion::default()
+        };
+        let run = |depth| {
+            let sides = Sides {
+                text: text.clone(),
+                depth,
+                every_word: 0,
+                keyword_weight: 0.5,
+                nearest: &nearest,
+                others: &[],
+                same_page: Vec::new(),
+            };
+            fuse(sides, &fusion)
+        };
+        // Among 49 sections scoring 0, x is 7 deviations up: 0.6 × 0.5 × 7, and the vector
+        // side's 0 for it.
+        let asked = run(50);
+        assert_eq!(names(&asked)[0], "x");
+        assert!((asked[0].0 - 2.1).abs() < 1e-4, "{}", asked[0].0);
+        // Counted alone it would have no spread: 1, below w's 0.4 × √1.5.
+        assert_eq!(names(&run(1))[0], "text w");
     }
 
     #[test]
@@ -660,12 +841,14 @@ mod tests {
             method: Method::Convex { alpha: 0.5 },
             tier: 0.0,
             coverage_power: 0,
+            scores: Scores::MinMax,
             fill: false,
             page,
         };
         let run = |page| {
             let sides = Sides {
                 text: text.clone(),
+                depth: 2,
                 every_word: 0,
                 keyword_weight: 1.0,
                 nearest: &nearest,
@@ -703,6 +886,7 @@ mod tests {
         let nearest = near(&["f", "g"]);
         let sides = Sides {
             text,
+            depth: 2,
             every_word: 0,
             keyword_weight: 1.0,
             nearest: &nearest,
@@ -732,6 +916,10 @@ mod tests {
         assert_eq!(f.coverage_power, 1);
         assert_eq!("rrf".parse::<Fusion>().unwrap().method, Method::Rrf);
         assert_eq!("cc:0.7,page=0.5".parse::<Fusion>().unwrap().page, 0.5);
+        assert_eq!(f.scores, Scores::ZScore);
+        let m: Fusion = "cc:0.7,minmax".parse().unwrap();
+        assert_eq!(m.scores, Scores::MinMax);
+        assert_eq!("rrf,z".parse::<Fusion>().unwrap().scores, Scores::ZScore);
         for bad in [
             "cc:1.5",
             "cc:x",
@@ -754,6 +942,7 @@ mod tests {
             method: Method::Convex { alpha },
             tier: 0.0,
             coverage_power: 0,
+            scores: Scores::MinMax,
             fill: false,
             page: 0.0,
         };
@@ -785,6 +974,7 @@ mod tests {
             method: Method::Convex { alpha: 0.6 },
             tier: 0.0,
             coverage_power: 0,
+            scores: Scores::MinMax,
             fill,
             page: 0.0,
         };
