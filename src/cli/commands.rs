@@ -343,7 +343,7 @@ fn use_reranker(rt: &Runtime, engine: &Engine, args: &RerankArg) -> Result<bool>
 pub fn bench_rerank(args: BenchRerankArgs) -> Result<ExitCode> {
     let opts = RerankOptions {
         max_tokens: args.len,
-        batch_tokens: args.candidates * args.len,
+        ..RerankOptions::default()
     };
     let r = Reranker::load(&args.model, &opts)?;
     let rows = pseudo_random_ids(args.candidates, args.len);

@@ -9,15 +9,13 @@
 //! Weights load through candle's `VarBuilder`; the forward pass runs on the CPU blocks of
 //! [`super::cpu`].
 
-use std::sync::Mutex;
-
 use candle_core::Result;
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::cpu::{
-    attention, encoder_root, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, Table,
+    attention, encoder_root, kernels, mean_pool, pack, with_buffers, Linear, Norm, Scratch, Table,
     MLP_ROWS,
 };
 
@@ -73,7 +71,7 @@ pub struct Bert {
     layers: Vec<Layer>,
     config: Config,
     max_len: usize,
-    scratch: Mutex<Buffers>,
+    scratch: Scratch,
 }
 
 impl Bert {
@@ -160,7 +158,7 @@ impl Bert {
             layers,
             config: cfg.clone(),
             max_len: max_len.clamp(1, positions),
-            scratch: Mutex::new(Buffers::default()),
+            scratch: Scratch::default(),
         })
     }
 

@@ -398,18 +398,22 @@ pub struct Buffers {
     pub mlp_out: Vec<f32>,
 }
 
-/// Runs `f` on `cell`'s buffers sized for `rows` tokens of width `h` and MLP widths
-/// (`mlp_in`, `mlp_out`). A concurrent caller (a query during indexing) gets fresh buffers
-/// instead of waiting.
+/// The buffers of the forward passes that have run, kept for the next ones: one per pass in
+/// flight (batches side by side, or a query during an index run), up to one per thread.
+#[derive(Default)]
+pub struct Scratch(std::sync::Mutex<Vec<Buffers>>);
+
+/// Runs `f` on buffers from `scratch` sized for `rows` tokens of width `h` and MLP widths
+/// (`mlp_in`, `mlp_out`), and keeps them there afterwards. No pass waits for another's
+/// buffers: when none is free, it gets fresh ones.
 pub fn with_buffers<R>(
-    cell: &std::sync::Mutex<Buffers>,
+    scratch: &Scratch,
     (rows, h): (usize, usize),
     (mlp_in, mlp_out): (usize, usize),
     f: impl FnOnce(&mut Buffers) -> R,
 ) -> R {
-    let mut own = Buffers::default();
-    let mut guard = cell.try_lock().ok();
-    let b = guard.as_deref_mut().unwrap_or(&mut own);
+    let taken = scratch.0.lock().ok().and_then(|mut kept| kept.pop());
+    let mut b = taken.unwrap_or_default();
     let mlp_rows = MLP_ROWS.min(rows);
     for (buf, len) in [
         (&mut b.x, rows * h),
@@ -421,7 +425,13 @@ pub fn with_buffers<R>(
     ] {
         buf.resize(len, 0.0);
     }
-    f(b)
+    let out = f(&mut b);
+    if let Ok(mut kept) = scratch.0.lock() {
+        if kept.len() < rayon::current_num_threads().max(1) {
+            kept.push(b);
+        }
+    }
+    out
 }
 
 /// Mean of each sequence's rows of `x` (rows of `h` values), L2-normalised.

@@ -26,7 +26,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
-use tokenizers::{Encoding, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 pub use rerank::{RerankOptions, Reranker};
 pub use resolve::DEFAULT_MODEL;
@@ -259,18 +259,42 @@ pub(crate) fn length_batches(lengths: &[usize], batch_tokens: usize) -> Vec<Vec<
     batches
 }
 
-/// Runs `run` on `encodings` in batches of similar length whose padded size stays within
-/// `batch_tokens`, and returns its outputs (one per encoding) in input order.
-pub(crate) fn in_length_batches<T: Clone + Default>(
-    encodings: &[Encoding],
+/// Runs `run` on the inputs of `lengths` (tokens each) in batches of similar length, given
+/// as index lists, and returns its outputs (one per input) in input order.
+///
+/// Batches hold at most a thread's share of `batch_tokens` (at least `longest`). Inputs over
+/// one share (an index run's texts, a page of hits to rerank) run as such batches side by
+/// side, one pass per thread, evened out so that the threads finish together: a pass split
+/// over the threads op by op meets at every layer and weight panel. Inputs within one share (a query) run as one batch split over the
+/// threads. Either way the passes in flight hold at most about `batch_tokens` tokens, so
+/// their buffers take what one pass of `batch_tokens` took.
+pub(crate) fn in_length_batches<T: Clone + Default + Send>(
+    lengths: &[usize],
     batch_tokens: usize,
-    mut run: impl FnMut(&[&Encoding]) -> Result<Vec<T>>,
+    longest: usize,
+    run: impl Fn(&[usize]) -> Result<Vec<T>> + Sync,
 ) -> Result<Vec<T>> {
-    let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
-    let mut out = vec![T::default(); encodings.len()];
-    for batch in length_batches(&lengths, batch_tokens) {
-        let group: Vec<&Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
-        for (i, v) in batch.into_iter().zip(run(&group)?) {
+    let threads = rayon::current_num_threads().max(1);
+    let share = (batch_tokens / threads).max(longest).max(1);
+    let total: usize = lengths.iter().sum();
+    let side_by_side = threads > 1 && total > share;
+    let budget = if side_by_side {
+        // Evened out, so that every thread gets as many batches of about the same size.
+        let n = total.div_ceil(share).next_multiple_of(threads);
+        total.div_ceil(n).max(longest)
+    } else {
+        share
+    };
+    let batches = length_batches(lengths, budget);
+    let outputs: Vec<Vec<T>> = if side_by_side {
+        use rayon::prelude::*;
+        batches.par_iter().map(|b| run(b)).collect::<Result<_>>()?
+    } else {
+        batches.iter().map(|b| run(b)).collect::<Result<_>>()?
+    };
+    let mut out = vec![T::default(); lengths.len()];
+    for (batch, values) in batches.into_iter().zip(outputs) {
+        for (i, v) in batch.into_iter().zip(values) {
             out[i] = v;
         }
     }
@@ -326,18 +350,81 @@ impl Embedder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| anyhow!("tokenizing: {e}"))?;
-        in_length_batches(&encodings, self.batch_tokens, |group| {
-            let ids: Vec<&[u32]> = group.iter().map(|e| e.get_ids()).collect();
-            self.encode_ids(&ids)
-        })
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        self.encode_ids(&ids)
     }
 
-    /// Runs the encoder on one batch of token ids and pools: the hot path, public for the
-    /// speed benchmark.
+    /// Encodes token-id sequences in batches under the token budget (many inputs: batches side
+    /// by side, one per thread) and pools them: the hot path, public for the speed benchmark.
     pub fn encode_ids(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
-        Ok(match &self.encoder {
-            Encoder::ModernBert(m) => m.embed(ids)?,
-            Encoder::Bert(m) => m.embed(ids)?,
+        let lengths: Vec<usize> = ids.iter().map(|s| s.len()).collect();
+        in_length_batches(&lengths, self.batch_tokens, self.info.max_tokens, |batch| {
+            let group: Vec<&[u32]> = batch.iter().map(|&i| ids[i]).collect();
+            Ok(match &self.encoder {
+                Encoder::ModernBert(m) => m.embed(&group)?,
+                Encoder::Bert(m) => m.embed(&group)?,
+            })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Runs `in_length_batches` on a pool of `threads` and returns its outputs and the token
+    /// count of every batch it formed.
+    fn batches_on(threads: usize, lengths: &[usize], budget: usize) -> (Vec<usize>, Vec<usize>) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        let sizes = Mutex::new(Vec::new());
+        let longest = lengths.iter().copied().max().unwrap_or(1);
+        let out = pool
+            .install(|| {
+                in_length_batches(lengths, budget, longest, |batch| {
+                    let tokens = batch.iter().map(|&i| lengths[i]).sum::<usize>();
+                    sizes.lock().expect("sizes").push(tokens);
+                    Ok(batch.to_vec())
+                })
+            })
+            .expect("batches");
+        (out, sizes.into_inner().expect("sizes"))
+    }
+
+    #[test]
+    fn inputs_over_a_threads_share_run_in_batches_of_that_share() {
+        let lengths: Vec<usize> = (0..400).map(|i| 1 + (i * 7) % 8).collect();
+        let total: usize = lengths.iter().sum();
+        let (out, sizes) = batches_on(4, &lengths, 256);
+        assert_eq!(out, (0..lengths.len()).collect::<Vec<_>>(), "input order");
+        assert_eq!(sizes.iter().sum::<usize>(), total, "every input once");
+        assert!(sizes.iter().all(|&n| n <= 256 / 4), "{sizes:?}");
+        assert!(sizes.len() >= total / 64, "{} batches", sizes.len());
+    }
+
+    #[test]
+    fn batches_side_by_side_are_evened_out_between_the_threads() {
+        // 20 hits of 256 tokens to rerank on 2 threads: 10 and 10, not 16 and 4.
+        let (_, mut sizes) = batches_on(2, &[256; 20], 8192);
+        sizes.sort_unstable();
+        assert_eq!(sizes, vec![2560, 2560]);
+    }
+
+    #[test]
+    fn a_few_inputs_run_in_one_batch_for_all_threads() {
+        let lengths = [3, 8, 1, 5, 2];
+        let (out, sizes) = batches_on(4, &lengths, 256);
+        assert_eq!(out, vec![0, 1, 2, 3, 4]);
+        assert_eq!(sizes, vec![19], "one batch within a thread's share");
+        // One thread never splits the budget.
+        let many: Vec<usize> = vec![8; 100];
+        let (_, sizes) = batches_on(1, &many, 256);
+        assert!(
+            sizes.iter().all(|&n| n <= 256) && sizes.iter().any(|&n| n > 64),
+            "{sizes:?}"
+        );
     }
 }

@@ -7,15 +7,13 @@
 //! Weights load through candle's `VarBuilder` (names and shapes checked there); the forward
 //! pass runs on the CPU blocks of [`super::cpu`].
 
-use std::sync::Mutex;
-
 use candle_core::Result;
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::cpu::{
-    attention, encoder_root, kernels, mean_pool, pack, with_buffers, Buffers, Linear, Norm, Rotary,
+    attention, encoder_root, kernels, mean_pool, pack, with_buffers, Linear, Norm, Rotary, Scratch,
     Table, MLP_ROWS,
 };
 
@@ -126,7 +124,7 @@ pub struct ModernBert {
     local_rope: Rotary,
     config: Config,
     max_len: usize,
-    scratch: Mutex<Buffers>,
+    scratch: Scratch,
 }
 
 impl ModernBert {
@@ -195,7 +193,7 @@ impl ModernBert {
             local_rope: Rotary::new(local_theta, cfg.head_dim(), max_len),
             config: cfg.clone(),
             max_len,
-            scratch: Mutex::new(Buffers::default()),
+            scratch: Scratch::default(),
         })
     }
 

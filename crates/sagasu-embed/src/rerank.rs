@@ -93,6 +93,7 @@ pub struct Reranker {
     labels: usize,
     hidden: usize,
     batch_tokens: usize,
+    max_tokens: usize,
 }
 
 impl Reranker {
@@ -127,6 +128,7 @@ impl Reranker {
             labels,
             hidden: cfg.hidden_size,
             batch_tokens: opts.batch_tokens.max(m.max_tokens),
+            max_tokens: m.max_tokens,
         })
     }
 
@@ -140,16 +142,24 @@ impl Reranker {
             .tokenizer
             .encode_batch(pairs, true)
             .map_err(|e| anyhow!("tokenizing: {e}"))?;
-        in_length_batches(&encodings, self.batch_tokens, |group| {
-            let ids: Vec<&[u32]> = group.iter().map(|e| e.get_ids()).collect();
-            let types: Vec<&[u32]> = group.iter().map(|e| e.get_type_ids()).collect();
-            self.score_ids(&ids, &types)
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        let types: Vec<&[u32]> = encodings.iter().map(|e| e.get_type_ids()).collect();
+        self.score_ids(&ids, &types)
+    }
+
+    /// Scores token-id sequences of pairs (with their token types) in batches under the
+    /// token budget: the hot path, public for the latency benchmark.
+    pub fn score_ids(&self, ids: &[&[u32]], types: &[&[u32]]) -> Result<Vec<f32>> {
+        let lengths: Vec<usize> = ids.iter().map(|s| s.len()).collect();
+        in_length_batches(&lengths, self.batch_tokens, self.max_tokens, |batch| {
+            let ids: Vec<&[u32]> = batch.iter().map(|&i| ids[i]).collect();
+            let types: Vec<&[u32]> = batch.iter().map(|&i| types[i]).collect();
+            self.score_batch(&ids, &types)
         })
     }
 
-    /// Scores token-id sequences of pairs (with their token types): the hot path, public for
-    /// the latency benchmark.
-    pub fn score_ids(&self, ids: &[&[u32]], types: &[&[u32]]) -> Result<Vec<f32>> {
+    /// Scores one batch.
+    fn score_batch(&self, ids: &[&[u32]], types: &[&[u32]]) -> Result<Vec<f32>> {
         let h = self.hidden;
         let pooled = self.encoder.forward(ids, Some(types), |x, seqs| {
             let mean = matches!(self.head, Head::ModernBert { mean: true, .. });

@@ -99,6 +99,21 @@ fn check_against_reference(name: &str) {
         })
         .collect();
     assert!(max_abs_diff(&single, &r.embeddings) <= 1e-4);
+    // Many inputs on several threads run as small batches side by side (a budget of one
+    // longest input per thread), each pass on its own buffers: the same vectors, in order.
+    let small = LoadOptions {
+        batch_tokens: 1,
+        ..no_prefix()
+    };
+    let e = Embedder::load(&dir, name, &small).expect("load");
+    let many: Vec<String> = (0..40).flat_map(|_| r.inputs.iter().cloned()).collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .expect("pool");
+    let got = pool.install(|| e.embed_raw(&many)).expect("embed");
+    let want: Vec<Vec<f32>> = (0..40).flat_map(|_| r.embeddings.iter().cloned()).collect();
+    assert!(max_abs_diff(&got, &want) <= 1e-4, "{name}: side by side");
     for v in &got {
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5, "L2-normalised");
