@@ -262,20 +262,20 @@ pub(crate) fn length_batches(lengths: &[usize], batch_tokens: usize) -> Vec<Vec<
 /// Runs `run` on the inputs of `lengths` (tokens each) in batches of similar length, given
 /// as index lists, and returns its outputs (one per input) in input order.
 ///
-/// Batches hold at most a thread's share of `batch_tokens` (at least `longest`). Inputs over
-/// one share (an index run's texts, a page of hits to rerank) run as such batches side by
-/// side, one pass per thread, evened out so that the threads finish together: a pass split
-/// over the threads op by op meets at every layer and weight panel. Inputs within one share
-/// (a query) run as one batch split over the threads. Either way the passes in flight hold
+/// Batches hold at most a thread's share of `batch_tokens` (at least the longest input).
+/// Inputs over one share (an index run's texts, a page of hits to rerank) run as such
+/// batches side by side, one pass per thread, evened out so that the threads finish
+/// together: a pass split over the threads op by op meets at every layer and weight panel.
+/// Inputs within one share (a query) run as one batch split over the threads. Either way the passes in flight hold
 /// at most about `batch_tokens` tokens, so their buffers take what one pass of
 /// `batch_tokens` took.
 pub(crate) fn in_length_batches<T: Clone + Default + Send>(
     lengths: &[usize],
     batch_tokens: usize,
-    longest: usize,
     run: impl Fn(&[usize]) -> Result<Vec<T>> + Sync,
 ) -> Result<Vec<T>> {
     let threads = rayon::current_num_threads().max(1);
+    let longest = lengths.iter().copied().max().unwrap_or(1);
     let share = (batch_tokens / threads).max(longest).max(1);
     let total: usize = lengths.iter().sum();
     let side_by_side = threads > 1 && total > share;
@@ -359,7 +359,7 @@ impl Embedder {
     /// by side, one per thread) and pools them: the hot path, public for the speed benchmark.
     pub fn encode_ids(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
         let lengths: Vec<usize> = ids.iter().map(|s| s.len()).collect();
-        in_length_batches(&lengths, self.batch_tokens, self.info.max_tokens, |batch| {
+        in_length_batches(&lengths, self.batch_tokens, |batch| {
             let group: Vec<&[u32]> = batch.iter().map(|&i| ids[i]).collect();
             Ok(match &self.encoder {
                 Encoder::ModernBert(m) => m.embed(&group)?,
@@ -382,10 +382,9 @@ mod tests {
             .build()
             .expect("pool");
         let sizes = Mutex::new(Vec::new());
-        let longest = lengths.iter().copied().max().unwrap_or(1);
         let out = pool
             .install(|| {
-                in_length_batches(lengths, budget, longest, |batch| {
+                in_length_batches(lengths, budget, |batch| {
                     let tokens = batch.iter().map(|&i| lengths[i]).sum::<usize>();
                     sizes.lock().expect("sizes").push(tokens);
                     Ok(batch.to_vec())

@@ -93,7 +93,6 @@ pub struct Reranker {
     labels: usize,
     hidden: usize,
     batch_tokens: usize,
-    max_tokens: usize,
 }
 
 impl Reranker {
@@ -128,7 +127,6 @@ impl Reranker {
             labels,
             hidden: cfg.hidden_size,
             batch_tokens: opts.batch_tokens.max(m.max_tokens),
-            max_tokens: m.max_tokens,
         })
     }
 
@@ -151,7 +149,7 @@ impl Reranker {
     /// token budget: the hot path, public for the latency benchmark.
     pub fn score_ids(&self, ids: &[&[u32]], types: &[&[u32]]) -> Result<Vec<f32>> {
         let lengths: Vec<usize> = ids.iter().map(|s| s.len()).collect();
-        in_length_batches(&lengths, self.batch_tokens, self.max_tokens, |batch| {
+        in_length_batches(&lengths, self.batch_tokens, |batch| {
             let ids: Vec<&[u32]> = batch.iter().map(|&i| ids[i]).collect();
             let types: Vec<&[u32]> = batch.iter().map(|&i| types[i]).collect();
             self.score_batch(&ids, &types)
