@@ -266,9 +266,9 @@ pub(crate) fn length_batches(lengths: &[usize], batch_tokens: usize) -> Vec<Vec<
 /// Inputs over one share (an index run's texts, a page of hits to rerank) run as such
 /// batches side by side, one pass per thread, evened out so that the threads finish
 /// together: a pass split over the threads op by op meets at every layer and weight panel.
-/// Inputs within one share (a query) run as one batch split over the threads. Either way the passes in flight hold
-/// at most about `batch_tokens` tokens, so their buffers take what one pass of
-/// `batch_tokens` took.
+/// Inputs within one share (a query) run as one batch split over the threads. Either way
+/// the passes in flight hold at most about `batch_tokens` tokens, so their buffers take
+/// what one pass of `batch_tokens` took.
 pub(crate) fn in_length_batches<T: Clone + Default + Send>(
     lengths: &[usize],
     batch_tokens: usize,
