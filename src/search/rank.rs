@@ -10,8 +10,9 @@
 //!
 //! Demotion is structural and language-free: a section whose body is mostly link text (a
 //! "See also" list, a table of contents) or whose text recurs verbatim on several of the
-//! candidate pages (boilerplate) is multiplied down, never dropped: searching its words still
-//! finds it when nothing better matches.
+//! candidate pages (boilerplate) has its body's evidence multiplied down, never dropped:
+//! searching its words still finds it when nothing better matches. Its page title and
+//! headings keep their weight: they are the page's own words wherever the section sits.
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,9 +27,11 @@ pub struct Weights {
     pub title: f32,
     /// Added per share of the query's terms found in the section's heading path.
     pub heading: f32,
-    /// A section wholly of link text keeps `1 - link` of its score.
+    /// A section wholly of link text keeps `1 - link` of its body's score (BM25 and
+    /// proximity; the title and headings are not demoted).
     pub link: f32,
-    /// A section whose text is on n candidate pages keeps `1 / (1 + repeat·(n-1))`.
+    /// A section whose text is on n candidate pages keeps `1 / (1 + repeat·(n-1))` of its
+    /// body's score.
     pub repeat: f32,
     /// Added per share of the query's adjacent term pairs found adjacent, in order, in the
     /// section ([`Phrases`]): 「例外処理」 beats 例外 … 処理 far apart.
@@ -49,7 +52,7 @@ pub const WEIGHTS: Weights = Weights {
 pub const PROXIMITY: f32 = 1.0;
 
 /// Rescores keyword candidates (the first `every_word` hold every query word) in place and
-/// sorts them, best first: tier, then `(bm25 share + field matches + proximity) × demotions`,
+/// sorts them, best first: tier, then `(bm25 share + proximity) × demotions + field matches`,
 /// scaled into [0, 1) so that the tier stays an integer step. `proximity`: each hit's share
 /// of the query's phrases ([`Phrases::share_in`]), or empty when not measured.
 pub fn rank_fields(
@@ -112,9 +115,13 @@ pub fn rank_fields(
             proximity: near,
             ..Explain::default()
         };
+        // Demotions weigh the body's evidence only: the page's title and the section's headings
+        // are not link text nor boilerplate, and a table of contents that opens the page
+        // titled by the query is still on that page.
         h.score = f32::from(tier)
-            + (bm25_share + w.title * title_match + w.heading * heading_match + w.proximity * near)
-                * demote
+            + ((bm25_share + w.proximity * near) * demote
+                + w.title * title_match
+                + w.heading * heading_match)
                 / (1.0 + w.title + w.heading + w.proximity);
     }
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
@@ -298,6 +305,42 @@ mod tests {
         // Demoted, not dropped, and still above sections without every word.
         assert_eq!(hits.len(), 6);
         assert!(hits.iter().all(|h| h.score >= 1.0));
+    }
+
+    #[test]
+    fn a_table_of_contents_keeps_the_title_of_its_page() {
+        // The page titled by the query opens with a list of links to its sections; another
+        // page holds the words in prose, a little less often.
+        let mut toc = hit(
+            "sdk.md#0",
+            "sdk.md",
+            "Tracing SDK",
+            &["Tracing SDK"],
+            "Tracing SDK Sampler Span Processor Span Exporter",
+            10.0,
+        );
+        toc.link_share = 0.9;
+        let prose = hit(
+            "layout.md#7",
+            "layout.md",
+            "Package layout",
+            &["Package layout", "sdk"],
+            "the tracing SDK lives here",
+            7.0,
+        );
+        let mut hits = vec![prose, toc];
+        let w = Wanted::new(&query_terms("Tracing SDK"));
+        rank_fields(&w, &mut hits, 2, &WEIGHTS, &[]);
+        assert_eq!(hits[0].path, "sdk.md", "{hits:#?}");
+        // Its body is still demoted: without the title the prose wins.
+        let mut untitled = hits.clone();
+        for h in &mut untitled {
+            h.title = None;
+            h.heading_path.clear();
+            h.score = if h.path == "sdk.md" { 10.0 } else { 7.0 };
+        }
+        rank_fields(&w, &mut untitled, 2, &WEIGHTS, &[]);
+        assert_eq!(untitled[0].path, "layout.md", "{untitled:#?}");
     }
 
     #[test]
