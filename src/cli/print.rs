@@ -63,7 +63,12 @@ fn explain_line(e: &Explain) -> String {
     }
     if let Some(f) = e.fused {
         let w = e.keyword_weight.unwrap_or(1.0);
-        parts.push(format!("fused {f:.4} (keyword weight {w:.2})"));
+        match e.phrase {
+            Some(p) => parts.push(format!(
+                "fused {f:.4} (keyword weight {w:.2}, phrase {p:.2})"
+            )),
+            None => parts.push(format!("fused {f:.4} (keyword weight {w:.2})")),
+        }
     }
     if let Some(s) = e.rerank {
         parts.push(format!("rerank {s:.3}"));

@@ -7,7 +7,9 @@
 //! multilingual-e5): hence the step, which a strict tier overdid (sections of other pages
 //! holding every word of a generic sentence then buried the vector side's best). A keyword
 //! side that matched only stray words (an English question over Japanese pages) is weighed
-//! by how much of the query it found ([`keyword_weight`]). Scores rather than ranks:
+//! by how much of the query it found ([`keyword_evidence`]). A section that holds a run of
+//! the query's terms in the query's order (a quoted sentence, keywords from one line) is
+//! lifted by how much of the query the run covers ([`PHRASE_STEP`]). Scores rather than ranks:
 //! reciprocal rank gives a vector side that barely prefers one page the same say as a keyword
 //! side whose first page stands far above the rest, and with it hybrid lost to keyword search
 //! on a corpus it was not tuned on. z-scores rather than min-max: min-max gives each side's
@@ -19,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
 
-use super::rank::Wanted;
+use super::rank::{Run, Wanted};
 use super::text::text_search;
 use super::vector::nearest_texts;
 use super::SectionHit;
@@ -55,6 +57,9 @@ pub struct Fusion {
     /// (ARCHITECTURE.md, "Evidence shared within a page"). Measured with min-max scores; with
     /// z-scores evidence below a side's mean is shared as none.
     pub page: f32,
+    /// What a keyword candidate holding the whole query in order, term after term, gets on
+    /// top of its fused score; a shorter run gets less ([`phrase_share`]; 0: nothing).
+    pub phrase: f32,
 }
 
 /// How the two sides' evidence adds up.
@@ -97,6 +102,7 @@ impl Default for Fusion {
             scores: Scores::ZScore,
             fill: false,
             page: 0.0,
+            phrase: PHRASE_STEP,
         }
     }
 }
@@ -105,8 +111,8 @@ impl std::str::FromStr for Fusion {
     type Err = anyhow::Error;
 
     /// `rrf` or `cc:ALPHA`, then optional `,tier` / `,tier=STEP` / `,notier`, `,pow=N`,
-    /// `,z` / `,minmax`, `,fill` / `,nofill` and `,page=SHARE` / `,nopage` (e.g.
-    /// `cc:0.5,notier,pow=1,minmax`); unnamed parts keep the default's.
+    /// `,z` / `,minmax`, `,fill` / `,nofill`, `,page=SHARE` / `,nopage` and `,phrase=STEP` /
+    /// `,nophrase` (e.g. `cc:0.5,notier,pow=1,minmax`); unnamed parts keep the default's.
     fn from_str(s: &str) -> Result<Fusion> {
         let mut f = Fusion::default();
         for (i, part) in s.split(',').map(str::trim).enumerate() {
@@ -119,6 +125,7 @@ impl std::str::FromStr for Fusion {
                 "fill" => f.fill = true,
                 "nofill" => f.fill = false,
                 "nopage" => f.page = 0.0,
+                "nophrase" => f.phrase = 0.0,
                 _ => {
                     if let Some(a) = part.strip_prefix("cc:").filter(|_| i == 0) {
                         let alpha: f32 = a
@@ -141,11 +148,19 @@ impl std::str::FromStr for Fusion {
                             (0.0..=1.0).contains(&f.page),
                             "the page share must be in 0..=1 in {s:?}"
                         );
+                    } else if let Some(p) = part.strip_prefix("phrase=") {
+                        f.phrase = p
+                            .parse()
+                            .map_err(|_| anyhow::anyhow!("bad phrase step in {s:?}"))?;
+                        anyhow::ensure!(
+                            f.phrase >= 0.0,
+                            "the phrase step must be 0 or more in {s:?}"
+                        );
                     } else if let Some(p) = part.strip_prefix("pow=") {
                         f.coverage_power =
                             p.parse().map_err(|_| anyhow::anyhow!("bad pow in {s:?}"))?;
                     } else {
-                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,tier=STEP|,notier, ,pow=N, ,z|,minmax, ,fill|,nofill and ,page=SHARE|,nopage");
+                        anyhow::bail!("unknown fusion {part:?} in {s:?}: give rrf or cc:ALPHA, then ,tier|,tier=STEP|,notier, ,pow=N, ,z|,minmax, ,fill|,nofill, ,page=SHARE|,nopage and ,phrase=STEP|,nophrase");
                     }
                 }
             }
@@ -175,8 +190,8 @@ pub async fn hybrid_search(
     let ((text, every_word), nearest) =
         tokio::try_join!(text, nearest_texts(store, qv, filter, depth))?;
     // Both read a few rows that the two rankings name.
-    let (keyword_weight, same_page) = tokio::try_join!(
-        keyword_weight(store, query, &text, every_word, fusion.coverage_power),
+    let ((keyword_weight, runs), same_page) = tokio::try_join!(
+        keyword_evidence(store, query, &text, every_word, fusion),
         same_page_sections(store, &text, &nearest, filter, fusion.page > 0.0)
     )?;
     let vector_side: HashMap<&str, (usize, f32)> = nearest
@@ -194,6 +209,7 @@ pub async fn hybrid_search(
         depth,
         every_word,
         keyword_weight,
+        runs,
         nearest: &nearest,
         others: &others,
         same_page,
@@ -268,6 +284,24 @@ const KEYWORD_SHARE: f32 = 0.6;
 /// vectors".
 pub const TIER_STEP: f32 = 0.75;
 
+/// What a keyword candidate holding the whole query as a phrase gets on top of its fused
+/// score, in standard deviations ([`phrase_share`]: a shorter run gets less). The z-scored
+/// keyword side weighs how many query words a section holds and how rare they are, not
+/// whether it states them as the query does: a verbatim sentence on a page that the vector
+/// side missed lost to pages that only looked alike, and a section holding three of four
+/// keywords in their order to one holding them scattered. Chosen with [`PHRASE_POWER`] on
+/// cpp-docs-ja's wide sets by the worst margin, then the mean (replay of `bench/fusion.sh`'s
+/// candidate lists): power 3 with 1, 1.5, 2, 2.5, 3 gave −.006, −.006, −.006, −.007, −.011
+/// (mean +.0070, +.0084, +.0085, +.0084, +.0078), against −.010 without; on oss-docs-ja,
+/// held out, +.001 at each (−.016 without). ARCHITECTURE.md, "Phrases in the fusion".
+pub const PHRASE_STEP: f32 = 2.0;
+
+/// The power of a run's share of the query in [`phrase_share`]: a run of three of four terms
+/// counts .42 of a whole phrase, two of four .125. Powers 1, 2, 3 and 4 at their best step
+/// gave −.011, −.006, −.006 and −.006 on cpp-docs-ja (1 lost descriptions: pages holding a
+/// few of a sentence's words in order are not the page it describes); 3 had the best mean.
+const PHRASE_POWER: i32 = 3;
+
 /// The power of the keyword side's coverage that weighs it in the fusion. With reciprocal
 /// ranks it had to be 3 (cross-lingual hits@1 .35, .40, .44 for 1, 2, 3); with normalised
 /// scores 1 suffices, and 0 (no weighing) lost cpp-docs-ja's cross-lingual set .16 at hits@1.
@@ -279,34 +313,75 @@ const KEYWORD_WEIGHT_POWER: i32 = 1;
 /// found.
 const COVERAGE_PROBE: usize = 5;
 
-/// How much the keyword ranking counts in the fusion, 0–1: the largest share of the query's
-/// terms that one of its first few sections holds, cubed. 1 when some section holds every
-/// word (then nothing is read); low when the keyword side matched only stray words — a
-/// question in another language than the documents, where only identifiers and loanwords
-/// match and its ranking is noise.
-async fn keyword_weight(
+/// How much the keyword ranking counts in the fusion, 0–1, and each keyword candidate's
+/// [`phrase_share`], from one read of the candidates' terms (none when neither needs it).
+///
+/// The weight is the largest share of the query's terms that one of its first few sections
+/// holds, to `fusion.coverage_power`: 1 when some section holds every word; low when the
+/// keyword side matched only stray words — a question in another language than the
+/// documents, where only identifiers and loanwords match and its ranking is noise.
+async fn keyword_evidence(
     store: &Store,
     query: &str,
     text: &[SectionHit],
     every_word: usize,
-    power: i32,
-) -> Result<f32> {
-    if every_word > 0 || power == 0 {
-        return Ok(1.0);
-    }
-    let wanted = Wanted::new(&query_terms(query));
-    let ids: Vec<u64> = text
+    fusion: &Fusion,
+) -> Result<(f32, Vec<f32>)> {
+    let terms = query_terms(query);
+    let run = Run::new(&terms);
+    let weigh = every_word == 0 && fusion.coverage_power != 0;
+    let phrases = fusion.phrase > 0.0 && run.len() >= PHRASE_MIN_TERMS;
+    let read = match (weigh, phrases) {
+        (_, true) => text.len(),
+        (true, false) => COVERAGE_PROBE.min(text.len()),
+        (false, false) => 0,
+    };
+    // Rows without an id (none from the full-text index) are read as holding no term.
+    let ids: Vec<u64> = text[..read].iter().filter_map(|h| h.row_id).collect();
+    let mut of_rows = store.terms_of(&ids).await?.into_iter();
+    let section_terms: Vec<String> = text[..read]
         .iter()
-        .take(COVERAGE_PROBE)
-        .filter_map(|h| h.row_id)
+        .map(|h| match h.row_id {
+            Some(_) => of_rows.next().unwrap_or_default(),
+            None => String::new(),
+        })
         .collect();
-    let best = store
-        .terms_of(&ids)
-        .await?
-        .iter()
-        .map(|terms| wanted.share_in(terms))
-        .fold(0.0f32, f32::max);
-    Ok(best.powi(power))
+    let weight = if weigh {
+        let wanted = Wanted::new(&terms);
+        section_terms
+            .iter()
+            .take(COVERAGE_PROBE)
+            .map(|t| wanted.share_in(t))
+            .fold(0.0f32, f32::max)
+            .powi(fusion.coverage_power)
+    } else {
+        1.0
+    };
+    let runs = if phrases {
+        section_terms
+            .iter()
+            .map(|t| phrase_share(&run, t))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok((weight, runs))
+}
+
+/// Fewest consecutive query terms that count as a phrase.
+const PHRASE_MIN_TERMS: usize = 2;
+
+/// How much of the query a section holds as a phrase, 0–1: its longest run of the query's
+/// terms in order, term after term ([`Run`]), over the query's terms, to [`PHRASE_POWER`]: a
+/// quoted sentence or a page's line taken as keywords gets 1, two words of a ten-word
+/// question next to each other almost nothing. Runs shorter than [`PHRASE_MIN_TERMS`] count
+/// 0.
+fn phrase_share(run: &Run, section_terms: &str) -> f32 {
+    let longest = run.longest_in(section_terms);
+    if longest < PHRASE_MIN_TERMS || run.is_empty() {
+        return 0.0;
+    }
+    (longest as f32 / run.len() as f32).powi(PHRASE_POWER)
 }
 
 /// The cosine distances of the keyword candidates' texts that `nearest` lacks, compared
@@ -378,8 +453,10 @@ pub struct Sides<'a> {
     pub depth: usize,
     /// How many of `text`'s first sections hold every query word.
     pub every_word: usize,
-    /// How much the keyword side counts, 0–1 ([`keyword_weight`]).
+    /// How much the keyword side counts, 0–1 ([`keyword_evidence`]).
     pub keyword_weight: f32,
+    /// Each of `text`'s sections' [`phrase_share`], in its order (missing ones count 0).
+    pub runs: Vec<f32>,
     /// The vector ranking of texts: (hash, cosine distance), best first.
     pub nearest: &'a [(String, f32)],
     /// Distances of keyword candidates' texts that `nearest` lacks (`Fusion::fill`).
@@ -411,6 +488,7 @@ pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
         depth,
         every_word,
         keyword_weight,
+        runs,
         nearest,
         others,
         same_page,
@@ -504,7 +582,10 @@ pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
     let mut fused: Vec<(f32, Fused)> = text
         .into_iter()
         .enumerate()
-        .map(|(rank, hit)| {
+        .map(|(rank, mut hit)| {
+            if let Some(&share) = runs.get(rank) {
+                hit.explain.phrase = Some(share);
+            }
             let own = match (
                 vector_rank.get(hit.text_hash.as_str()),
                 other_similarity.get(hit.text_hash.as_str()),
@@ -520,7 +601,11 @@ pub fn fuse(sides: Sides<'_>, fusion: &Fusion) -> Vec<(f32, Fused)> {
                 own.max(shared(&vector_page, page_of(&hit)))
             };
             let tier = if rank < every_word { fusion.tier } else { 0.0 };
-            (tier + keyword(rank) + v, Fused::Section(Box::new(hit)))
+            let phrase = fusion.phrase * hit.explain.phrase.unwrap_or(0.0);
+            (
+                tier + phrase + keyword(rank) + v,
+                Fused::Section(Box::new(hit)),
+            )
         })
         .collect();
     for hit in same_page {
@@ -629,6 +714,7 @@ mod tests {
         scores: Scores::MinMax,
         fill: false,
         page: 0.0,
+        phrase: 0.0,
     };
 
     /// A vector ranking of texts, best first, at cosine distances 0.1, 0.2, …
@@ -663,6 +749,7 @@ mod tests {
             text,
             every_word,
             keyword_weight,
+            runs: Vec::new(),
             nearest,
             others,
             same_page: Vec::new(),
@@ -789,6 +876,7 @@ mod tests {
                 depth,
                 every_word: 0,
                 keyword_weight: 0.5,
+                runs: Vec::new(),
                 nearest: &nearest,
                 others: &[],
                 same_page: Vec::new(),
@@ -844,6 +932,7 @@ mod tests {
             scores: Scores::MinMax,
             fill: false,
             page,
+            phrase: 0.0,
         };
         let run = |page| {
             let sides = Sides {
@@ -851,6 +940,7 @@ mod tests {
                 depth: 2,
                 every_word: 0,
                 keyword_weight: 1.0,
+                runs: Vec::new(),
                 nearest: &nearest,
                 others: &[],
                 same_page: same_page.clone(),
@@ -889,6 +979,7 @@ mod tests {
             depth: 2,
             every_word: 0,
             keyword_weight: 1.0,
+            runs: Vec::new(),
             nearest: &nearest,
             others: &[],
             same_page: footers,
@@ -908,6 +999,58 @@ mod tests {
     }
 
     #[test]
+    fn a_section_that_quotes_the_query_beats_one_that_only_looks_alike() {
+        // Two sections hold every query word: one quotes the query term after term, the
+        // other holds its words apart, scores a little higher and is the vector side's
+        // first.
+        let text: Vec<SectionHit> = [("apart", 1.2), ("quote", 1.0), ("c", 0.2), ("d", 0.1)]
+            .into_iter()
+            .map(|(id, score)| {
+                let mut h = hit(id);
+                h.found.score = score;
+                h
+            })
+            .collect();
+        let nearest = near(&["apart", "quote", "x", "y"]);
+        let fused = |phrase: f32| {
+            let sides = Sides {
+                depth: 4,
+                text: text.clone(),
+                every_word: 2,
+                keyword_weight: 1.0,
+                runs: vec![0.0, 1.0, 0.0, 0.0],
+                nearest: &nearest,
+                others: &[],
+                same_page: Vec::new(),
+            };
+            names(&fuse(
+                sides,
+                &Fusion {
+                    phrase,
+                    ..Fusion::default()
+                },
+            ))
+        };
+        assert_eq!(fused(0.0)[0], "apart");
+        assert_eq!(fused(PHRASE_STEP)[0], "quote");
+    }
+
+    #[test]
+    fn a_phrase_share_grows_with_the_longest_run() {
+        let run = Run::new(&query_terms("認証 トークン 更新 期限"));
+        let share = |terms: &str| phrase_share(&run, terms);
+        assert_eq!(share("認証 トークン 更新 期限"), 1.0);
+        assert_eq!(
+            share("前 認証 トークン 更新 後 期限"),
+            0.75f32.powi(PHRASE_POWER)
+        );
+        // Scattered, reversed or single terms are no phrase.
+        assert_eq!(share("期限 更新 トークン 認証"), 0.0);
+        assert_eq!(share("認証 ほか トークン"), 0.0);
+        assert_eq!(share(""), 0.0);
+    }
+
+    #[test]
     fn fusion_specs_parse_and_bad_ones_say_why() {
         let f: Fusion = "cc:0.4,notier,pow=1".parse().unwrap();
         assert_eq!(f.method, Method::Convex { alpha: 0.4 });
@@ -916,6 +1059,8 @@ mod tests {
         assert_eq!(f.coverage_power, 1);
         assert_eq!("rrf".parse::<Fusion>().unwrap().method, Method::Rrf);
         assert_eq!("cc:0.7,page=0.5".parse::<Fusion>().unwrap().page, 0.5);
+        assert_eq!("cc:0.6,phrase=0.5".parse::<Fusion>().unwrap().phrase, 0.5);
+        assert_eq!("cc:0.6,nophrase".parse::<Fusion>().unwrap().phrase, 0.0);
         assert_eq!(f.scores, Scores::ZScore);
         let m: Fusion = "cc:0.7,minmax".parse().unwrap();
         assert_eq!(m.scores, Scores::MinMax);
@@ -928,6 +1073,7 @@ mod tests {
             "tier,rrf",
             "tier=x",
             "page=2",
+            "phrase=-1",
         ] {
             let err = bad.parse::<Fusion>().unwrap_err().to_string();
             assert!(err.contains(bad), "{bad}: {err}");
@@ -945,6 +1091,7 @@ mod tests {
             scores: Scores::MinMax,
             fill: false,
             page: 0.0,
+            phrase: 0.0,
         };
         assert_eq!(
             names(&fuse_alone(x_y_z(), 0, 1.0, &nearest, &[], &cc(1.0))),
@@ -977,6 +1124,7 @@ mod tests {
             scores: Scores::MinMax,
             fill,
             page: 0.0,
+            phrase: 0.0,
         };
         // Without its similarity x gets nothing from the vector side: 0.6 against y's
         // 0.6 × 0.5 + 0.4.

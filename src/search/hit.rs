@@ -72,6 +72,10 @@ pub struct Explain {
     /// every query word, lower as the keyword side matched fewer of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyword_weight: Option<f32>,
+    /// Share of the query the section holds as a phrase, its longest run of the query's terms
+    /// in order (hybrid; absent when not measured: a one-term query).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phrase: Option<f32>,
     /// The first stage's score (after fusion, in hybrid).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fused: Option<f32>,

@@ -209,6 +209,62 @@ impl Phrases {
     }
 }
 
+/// The query's terms in order, to find the longest run of them that a section holds one
+/// after another, in the query's order: a section that states the query's phrase (a quoted
+/// sentence, keywords taken from one line of a page) holds a long run; one that holds the
+/// words scattered holds runs of one. Unlike [`Phrases`] it counts for queries of any length
+/// (a run grows with what is quoted) and for sections that lack some of the query's words.
+pub struct Run {
+    terms: Vec<String>,
+    /// Term → its positions in the query.
+    at: HashMap<String, Vec<usize>>,
+}
+
+impl Run {
+    /// From analysed terms, space-separated ([`query_terms`]).
+    pub fn new(terms: &str) -> Run {
+        let terms: Vec<String> = terms.split_whitespace().map(str::to_string).collect();
+        let mut at: HashMap<String, Vec<usize>> = HashMap::new();
+        for (j, t) in terms.iter().enumerate() {
+            at.entry(t.clone()).or_default().push(j);
+        }
+        Run { terms, at }
+    }
+
+    /// How many terms the query has.
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// The longest run of consecutive query terms that `terms` (a section's, in order) hold
+    /// consecutively, in terms.
+    pub fn longest_in(&self, terms: &str) -> usize {
+        let terms: Vec<&str> = terms.split_whitespace().collect();
+        let mut best = 0;
+        for (i, t) in terms.iter().enumerate() {
+            let Some(starts) = self.at.get(*t) else {
+                continue;
+            };
+            for &j in starts {
+                let n = terms[i..]
+                    .iter()
+                    .zip(&self.terms[j..])
+                    .take_while(|(a, b)| **a == b.as_str())
+                    .count();
+                best = best.max(n);
+            }
+            if best == self.terms.len() {
+                break;
+            }
+        }
+        best
+    }
+}
+
 /// A query's distinct search terms, to compare with a field's or a section's terms.
 pub struct Wanted(HashSet<String>);
 
@@ -305,6 +361,19 @@ mod tests {
         // Demoted, not dropped, and still above sections without every word.
         assert_eq!(hits.len(), 6);
         assert!(hits.iter().all(|h| h.score >= 1.0));
+    }
+
+    #[test]
+    fn the_longest_run_of_query_terms_in_their_order() {
+        let run = Run::new("a b c d");
+        assert_eq!(run.len(), 4);
+        assert_eq!(run.longest_in("x a b y b c d z"), 3);
+        assert_eq!(run.longest_in("d c b a"), 1);
+        assert_eq!(run.longest_in("x y"), 0);
+        assert_eq!(run.longest_in("a b c d"), 4);
+        // A term the query repeats starts a run at each of its places.
+        assert_eq!(Run::new("a b a c").longest_in("z a c"), 2);
+        assert!(Run::new("").is_empty());
     }
 
     #[test]
