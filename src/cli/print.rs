@@ -63,12 +63,10 @@ fn explain_line(e: &Explain) -> String {
     }
     if let Some(f) = e.fused {
         let w = e.keyword_weight.unwrap_or(1.0);
-        match e.phrase {
-            Some(p) => parts.push(format!(
-                "fused {f:.4} (keyword weight {w:.2}, phrase {p:.2})"
-            )),
-            None => parts.push(format!("fused {f:.4} (keyword weight {w:.2})")),
-        }
+        let phrase = e
+            .phrase
+            .map_or(String::new(), |p| format!(", phrase {p:.2}"));
+        parts.push(format!("fused {f:.4} (keyword weight {w:.2}{phrase})"));
     }
     if let Some(s) = e.rerank {
         parts.push(format!("rerank {s:.3}"));

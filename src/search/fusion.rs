@@ -378,7 +378,7 @@ const PHRASE_MIN_TERMS: usize = 2;
 /// 0.
 fn phrase_share(run: &Run, section_terms: &str) -> f32 {
     let longest = run.longest_in(section_terms);
-    if longest < PHRASE_MIN_TERMS || run.is_empty() {
+    if longest < PHRASE_MIN_TERMS {
         return 0.0;
     }
     (longest as f32 / run.len() as f32).powi(PHRASE_POWER)
