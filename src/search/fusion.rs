@@ -330,7 +330,7 @@ async fn keyword_evidence(
     let terms = query_terms(query);
     let run = Run::new(&terms);
     let weigh = every_word == 0 && fusion.coverage_power != 0;
-    let phrases = fusion.phrase > 0.0 && run.len() >= PHRASE_MIN_TERMS;
+    let phrases = fusion.phrase > 0.0 && run.term_count() >= PHRASE_MIN_TERMS;
     let read = match (weigh, phrases) {
         (_, true) => text.len(),
         (true, false) => COVERAGE_PROBE.min(text.len()),
@@ -381,7 +381,7 @@ fn phrase_share(run: &Run, section_terms: &str) -> f32 {
     if longest < PHRASE_MIN_TERMS {
         return 0.0;
     }
-    (longest as f32 / run.len() as f32).powi(PHRASE_POWER)
+    (longest as f32 / run.term_count() as f32).powi(PHRASE_POWER)
 }
 
 /// The cosine distances of the keyword candidates' texts that `nearest` lacks, compared

@@ -232,12 +232,8 @@ impl Run {
     }
 
     /// How many terms the query has.
-    pub fn len(&self) -> usize {
+    pub fn term_count(&self) -> usize {
         self.terms.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.terms.is_empty()
     }
 
     /// The longest run of consecutive query terms that `terms` (a section's, in order) hold
@@ -366,14 +362,14 @@ mod tests {
     #[test]
     fn the_longest_run_of_query_terms_in_their_order() {
         let run = Run::new("a b c d");
-        assert_eq!(run.len(), 4);
+        assert_eq!(run.term_count(), 4);
         assert_eq!(run.longest_in("x a b y b c d z"), 3);
         assert_eq!(run.longest_in("d c b a"), 1);
         assert_eq!(run.longest_in("x y"), 0);
         assert_eq!(run.longest_in("a b c d"), 4);
         // A term the query repeats starts a run at each of its places.
         assert_eq!(Run::new("a b a c").longest_in("z a c"), 2);
-        assert!(Run::new("").is_empty());
+        assert_eq!(Run::new("").term_count(), 0);
     }
 
     #[test]
