@@ -32,7 +32,7 @@ for i in $(seq 1 "$samples"); do
     case $row in
       text | vector) args=(--mode "$row") ;;
       hybrid) args=(--mode hybrid) ;;
-      rrf) args=(--mode hybrid --fusion rrf,notier,pow=0) ;;
+      rrf) args=(--mode hybrid --fusion rrf,notier,pow=0,nophrase) ;;
       *) args=(--mode hybrid --fusion "$row") ;;
     esac
     "$sagasu" eval "$d/crosslingual.jsonl" --db "$d/db" "${args[@]}" --json > "$d/$row.json"

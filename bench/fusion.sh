@@ -34,11 +34,12 @@ whole=${WHOLE:-oss-docs-ja}
 e5=${SAGASU_E5_DIR:-$HOME/.cache/sagasu-test-models/multilingual-e5-small}
 specs=("$@")
 if [ ${#specs[@]} -eq 0 ]; then
-  # Plain RRF, the previous default (min-max scores), and the grid around the default: the
-  # keyword share and the every-word step (in standard deviations) of the z-score
-  # combination, the keyword side weighed by coverage. A spec names `,minmax` for min-max
-  # scores; without it a convex combination uses z-scores.
-  specs=(rrf,notier,pow=0 cc:0.7,tier=0.2,pow=1,minmax cc:0.56,tier=0.75,pow=1 cc:0.58,tier=0.75,pow=1 cc:0.6,tier=0.5,pow=1 cc:0.6,tier=0.75,pow=1 cc:0.6,tier=1,pow=1 cc:0.62,tier=0.75,pow=1 cc:0.64,tier=0.75,pow=1)
+  # Plain RRF, the previous defaults (min-max scores; z-scores without the phrase step), and
+  # the grid around the default: the keyword share, the every-word step and the phrase step
+  # (both in standard deviations) of the z-score combination, the keyword side weighed by
+  # coverage. A spec names `,minmax` for min-max scores and `,nophrase` for no phrase step;
+  # without them a convex combination uses z-scores and the default phrase step.
+  specs=(rrf,notier,pow=0,nophrase cc:0.7,tier=0.2,pow=1,minmax,nophrase cc:0.6,tier=0.75,pow=1,nophrase cc:0.56,tier=0.75,pow=1 cc:0.6,tier=0.5,pow=1 cc:0.6,tier=0.75,pow=1 cc:0.6,tier=1,pow=1 cc:0.64,tier=0.75,pow=1 cc:0.6,tier=0.75,pow=1,phrase=1 cc:0.6,tier=0.75,pow=1,phrase=3)
 fi
 lim=(); [ -n "${LIMIT:-}" ] && lim=(--limit "$LIMIT")
 
