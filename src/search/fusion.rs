@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Result;
 
 use super::rank::{Run, Wanted};
-use super::text::text_search;
+use super::text::{text_search, Ranking, TermsWanted};
 use super::vector::nearest_texts;
 use super::SectionHit;
 use crate::hash::{hash_key, page_key};
@@ -184,16 +184,27 @@ pub async fn hybrid_search(
     proximity: f32,
 ) -> Result<Vec<SectionHit>> {
     let depth = k.max(HYBRID_DEPTH);
-    let text = async {
-        Ok::<_, anyhow::Error>(text_search(store, query, filter, depth, proximity).await?)
+    let phrases =
+        fusion.phrase > 0.0 && query_terms(query).split_whitespace().count() >= PHRASE_MIN_TERMS;
+    let wanted_terms = match (phrases, fusion.coverage_power != 0) {
+        (true, _) => TermsWanted::All,
+        (false, true) => TermsWanted::AllWithoutEveryWord,
+        (false, false) => TermsWanted::None,
     };
-    let ((text, every_word), nearest) =
-        tokio::try_join!(text, nearest_texts(store, qv, filter, depth))?;
-    // Both read a few rows that the two rankings name.
-    let ((keyword_weight, runs), same_page) = tokio::try_join!(
-        keyword_evidence(store, query, &text, every_word, fusion),
-        same_page_sections(store, &text, &nearest, filter, fusion.page > 0.0)
-    )?;
+    let text = async {
+        Ok::<_, anyhow::Error>(
+            text_search(store, query, filter, depth, proximity, wanted_terms).await?,
+        )
+    };
+    let (keyword, nearest) = tokio::try_join!(text, nearest_texts(store, qv, filter, depth))?;
+    let (keyword_weight, runs) = keyword_evidence(query, &keyword, fusion);
+    let Ranking {
+        hits: text,
+        every_word,
+        ..
+    } = keyword;
+    // Reads a few rows that the two rankings name.
+    let same_page = same_page_sections(store, &text, &nearest, filter, fusion.page > 0.0).await?;
     let vector_side: HashMap<&str, (usize, f32)> = nearest
         .iter()
         .enumerate()
@@ -314,58 +325,40 @@ const KEYWORD_WEIGHT_POWER: i32 = 1;
 const COVERAGE_PROBE: usize = 5;
 
 /// How much the keyword ranking counts in the fusion, 0–1, and each keyword candidate's
-/// [`phrase_share`], from one read of the candidates' terms (none when neither needs it).
+/// [`phrase_share`] (empty when the step is off), from the candidates' terms that the keyword
+/// search read.
 ///
 /// The weight is the largest share of the query's terms that one of its first few sections
-/// holds, to `fusion.coverage_power`: 1 when some section holds every word; low when the
+/// holds, to `fusion.coverage_power`: 1 when some section holds every word (or when the
+/// terms could not be read: the rows moved on under a long-lived reader); low when the
 /// keyword side matched only stray words — a question in another language than the
 /// documents, where only identifiers and loanwords match and its ranking is noise.
-async fn keyword_evidence(
-    store: &Store,
-    query: &str,
-    text: &[SectionHit],
-    every_word: usize,
-    fusion: &Fusion,
-) -> Result<(f32, Vec<f32>)> {
+fn keyword_evidence(query: &str, keyword: &Ranking, fusion: &Fusion) -> (f32, Vec<f32>) {
     let terms = query_terms(query);
-    let run = Run::new(&terms);
-    let weigh = every_word == 0 && fusion.coverage_power != 0;
-    let phrases = fusion.phrase > 0.0 && run.term_count() >= PHRASE_MIN_TERMS;
-    let read = match (weigh, phrases) {
-        (_, true) => text.len(),
-        (true, false) => COVERAGE_PROBE.min(text.len()),
-        (false, false) => 0,
-    };
-    // Rows without an id (none from the full-text index) are read as holding no term.
-    let ids: Vec<u64> = text[..read].iter().filter_map(|h| h.row_id).collect();
-    let mut of_rows = store.terms_of(&ids).await?.into_iter();
-    let section_terms: Vec<String> = text[..read]
-        .iter()
-        .map(|h| match h.row_id {
-            Some(_) => of_rows.next().unwrap_or_default(),
-            None => String::new(),
-        })
-        .collect();
-    let weight = if weigh {
+    let weight = if keyword.every_word > 0 || fusion.coverage_power == 0 || keyword.terms.is_empty()
+    {
+        1.0
+    } else {
         let wanted = Wanted::new(&terms);
-        section_terms
+        keyword
+            .terms
             .iter()
             .take(COVERAGE_PROBE)
             .map(|t| wanted.share_in(t))
             .fold(0.0f32, f32::max)
             .powi(fusion.coverage_power)
-    } else {
-        1.0
     };
-    let runs = if phrases {
-        section_terms
+    let run = Run::new(&terms);
+    let runs = if fusion.phrase > 0.0 && run.term_count() >= PHRASE_MIN_TERMS {
+        keyword
+            .terms
             .iter()
             .map(|t| phrase_share(&run, t))
             .collect()
     } else {
         Vec::new()
     };
-    Ok((weight, runs))
+    (weight, runs)
 }
 
 /// Fewest consecutive query terms that count as a phrase.

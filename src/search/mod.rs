@@ -37,7 +37,7 @@ pub use pages::SectionRef;
 use rerank::{best_first, rerank_scores, RERANK_CANDIDATES};
 use scope::{scope, Scope};
 use snippet::snippet;
-use text::text_search;
+use text::{text_search, TermsWanted};
 use vector::{embed_query, vector_search};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -249,9 +249,16 @@ pub async fn search(
             .await?
         }
         _ => {
-            text_search(store, query, filter, depth, opts.proximity)
-                .await?
-                .0
+            text_search(
+                store,
+                query,
+                filter,
+                depth,
+                opts.proximity,
+                TermsWanted::None,
+            )
+            .await?
+            .hits
         }
     };
     let explain = opts.explain;

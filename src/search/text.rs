@@ -1,7 +1,7 @@
 //! Keyword ranking: BM25 over the index's terms, every query word first, then the fields
 //! ([`super::rank`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::rank::{rank_fields, Phrases, Wanted, WEIGHTS};
 use super::SectionHit;
@@ -14,16 +14,40 @@ use crate::store::{Filter, Match, Result, Store, StoreError};
 /// .961 at a keyword p50 of ~4 ms.
 pub const MIN_CANDIDATES: usize = 50;
 
-/// Keyword ranking of up to `depth` sections (at least [`MIN_CANDIDATES`] are scored), and
-/// how many of the first hold every query word. Sections holding every word come first; when
-/// they are fewer than asked, sections holding any word fill the rest.
+/// A keyword ranking, best first.
+pub struct Ranking {
+    pub hits: Vec<SectionHit>,
+    /// How many of the first hold every query word.
+    pub every_word: usize,
+    /// Each hit's stored terms, in the hits' order, when the caller asked for them
+    /// ([`TermsWanted`]); empty otherwise.
+    pub terms: Vec<String>,
+}
+
+/// Whose stored terms [`text_search`] hands back besides ranking (it reads those of the
+/// sections holding every word for proximity anyway; one read serves both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TermsWanted {
+    /// None.
+    None,
+    /// Every candidate's.
+    All,
+    /// Every candidate's when no section holds every query word (the fusion then weighs the
+    /// keyword side by how much of the query its best sections hold).
+    AllWithoutEveryWord,
+}
+
+/// Keyword ranking of up to `depth` sections (at least [`MIN_CANDIDATES`] are scored).
+/// Sections holding every word come first; when they are fewer than asked, sections holding
+/// any word fill the rest.
 pub async fn text_search(
     store: &Store,
     query: &str,
     filter: Option<&Filter>,
     depth: usize,
     proximity: f32,
-) -> Result<(Vec<SectionHit>, usize)> {
+    wanted_terms: TermsWanted,
+) -> Result<Ranking> {
     let want = depth.max(MIN_CANDIDATES);
     let terms = query_terms(query);
     let wanted = Wanted::new(&terms);
@@ -62,26 +86,61 @@ pub async fn text_search(
     }
     // Phrase proximity of the sections holding every word (the first `every_word`; it orders
     // only those), from their stored terms: one take of their rows, only when it counts and
-    // the query has phrases.
-    let mut near = Vec::new();
-    let phrases = (proximity > 0.0 && every_word > 0).then(|| Phrases::new(query));
-    if let Some(phrases) = phrases.filter(|p| !p.is_empty()) {
-        let ids: Vec<u64> = hits[..every_word].iter().filter_map(|h| h.row_id).collect();
-        if ids.len() == every_word {
-            match store.terms_of(&ids).await {
-                Ok(terms) => near = terms.iter().map(|t| phrases.share_in(t)).collect(),
-                // A long-lived reader's table moved on since the query (a writer compacted
-                // the rows away): this one search ranks without proximity rather than fail.
-                Err(StoreError::Vanished { .. }) => {}
-                Err(e) => return Err(e),
-            }
+    // the query has phrases, or of every candidate's when the caller wants their terms.
+    let phrases = (proximity > 0.0 && every_word > 0)
+        .then(|| Phrases::new(query))
+        .filter(|p| !p.is_empty());
+    let all = match wanted_terms {
+        TermsWanted::None => false,
+        TermsWanted::All => true,
+        TermsWanted::AllWithoutEveryWord => every_word == 0,
+    };
+    let read = if all {
+        hits.len()
+    } else if phrases.is_some() {
+        every_word
+    } else {
+        0
+    };
+    let mut terms: Vec<String> = Vec::new();
+    let ids: Vec<u64> = hits[..read].iter().filter_map(|h| h.row_id).collect();
+    if read > 0 && ids.len() == read {
+        match store.terms_of(&ids).await {
+            Ok(read) => terms = read,
+            // A long-lived reader's table moved on since the query (a writer compacted the
+            // rows away): this one search ranks without proximity rather than fail.
+            Err(StoreError::Vanished { .. }) => {}
+            Err(e) => return Err(e),
         }
     }
+    let near: Vec<f32> = match &phrases {
+        Some(p) if terms.len() >= every_word => {
+            terms[..every_word].iter().map(|t| p.share_in(t)).collect()
+        }
+        _ => Vec::new(),
+    };
+    // The hits are sorted next: their terms go with them by id.
+    let mut terms_of: HashMap<String, String> = if all {
+        hits.iter().map(|h| h.id.clone()).zip(terms).collect()
+    } else {
+        HashMap::new()
+    };
     let weights = super::rank::Weights {
         proximity,
         ..WEIGHTS
     };
     rank_fields(&wanted, &mut hits, every_word, &weights, &near);
     hits.truncate(depth);
-    Ok((hits, every_word.min(depth)))
+    let terms = if terms_of.is_empty() {
+        Vec::new()
+    } else {
+        hits.iter()
+            .map(|h| terms_of.remove(&h.id).unwrap_or_default())
+            .collect()
+    };
+    Ok(Ranking {
+        hits,
+        every_word: every_word.min(depth),
+        terms,
+    })
 }
