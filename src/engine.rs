@@ -81,6 +81,7 @@ impl View {
     pub fn models(&self) -> Models<'_> {
         Models {
             embedder: self.embedder.as_ref(),
+            vector_mean: self.meta.vector_mean.as_ref().map(|m| &m.values[..]),
             reranker: self.reranker.as_ref(),
         }
     }

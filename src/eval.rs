@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use sagasu_embed::Embedder;
 
+use crate::search::vector::corrected;
 use crate::search::{search, Models, SearchOptions, SearchResult, Unit};
 use crate::store::vectors::Search;
 use crate::store::Store;
@@ -253,13 +254,14 @@ pub struct AnnReport {
 pub async fn ann_recall(
     store: &Store,
     embedder: &Embedder,
+    vector_mean: Option<&[f32]>,
     queries: &[EvalQuery],
     k: usize,
 ) -> Result<AnnReport> {
     let (mut found, mut wanted) = (0usize, 0usize);
     let (mut ann_ms, mut exact_ms) = (Vec::new(), Vec::new());
     for q in queries {
-        let qv = embedder.embed_query(&q.query)?;
+        let qv = corrected(embedder.embed_query(&q.query)?, vector_mean);
         let t = Instant::now();
         let ann = store.search_vectors(&qv, k, None, Search::Indexed).await?;
         ann_ms.push(t.elapsed().as_secs_f64() * 1000.0);

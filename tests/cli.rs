@@ -401,6 +401,13 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
     assert_eq!(s["vectors"], 3);
     assert_eq!(s["texts"], 3, "stats shows embedded of total");
     assert_eq!(s["model"]["model_type"], "modernbert");
+    // The run takes the vectors' mean, which queries are corrected by.
+    let mean = vector_mean(root);
+    assert_eq!(mean["rows"], 3, "{mean}");
+    assert_eq!(
+        mean["values"].as_array().map(Vec::len),
+        s["model"]["dim"].as_u64().map(|d| d as usize)
+    );
 
     let hits = search_json(root, "東京", &["--mode", "vector", "-k", "4", "--sections"]);
     // The model directory is recorded absolute: a search from elsewhere still finds it.
@@ -456,8 +463,9 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
     let filtered = search_json(root, "東京", &["--mode", "vector", "--path-prefix", "a.md"]);
     assert!(!filtered.is_empty() && paths(&filtered).iter().all(|p| p == "a.md"));
 
-    // A no-op run embeds nothing; an edit embeds only the new text.
+    // A no-op run embeds nothing (and keeps the mean); an edit embeds only the new text.
     assert_eq!(index_json(root, &["--model", &model])["vectors_written"], 0);
+    assert_eq!(vector_mean(root), mean);
     std::thread::sleep(std::time::Duration::from_millis(20));
     write(
         root,
@@ -471,11 +479,30 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
         3,
         "the replaced text's vector is gone"
     );
+    let edited = vector_mean(root);
+    assert_eq!(edited["rows"], 3);
+    assert_ne!(
+        edited["values"], mean["values"],
+        "a third of the vectors changed: taken again"
+    );
 
     // Another model: everything is re-embedded, never mixed.
     let other = index_json(root, &["--model", &tiny_model("tiny-bert")]);
     assert_eq!(other["vectors_written"], 3);
     assert_eq!(stats(root)["model"]["model_type"], "bert");
+    let remade = vector_mean(root);
+    assert_eq!(remade["rows"], 3);
+    assert_ne!(
+        remade["values"], edited["values"],
+        "the new model's vectors' mean"
+    );
+}
+
+/// The vector mean `sagasu.json` records for the index of `root`.
+fn vector_mean(root: &std::path::Path) -> serde_json::Value {
+    let meta = fs::read(root.join(".sagasu").join("sagasu.json")).expect("sagasu.json");
+    let meta: serde_json::Value = serde_json::from_slice(&meta).expect("json");
+    meta["vector_mean"].clone()
 }
 
 #[test]

@@ -153,7 +153,13 @@ pub fn eval(rt: &Runtime, args: EvalArgs, settings: Settings) -> Result<ExitCode
                 .unwrap_or("this index has no vectors")
                 .to_string()
         })?;
-        let report = rt.block_on(ann_recall(view.store(), embedder, &queries, args.k))?;
+        let report = rt.block_on(ann_recall(
+            view.store(),
+            embedder,
+            view.models().vector_mean,
+            &queries,
+            args.k,
+        ))?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

@@ -16,7 +16,7 @@ use super::options::{no_model_recorded, ModelChoice, Shard, TEXTS_PER_CALL, VECT
 use crate::hash::{hash_key, HashKey};
 use crate::progress::Progress;
 use crate::store::vectors::Existing;
-use crate::store::{Filter, Meta, SectionText, Store};
+use crate::store::{Filter, Meta, SectionText, Store, VectorMean};
 
 /// A loaded model and the directory it was loaded from.
 pub struct LoadedModel {
@@ -93,6 +93,9 @@ pub async fn embed_missing(
     };
     store.prepare_vectors(info.dim, existing).await?;
     if writer {
+        if reset {
+            meta.vector_mean = None;
+        }
         meta.model = Some(info);
         meta.model_dir = Some(model.dir.clone());
         store.write_meta(meta).await?;
@@ -103,13 +106,44 @@ pub async fn embed_missing(
     let orphans: Vec<HashKey> = have.difference(&sections).copied().collect();
     let written = fill_vectors(store, &model.embedder, progress, &sections, have, shard).await?;
     drop(sections);
+    let mut deleted = 0;
     if shard.is_none() {
         store.delete_vectors(&orphans).await?;
+        deleted = orphans.len() as u64;
         if store.commits() > 0 {
             store.maintain_vectors().await?;
         }
     }
+    if writer {
+        refresh_mean(store, meta, written + deleted).await?;
+    }
     Ok(written)
+}
+
+/// Share of the vectors that may be written or deleted before their mean is taken again:
+/// taking it reads every vector, and one changed vector in a hundred hardly moves it.
+const MEAN_STALE_SHARE: f64 = 0.01;
+
+/// Takes the mean of the vectors that vector search corrects queries by
+/// ([`crate::search::vector::HUB_CORRECTION`]) when there is none, or when more than
+/// [`MEAN_STALE_SHARE`] of them were written or deleted since it was taken. Beside `--shard`
+/// runs it covers what was committed so far: a share chosen by hash, so a fair sample.
+async fn refresh_mean(store: &Store, meta: &mut Meta, changed: u64) -> Result<()> {
+    let stale = match &mut meta.vector_mean {
+        Some(m) => {
+            m.changed += changed;
+            m.changed as f64 > m.rows as f64 * MEAN_STALE_SHARE
+        }
+        None => true,
+    };
+    if stale {
+        meta.vector_mean = store.mean_vector().await?.map(|(values, rows)| VectorMean {
+            values,
+            rows,
+            changed: 0,
+        });
+    }
+    Ok(())
 }
 
 /// Embeds every section text that has no vector yet, once per distinct text, committing

@@ -172,6 +172,9 @@ pub fn default_mode(store: &Store, embedder: Option<&Embedder>) -> Mode {
 #[derive(Clone, Copy, Default)]
 pub struct Models<'a> {
     pub embedder: Option<&'a Arc<Embedder>>,
+    /// The mean of the index's vectors, which queries are corrected by
+    /// ([`vector::corrected`]).
+    pub vector_mean: Option<&'a [f32]>,
     pub reranker: Option<&'a Arc<Reranker>>,
 }
 
@@ -229,14 +232,14 @@ pub async fn search(
     };
     let hits = match (mode, embedder) {
         (Mode::Vector, Some(e)) => {
-            let qv = embed_query(e, query).await?;
+            let qv = embed_query(e, models.vector_mean, query).await?;
             vector_search(store, &qv, filter, depth).await?
         }
         (Mode::Hybrid, Some(e)) => {
             // Embed first, then run both searches together. Embedding the query beside the
             // keyword search was slower: the encoder uses every compute thread, so the keyword
             // search only took CPU from it, and the embedding is the longer path.
-            let qv = embed_query(e, query).await?;
+            let qv = embed_query(e, models.vector_mean, query).await?;
             hybrid_search(
                 store,
                 query,

@@ -19,13 +19,38 @@ const PREFILTER_MAX_HASHES: usize = 20_000;
 /// Under a filter, the vector search first asks for this many times the texts wanted.
 const OVERFETCH: usize = 10;
 
-/// Embeds the query on the rayon pool, so that the async worker stays free meanwhile.
-pub async fn embed_query(e: &Arc<Embedder>, query: &str) -> Result<Vec<f32>> {
-    let (e, q) = (Arc::clone(e), query.to_string());
-    on_rayon("the query embedding", move || e.embed_query(&q)).await
+/// The share of the mean of the index's vectors taken off a query's vector before the
+/// vector search, which then ranks texts by `q·d − HUB_CORRECTION × mean·d`.
+///
+/// Why: an encoder's vectors share one direction (multilingual-e5-small on cpp-docs-ja: the
+/// mean's length is 0.92 of a vector's), so raw cosine favours texts near the mean for
+/// every query: short generic sections ("構文", "戻り値") become hubs that crowd the nearest
+/// 50. A query unlike the indexed texts suffers most: an English sentence against Japanese
+/// pages found its page at section rank 139 behind such hubs. Removing the whole mean (1)
+/// lifts those queries most but also lifts texts far from the mean (code, English) for
+/// every query, and titles and verbatim sentences lose; a quarter was chosen on cpp-docs-ja
+/// and checked on oss-docs-ja (ARCHITECTURE.md, "Hubs and the mean vector").
+pub const HUB_CORRECTION: f32 = 0.25;
+
+/// `qv` less [`HUB_CORRECTION`] × the index's mean vector (`qv` as it is without one).
+pub fn corrected(mut qv: Vec<f32>, mean: Option<&[f32]>) -> Vec<f32> {
+    if let Some(mean) = mean.filter(|m| m.len() == qv.len()) {
+        for (q, m) in qv.iter_mut().zip(mean) {
+            *q -= HUB_CORRECTION * m;
+        }
+    }
+    qv
 }
 
-/// Nearest sections by embedding; score = cosine similarity.
+/// Embeds the query on the rayon pool, so that the async worker stays free meanwhile, and
+/// corrects it by the index's mean vector ([`corrected`]).
+pub async fn embed_query(e: &Arc<Embedder>, mean: Option<&[f32]>, query: &str) -> Result<Vec<f32>> {
+    let (e, q) = (Arc::clone(e), query.to_string());
+    let qv = on_rayon("the query embedding", move || e.embed_query(&q)).await?;
+    Ok(corrected(qv, mean))
+}
+
+/// Nearest sections by embedding; score = cosine similarity to the (corrected) query.
 pub async fn vector_search(
     store: &Store,
     qv: &[f32],
@@ -112,4 +137,24 @@ pub async fn nearest_texts(
     nearest.retain(|(h, _)| hashes.contains(&hash_key(h)));
     nearest.truncate(k);
     Ok(nearest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_is_corrected_by_a_share_of_the_mean() {
+        let q = vec![0.5, 0.5, 0.0];
+        assert_eq!(
+            corrected(q.clone(), Some(&[0.4, 0.0, -0.8])),
+            vec![0.5 - 0.4 * HUB_CORRECTION, 0.5, 0.8 * HUB_CORRECTION]
+        );
+        assert_eq!(corrected(q.clone(), None), q, "no mean: as it is");
+        assert_eq!(
+            corrected(q.clone(), Some(&[1.0, 1.0])),
+            q,
+            "a mean of another model's length is not used"
+        );
+    }
 }

@@ -36,6 +36,10 @@ pub struct Meta {
     pub model: Option<ModelInfo>,
     #[serde(default)]
     pub model_dir: Option<PathBuf>,
+    /// The mean of those vectors, which vector search corrects queries by (absent in an
+    /// index made before there was one: searched uncorrected until the next index run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_mean: Option<VectorMean>,
     /// How the tree was indexed, so that `serve` and `watch --db` re-run it the same way.
     #[serde(default)]
     pub settings: Option<RunSettings>,
@@ -77,6 +81,18 @@ pub fn default_collection_name(root: &std::path::Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "root".to_string())
+}
+
+/// The mean of the index's vectors, as last taken, and how stale it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VectorMean {
+    /// One value per dimension.
+    pub values: Vec<f32>,
+    /// Vectors it was taken over.
+    pub rows: u64,
+    /// Vectors written or deleted since.
+    #[serde(default)]
+    pub changed: u64,
 }
 
 /// A reranker, as recorded: its name (a hub id or a directory) and where it was loaded from.

@@ -39,7 +39,7 @@ pub use lock::{WriterLock, DEFAULT_LEASE};
 pub use maintain::{IndexInfo, Maintenance, SUPERSEDED_GRACE};
 pub use meta::{
     default_collection_name, read_meta, write_meta, Collection, Meta, RerankerSetting, RunSettings,
-    RunSummary, SkippedFile, META_FILE,
+    RunSummary, SkippedFile, VectorMean, META_FILE,
 };
 pub use sections::{Append, FileState, Match, SectionText};
 

@@ -95,3 +95,71 @@ fn ivf_sq_keeps_recall() {
     eprintln!("recall@10 through IVF_SQ: {recall:.3}");
     assert!(recall >= 0.95, "recall@10 {recall:.3} < 0.95");
 }
+
+/// The mean of the stored vectors is their arithmetic mean, and a search for `q − c × mean`
+/// ranks texts by `q·d − c × mean·d` (LanceDB's cosine distance on unit vectors): what vector
+/// search's hub correction relies on.
+#[test]
+fn the_mean_vector_and_the_corrected_ranking() {
+    const N: usize = 300;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = crate::budget::runtime(2).expect("runtime");
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    // Vectors that share one direction, as an encoder's do.
+    let shared = normalised((0..DIM).map(|_| rng.next()).collect());
+    let centres: Vec<Vec<f32>> = (0..20)
+        .map(|_| {
+            normalised(
+                shared
+                    .iter()
+                    .map(|s| 3.0 * s + rng.next())
+                    .collect::<Vec<f32>>(),
+            )
+        })
+        .collect();
+    let data = vectors(&mut rng, &centres, N, 0.3);
+    let hashes: Vec<String> = (0..N as u128).map(hash_hex).collect();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let c = 0.25;
+    rt.block_on(async {
+        let mut store = Store::open(&dir.path().into(), Access::Write, StoreOptions::default())
+            .await
+            .expect("open");
+        store
+            .prepare_vectors(DIM, Existing::Keep)
+            .await
+            .expect("vectors table");
+        assert!(store.mean_vector().await.expect("mean").is_none());
+        store.add_vectors(&hashes, &data).await.expect("add");
+        let (mean, rows) = store.mean_vector().await.expect("mean").expect("vectors");
+        assert_eq!(rows, N as u64);
+        for (j, m) in mean.iter().enumerate() {
+            let want = data.iter().map(|v| v[j]).sum::<f32>() / N as f32;
+            assert!((m - want).abs() < 1e-5, "dimension {j}: {m} against {want}");
+        }
+        let mut moved = 0;
+        for q in vectors(&mut Rng(11), &centres, 20, 0.3) {
+            let raw = |v: &Vec<f32>| dot(&q, v);
+            let fixed = |v: &Vec<f32>| dot(&q, v) - c * dot(&mean, v);
+            let best = |score: &dyn Fn(&Vec<f32>) -> f32| {
+                let mut order: Vec<usize> = (0..N).collect();
+                order.sort_by(|a, b| score(&data[*b]).total_cmp(&score(&data[*a])));
+                order[..10]
+                    .iter()
+                    .map(|i| hashes[*i].clone())
+                    .collect::<Vec<_>>()
+            };
+            let qc: Vec<f32> = q.iter().zip(&mean).map(|(x, m)| x - c * m).collect();
+            let found: Vec<String> = store
+                .search_vectors(&qc, 10, None, Search::Exact)
+                .await
+                .expect("search")
+                .into_iter()
+                .map(|(h, _)| h)
+                .collect();
+            assert_eq!(found, best(&fixed), "ranked by q·d − c × mean·d");
+            moved += usize::from(best(&raw) != found);
+        }
+        assert!(moved > 0, "the correction changes some rankings");
+    });
+}
