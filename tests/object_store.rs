@@ -450,6 +450,9 @@ fn shards_on_three_processes_equal_a_one_machine_run() {
         "the shares are disjoint and cover every text"
     );
 
+    // As the README says: once all are done, `optimize` (which also takes the vectors' mean
+    // over every share, as the one-machine run did).
+    ok(weed.bin().args(["optimize", "--db", &db]));
     let stats_of = |db: &str| json_of(&ok(weed.bin().args(["stats", "--db", db, "--json"])));
     let (remote, here) = (stats_of(&db), stats_of(&local.display().to_string()));
     assert_eq!(remote["vectors"], here["vectors"], "{remote} {here}");

@@ -194,6 +194,10 @@ pub fn optimize(rt: &Runtime, args: DbArg, settings: Settings) -> Result<ExitCod
         store.maintain(Maintenance::Full).await?;
         if store.has_vectors() {
             store.maintain_vectors().await?;
+            let mut meta = store.read_meta().await?;
+            if store.refresh_vector_mean(&mut meta, 0).await? {
+                store.write_meta(&meta).await?;
+            }
         }
         let stats = store.table_stats().await?;
         store.release().await;

@@ -16,7 +16,7 @@ use super::options::{no_model_recorded, ModelChoice, Shard, TEXTS_PER_CALL, VECT
 use crate::hash::{hash_key, HashKey};
 use crate::progress::Progress;
 use crate::store::vectors::Existing;
-use crate::store::{Filter, Meta, SectionText, Store, VectorMean};
+use crate::store::{Filter, Meta, SectionText, Store};
 
 /// A loaded model and the directory it was loaded from.
 pub struct LoadedModel {
@@ -115,35 +115,9 @@ pub async fn embed_missing(
         }
     }
     if writer {
-        refresh_mean(store, meta, written + deleted).await?;
+        store.refresh_vector_mean(meta, written + deleted).await?;
     }
     Ok(written)
-}
-
-/// Share of the vectors that may be written or deleted before their mean is taken again:
-/// taking it reads every vector, and one changed vector in a hundred hardly moves it.
-const MEAN_STALE_SHARE: f64 = 0.01;
-
-/// Takes the mean of the vectors that vector search corrects queries by
-/// ([`crate::search::vector::HUB_CORRECTION`]) when there is none, or when more than
-/// [`MEAN_STALE_SHARE`] of them were written or deleted since it was taken. Beside `--shard`
-/// runs it covers what was committed so far: a share chosen by hash, so a fair sample.
-async fn refresh_mean(store: &Store, meta: &mut Meta, changed: u64) -> Result<()> {
-    let stale = match &mut meta.vector_mean {
-        Some(m) => {
-            m.changed += changed;
-            m.changed as f64 > m.rows as f64 * MEAN_STALE_SHARE
-        }
-        None => true,
-    };
-    if stale {
-        meta.vector_mean = store.mean_vector().await?.map(|(values, rows)| VectorMean {
-            values,
-            rows,
-            changed: 0,
-        });
-    }
-    Ok(())
 }
 
 /// Embeds every section text that has no vector yet, once per distinct text, committing

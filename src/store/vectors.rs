@@ -12,7 +12,7 @@ use super::codec::{col, string_col};
 use super::error::{LanceContext, Result, StoreError};
 use super::schema::{columns, vectors_schema, VECTORS_TABLE, VECTOR_INDEX};
 use super::sections::{collect, text_hashes, FILTER_CHUNK};
-use super::{Filter, Store};
+use super::{Filter, Meta, Store, VectorMean};
 use crate::hash::HashKey;
 
 /// IVF partitions a vector search visits (of √rows). On cpp-docs-ja (89,279 vectors, 298
@@ -20,6 +20,11 @@ use crate::hash::HashKey;
 /// re-ranking, against 0.950 at 32 with 4× re-ranking on full vectors, and 1.6 ms faster:
 /// which partitions are visited matters more than the 8-bit codes' error.
 pub const ANN_NPROBES: usize = 64;
+
+/// Share of the vectors that may change before their mean is taken again: taking it reads
+/// every vector, and one changed vector in a hundred hardly moves it. The mean is what vector
+/// search corrects queries by (`search::vector::HUB_CORRECTION`).
+pub const MEAN_STALE_SHARE: f64 = 0.01;
 
 /// Whether a vector search may use the ANN index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +168,30 @@ impl Store {
         }
         out.sort_by(|a, b| a.1.total_cmp(&b.1));
         Ok(out)
+    }
+
+    /// Takes the mean of the vectors again, into `meta`, when it has none, when more than
+    /// [`MEAN_STALE_SHARE`] of them were written or deleted since (`changed`: this run's), or
+    /// when the table's rows differ from those it was taken over by as much (`--shard` runs
+    /// appended theirs: `optimize` after them takes it over all). Returns whether it did.
+    pub async fn refresh_vector_mean(&self, meta: &mut Meta, changed: u64) -> Result<bool> {
+        let rows = self.vector_count().await?;
+        let stale = match &mut meta.vector_mean {
+            Some(m) => {
+                m.changed += changed;
+                let allowed = m.rows as f64 * MEAN_STALE_SHARE;
+                m.changed as f64 > allowed || m.rows.abs_diff(rows) as f64 > allowed
+            }
+            None => rows > 0,
+        };
+        if stale {
+            meta.vector_mean = self.mean_vector().await?.map(|(values, rows)| VectorMean {
+                values,
+                rows,
+                changed: 0,
+            });
+        }
+        Ok(stale)
     }
 
     /// The mean of every stored vector and how many there are; `None` when there are none.
