@@ -196,7 +196,7 @@ impl Store {
 
     /// The mean of every stored vector and how many there are; `None` when there are none.
     /// One streamed scan of the vector column (24,514 vectors of 384 dims: ~0.2 s), summed
-    /// in f64 so that the order of the rows does not change the result.
+    /// in f64 so that the order of the rows does not show in the f32 result.
     pub async fn mean_vector(&self) -> Result<Option<(Vec<f32>, u64)>> {
         let doing = "reading every vector for their mean";
         let Some(t) = &self.vectors else {
