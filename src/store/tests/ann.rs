@@ -34,6 +34,22 @@ fn vectors(rng: &mut Rng, centres: &[Vec<f32>], n: usize, noise: f32) -> Vec<Vec
         .collect()
 }
 
+/// A writer's store in `dir` with an empty vectors table of [`DIM`] dimensions.
+async fn vector_store(dir: &std::path::Path, options: StoreOptions) -> Store {
+    let mut store = Store::open(&dir.into(), Access::Write, options)
+        .await
+        .expect("open");
+    store
+        .prepare_vectors(DIM, Existing::Keep)
+        .await
+        .expect("vectors table");
+    store
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 #[test]
 fn ivf_sq_keeps_recall() {
     const N: usize = 6000;
@@ -50,13 +66,7 @@ fn ivf_sq_keeps_recall() {
         ..StoreOptions::default()
     };
     let recall = rt.block_on(async {
-        let mut store = Store::open(&dir.path().into(), Access::Write, options)
-            .await
-            .expect("open");
-        store
-            .prepare_vectors(DIM, Existing::Keep)
-            .await
-            .expect("vectors table");
+        let mut store = vector_store(dir.path(), options).await;
         for (h, v) in hashes.chunks(2000).zip(data.chunks(2000)) {
             store.add_vectors(h, v).await.expect("add");
         }
@@ -74,7 +84,7 @@ fn ivf_sq_keeps_recall() {
             let mut exact: Vec<(usize, f32)> = data
                 .iter()
                 .enumerate()
-                .map(|(i, v)| (i, 1.0 - v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>()))
+                .map(|(i, v)| (i, 1.0 - dot(v, q)))
                 .collect();
             exact.sort_by(|a, b| a.1.total_cmp(&b.1));
             let truth: Vec<&String> = exact[..10].iter().map(|(i, _)| &hashes[*i]).collect();
@@ -119,16 +129,9 @@ fn the_mean_vector_and_the_corrected_ranking() {
         .collect();
     let data = vectors(&mut rng, &centres, N, 0.3);
     let hashes: Vec<String> = (0..N as u128).map(hash_hex).collect();
-    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     let c = 0.25;
     rt.block_on(async {
-        let mut store = Store::open(&dir.path().into(), Access::Write, StoreOptions::default())
-            .await
-            .expect("open");
-        store
-            .prepare_vectors(DIM, Existing::Keep)
-            .await
-            .expect("vectors table");
+        let mut store = vector_store(dir.path(), StoreOptions::default()).await;
         assert!(store.mean_vector().await.expect("mean").is_none());
         store.add_vectors(&hashes, &data).await.expect("add");
         let (mean, rows) = store.mean_vector().await.expect("mean").expect("vectors");
