@@ -168,8 +168,17 @@ impl std::str::FromStr for Fusion {
         Ok(f)
     }
 }
-/// Candidates each side contributes to a hybrid ranking.
-const HYBRID_DEPTH: usize = 50;
+/// Candidates each side contributes to a hybrid ranking (or k if more).
+///
+/// Deeper than the pages shown because a page that both sides rank 20th to 200th can come
+/// first when fused, and because the z-scores ([`Scores::ZScore`]) are taken over these
+/// candidates: over 200 a side's first few stand further above the mean when they stand
+/// apart, and a candidate one side did not return gets that side's 200th score, not its
+/// 50th. 50 before: on the held-out cross-lingual samples (`bench/crosslingual.sh`, 900
+/// queries) 100, 150 and 200 gave hits@10 .794, .796, .799 against .787 (hits@1 .560, .562,
+/// .568 against .546); chosen there, checked on every wide set of cpp-docs-ja and
+/// oss-docs-ja (ARCHITECTURE.md, "Fusion depth").
+const HYBRID_DEPTH: usize = 200;
 
 /// Keyword and vector rankings fused as `fusion` says ([`fuse`]). Both searches run together;
 /// then sections are read only for the texts that reach the top k and that the keyword side
