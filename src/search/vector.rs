@@ -12,12 +12,25 @@ use crate::hash::hash_key;
 use crate::store::vectors::Search;
 use crate::store::{Filter, Store};
 
-/// Up to this many distinct texts under a filter, the vector search is pre-filtered by
-/// their hashes (when over-fetching did not find enough); above it, it over-fetches further.
-const PREFILTER_MAX_HASHES: usize = 20_000;
-
-/// Under a filter, the vector search first asks for this many times the texts wanted.
+/// Under a filter, the vector search first asks for this many times the texts wanted. Fewer
+/// cost less when most texts pass (3 × a hybrid depth of 200: `--path-prefix docs/` on
+/// cpp-docs-ja's subset 101 ms p50 against 134) but more when about half do (a second search:
+/// `docs/mfc/` 179 against 106), and a search over a small index compares every vector
+/// whatever it asks for (ARCHITECTURE.md, "Filtered vector search").
 const OVERFETCH: usize = 10;
+
+/// Up to this many distinct texts under a filter, when too few pass among the over-fetched,
+/// their vectors are read and compared to the query here: exact, and one filtered read. On
+/// cpp-docs-ja's subset (24,514 vectors of 384 dims) a hybrid query under `docs/cpp/` (211
+/// texts) took 123 ms p50 against 197 for LanceDB's search pre-filtered by their hashes (an
+/// `IN` list it tests on every vector); the direct read of 211 vectors took 5.5 ms against
+/// ~45 for that search; under `docs/mfc/` (14,112 texts) hybrid p95 was 393 against 878.
+const DIRECT_MAX_HASHES: usize = 20_000;
+
+/// With more texts under a filter than [`DIRECT_MAX_HASHES`] but too few among the nearest,
+/// the search asks for this many times the texts wanted and keeps those under the filter,
+/// which may be fewer than wanted.
+const LAST_OVERFETCH: usize = 20;
 
 /// The share of the mean of the index's vectors taken off a query's vector before the
 /// vector search, which then ranks texts by `q·d − HUB_CORRECTION × mean·d`.
@@ -90,53 +103,85 @@ pub async fn vector_search(
 /// The `k` texts nearest to `qv` that have a section under `filter` (hash, cosine distance),
 /// best first.
 ///
-/// Under a filter it first over-fetches ([`OVERFETCH`] × `k`) and keeps the texts that have
-/// a section under the filter (LanceDB tests it on their rows, found by the hash index):
-/// when `k` of them pass, they are the `k` nearest that pass. Only when fewer do is the
-/// search restricted up front to the hashes of the texts under the filter, an IN list that
-/// LanceDB tests on every vector (oss-docs-ja, 446 pages, `--where toc!=false`: hybrid p50
-/// 110 ms that way against 19 ms unfiltered), or with more than [`PREFILTER_MAX_HASHES`] of
-/// them, over-fetched further and filtered after.
+/// Under a filter it over-fetches ([`OVERFETCH`] × `k`) and keeps the texts that have a
+/// section under the filter (LanceDB tests it on their rows, found by the hash index): when
+/// `k` of them pass, they are the `k` nearest that pass. Failing that, it looks up the texts
+/// under the filter: up to [`DIRECT_MAX_HASHES`] of them are compared here, exactly; with
+/// more, it over-fetches [`LAST_OVERFETCH`] × `k` and keeps those among them.
 pub async fn nearest_texts(
     store: &Store,
     qv: &[f32],
     filter: Option<&Filter>,
     k: usize,
 ) -> Result<Vec<(String, f32)>> {
+    nearest_texts_with(store, qv, filter, k, DIRECT_MAX_HASHES).await
+}
+
+/// [`nearest_texts`] with the bound of the direct comparison given (tests take each way).
+pub(crate) async fn nearest_texts_with(
+    store: &Store,
+    qv: &[f32],
+    filter: Option<&Filter>,
+    k: usize,
+    direct_max: usize,
+) -> Result<Vec<(String, f32)>> {
     let Some(f) = filter else {
         return Ok(store.search_vectors(qv, k, None, Search::Indexed).await?);
     };
-    let wide = store
-        .search_vectors(qv, k * OVERFETCH, None, Search::Indexed)
-        .await?;
-    let keys: Vec<_> = wide.iter().map(|(h, _)| hash_key(h)).collect();
-    let under = store
-        .section_hashes(Some(&Filter::TextHashes(keys).and(f.clone())))
-        .await?;
-    let mut nearest: Vec<(String, f32)> = wide
-        .into_iter()
-        .filter(|(h, _)| under.contains(&hash_key(h)))
-        .collect();
+    let mut nearest = over_fetch(store, qv, f, k * OVERFETCH).await?;
     if nearest.len() >= k {
         nearest.truncate(k);
         return Ok(nearest);
     }
     let hashes = store.section_hashes(Some(f)).await?;
-    if hashes.is_empty() {
-        return Ok(Vec::new());
-    }
-    if hashes.len() <= PREFILTER_MAX_HASHES {
-        let only = Filter::TextHashes(hashes.into_iter().collect());
-        return Ok(store
-            .search_vectors(qv, k, Some(&only), Search::Indexed)
-            .await?);
-    }
-    let mut nearest = store
-        .search_vectors(qv, k * 20, None, Search::Indexed)
-        .await?;
-    nearest.retain(|(h, _)| hashes.contains(&hash_key(h)));
+    let mut nearest = if hashes.is_empty() {
+        Vec::new()
+    } else if hashes.len() <= direct_max {
+        let keys: Vec<_> = hashes.into_iter().collect();
+        nearest_of(qv, store.vectors_of(&keys).await?)
+    } else {
+        let mut wide = store
+            .search_vectors(qv, k * LAST_OVERFETCH, None, Search::Indexed)
+            .await?;
+        wide.retain(|(h, _)| hashes.contains(&hash_key(h)));
+        wide
+    };
     nearest.truncate(k);
     Ok(nearest)
+}
+
+/// The `n` texts nearest to `qv` less those without a section under `filter`, best first.
+async fn over_fetch(
+    store: &Store,
+    qv: &[f32],
+    filter: &Filter,
+    n: usize,
+) -> Result<Vec<(String, f32)>> {
+    let wide = store.search_vectors(qv, n, None, Search::Indexed).await?;
+    let keys: Vec<_> = wide.iter().map(|(h, _)| hash_key(h)).collect();
+    let under = store
+        .section_hashes(Some(&Filter::TextHashes(keys).and(filter.clone())))
+        .await?;
+    Ok(wide
+        .into_iter()
+        .filter(|(h, _)| under.contains(&hash_key(h)))
+        .collect())
+}
+
+/// `vectors` ordered by cosine distance to `qv` (ties by hash), as LanceDB's search would.
+fn nearest_of(qv: &[f32], vectors: Vec<(String, Vec<f32>)>) -> Vec<(String, f32)> {
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let qn = norm(qv);
+    let mut out: Vec<(String, f32)> = vectors
+        .into_iter()
+        .map(|(h, v)| {
+            let dot: f32 = v.iter().zip(qv).map(|(a, b)| a * b).sum();
+            let cos = dot / (qn * norm(&v)).max(f32::MIN_POSITIVE);
+            (h, 1.0 - cos)
+        })
+        .collect();
+    out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    out
 }
 
 #[cfg(test)]

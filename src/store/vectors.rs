@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow_array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field};
 use futures::TryStreamExt;
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
@@ -209,14 +209,7 @@ impl Store {
             let list = col::<FixedSizeListArray>(&batch, columns::VECTOR)?;
             sum.resize(list.value_length() as usize, 0.0);
             for i in 0..list.len() {
-                let row = list.value(i);
-                let row = row.as_any().downcast_ref::<Float32Array>().ok_or_else(|| {
-                    StoreError::Codec {
-                        doing: doing.into(),
-                        message: format!("vectors of {:?}, not f32", row.data_type()),
-                    }
-                })?;
-                for (s, v) in sum.iter_mut().zip(row.values()) {
+                for (s, v) in sum.iter_mut().zip(f32_row(&list.value(i), doing)?) {
                     *s += f64::from(*v);
                 }
             }
@@ -227,6 +220,34 @@ impl Store {
         }
         let mean = sum.iter().map(|s| (s / rows as f64) as f32).collect();
         Ok(Some((mean, rows)))
+    }
+
+    /// The vectors of these texts (hash, vector), in any order: a scan of the hash column
+    /// under an `IN` list that reads only the matching rows' vectors ([`FILTER_CHUNK`] hashes
+    /// a query).
+    pub async fn vectors_of(&self, keys: &[HashKey]) -> Result<Vec<(String, Vec<f32>)>> {
+        let doing = "reading the vectors of texts";
+        let Some(t) = &self.vectors else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(FILTER_CHUNK) {
+            let q = t
+                .query()
+                .only_if_expr(Filter::TextHashes(chunk.to_vec()).expr())
+                .select(Select::columns(&[columns::TEXT_HASH, columns::VECTOR]));
+            for batch in collect(q, doing).await? {
+                let h = string_col(&batch, columns::TEXT_HASH)?;
+                let list = col::<FixedSizeListArray>(&batch, columns::VECTOR)?;
+                for i in 0..list.len() {
+                    out.push((
+                        h.value(i).to_string(),
+                        f32_row(&list.value(i), doing)?.to_vec(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Rows the vector index covers; `None` when there is no vector index.
@@ -248,4 +269,15 @@ impl Store {
             None => Ok(0),
         }
     }
+}
+
+/// One row of a vector column as f32 values.
+fn f32_row<'a>(row: &'a ArrayRef, doing: &str) -> Result<&'a [f32]> {
+    row.as_any()
+        .downcast_ref::<Float32Array>()
+        .map(|a| a.values().as_ref())
+        .ok_or_else(|| StoreError::Codec {
+            doing: doing.into(),
+            message: format!("vectors of {:?}, not f32", row.data_type()),
+        })
 }

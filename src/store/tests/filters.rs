@@ -234,18 +234,19 @@ fn one_collection_gets_no_collection_index() {
 }
 
 /// The vector side under a filter finds exactly the nearest texts that have a section under
-/// it, whether over-fetching finds enough of them (most pages pass) or the search falls back
-/// to a pre-filter by their hashes (few pass).
+/// it, whether over-fetching finds enough of them (most pages pass) or the texts under the
+/// filter are looked up (few pass) and then compared directly or, with too many to compare,
+/// found by a deeper over-fetch.
 #[test]
 fn the_vector_search_under_a_filter_finds_the_nearest_texts_that_pass() {
     use crate::hash::{hash_hex, hash_key};
-    use crate::search::vector::nearest_texts;
+    use crate::search::vector::{nearest_texts, nearest_texts_with};
     use crate::store::vectors::Existing;
     const DIM: usize = 8;
     let rt = crate::budget::runtime(2).expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = super::writer(&rt, dir.path(), StoreOptions::default());
-    for (collection, n) in [("big", 57), ("small", 3)] {
+    for (collection, n) in [("big", 57), ("quarter", 20), ("small", 3)] {
         let files: Vec<FileRows> = (0..n)
             .map(|i| {
                 page(
@@ -286,7 +287,7 @@ fn the_vector_search_under_a_filter_finds_the_nearest_texts_that_pass() {
         store.maintain_vectors().await.expect("maintain");
     });
     let k = 4;
-    for collection in ["big", "small"] {
+    for collection in ["big", "quarter", "small"] {
         let filter = Filter::collection(collection);
         let passing = rt
             .block_on(store.section_hashes(Some(&filter)))
@@ -301,13 +302,23 @@ fn the_vector_search_under_a_filter_finds_the_nearest_texts_that_pass() {
                 .collect();
             truth.sort_by(|a, b| a.1.total_cmp(&b.1));
             truth.truncate(k);
+            let truth: Vec<&String> = truth.iter().map(|(h, _)| *h).collect();
             let found = rt
                 .block_on(nearest_texts(&store, &q, Some(&filter), k))
                 .expect("nearest");
             assert_eq!(
                 found.iter().map(|(h, _)| h).collect::<Vec<_>>(),
-                truth.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+                truth,
                 "{collection}"
+            );
+            // With no direct comparison, the deeper over-fetch (20 × 4 here: every text).
+            let found = rt
+                .block_on(nearest_texts_with(&store, &q, Some(&filter), k, 0))
+                .expect("nearest");
+            assert_eq!(
+                found.iter().map(|(h, _)| h).collect::<Vec<_>>(),
+                truth,
+                "{collection}, over-fetched"
             );
         }
     }
