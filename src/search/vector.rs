@@ -24,7 +24,8 @@ const OVERFETCH: usize = 10;
 /// cpp-docs-ja's subset (24,514 vectors of 384 dims) a hybrid query under `docs/cpp/` (211
 /// texts) took 123 ms p50 against 197 for LanceDB's search pre-filtered by their hashes (an
 /// `IN` list it tests on every vector); the direct read of 211 vectors took 5.5 ms against
-/// ~45 for that search; under `docs/mfc/` (14,112 texts) hybrid p95 was 393 against 878.
+/// ~45 for that search; under `docs/mfc/` (14,112 texts), in an experimental build whose 3×
+/// first over-fetch sent many queries here, hybrid p95 was 393 against 878.
 const DIRECT_MAX_HASHES: usize = 20_000;
 
 /// With more texts under a filter than [`DIRECT_MAX_HASHES`] but too few among the nearest,
