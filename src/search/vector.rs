@@ -8,7 +8,7 @@ use sagasu_embed::Embedder;
 
 use super::on_rayon;
 use super::SectionHit;
-use crate::hash::hash_key;
+use crate::hash::{hash_key, HashKey};
 use crate::store::vectors::Search;
 use crate::store::{Filter, Store};
 
@@ -139,7 +139,7 @@ pub(crate) async fn nearest_texts_with(
         Vec::new()
     } else if hashes.len() <= direct_max {
         let keys: Vec<_> = hashes.into_iter().collect();
-        nearest_of(qv, store.vectors_of(&keys).await?)
+        nearest_of(store, qv, &keys).await?
     } else {
         let mut wide = store
             .search_vectors(qv, k * LAST_OVERFETCH, None, Search::Indexed)
@@ -169,20 +169,22 @@ async fn over_fetch(
         .collect())
 }
 
-/// `vectors` ordered by cosine distance to `qv` (ties by hash), as LanceDB's search would.
-fn nearest_of(qv: &[f32], vectors: Vec<(String, Vec<f32>)>) -> Vec<(String, f32)> {
+/// The texts `keys` ordered by cosine distance to `qv` (ties by hash), as LanceDB's search
+/// would order them; each vector is read and compared in place, never copied, so 20,000 of
+/// them cost no more memory than their distances.
+async fn nearest_of(store: &Store, qv: &[f32], keys: &[HashKey]) -> Result<Vec<(String, f32)>> {
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     let qn = norm(qv);
-    let mut out: Vec<(String, f32)> = vectors
-        .into_iter()
-        .map(|(h, v)| {
+    let mut out = Vec::with_capacity(keys.len());
+    store
+        .visit_vectors_of(keys, |h, v| {
             let dot: f32 = v.iter().zip(qv).map(|(a, b)| a * b).sum();
-            let cos = dot / (qn * norm(&v)).max(f32::MIN_POSITIVE);
-            (h, 1.0 - cos)
+            let cos = dot / (qn * norm(v)).max(f32::MIN_POSITIVE);
+            out.push((h.to_string(), 1.0 - cos));
         })
-        .collect();
+        .await?;
     out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

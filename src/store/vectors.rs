@@ -222,15 +222,18 @@ impl Store {
         Ok(Some((mean, rows)))
     }
 
-    /// The vectors of these texts (hash, vector), in any order: a scan of the hash column
-    /// under an `IN` list that reads only the matching rows' vectors ([`FILTER_CHUNK`] hashes
-    /// a query).
-    pub async fn vectors_of(&self, keys: &[HashKey]) -> Result<Vec<(String, Vec<f32>)>> {
+    /// Calls `visit` with the hash and vector of each of these texts, in any order: a scan of
+    /// the hash column under an `IN` list that reads only the matching rows' vectors
+    /// ([`FILTER_CHUNK`] hashes a query), none of them copied.
+    pub async fn visit_vectors_of(
+        &self,
+        keys: &[HashKey],
+        mut visit: impl FnMut(&str, &[f32]),
+    ) -> Result<()> {
         let doing = "reading the vectors of texts";
         let Some(t) = &self.vectors else {
-            return Ok(Vec::new());
+            return Ok(());
         };
-        let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(FILTER_CHUNK) {
             let q = t
                 .query()
@@ -240,14 +243,11 @@ impl Store {
                 let h = string_col(&batch, columns::TEXT_HASH)?;
                 let list = col::<FixedSizeListArray>(&batch, columns::VECTOR)?;
                 for i in 0..list.len() {
-                    out.push((
-                        h.value(i).to_string(),
-                        f32_row(&list.value(i), doing)?.to_vec(),
-                    ));
+                    visit(h.value(i), f32_row(&list.value(i), doing)?);
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Rows the vector index covers; `None` when there is no vector index.
