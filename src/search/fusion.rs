@@ -23,7 +23,7 @@ use anyhow::Result;
 
 use super::rank::{Run, Wanted};
 use super::text::{text_search, Ranking, TermsWanted};
-use super::vector::nearest_texts;
+use super::vector::ranked_texts;
 use super::SectionHit;
 use crate::hash::{hash_key, page_key};
 use crate::ingest::terms::query_terms;
@@ -205,7 +205,7 @@ pub async fn hybrid_search(
             text_search(store, query, filter, depth, proximity, wanted_terms).await?,
         )
     };
-    let (keyword, nearest) = tokio::try_join!(text, nearest_texts(store, qv, filter, depth))?;
+    let (keyword, nearest) = tokio::try_join!(text, ranked_texts(store, qv, filter, depth))?;
     let (keyword_weight, runs) = keyword_evidence(query, &keyword, fusion);
     let Ranking {
         hits: text,

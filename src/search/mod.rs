@@ -10,6 +10,7 @@
 //! reorder the top candidates (optional); [`snippet`] cuts what is shown.
 
 pub mod conditions;
+pub mod density;
 pub mod fusion;
 mod hit;
 pub mod pages;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use sagasu_embed::Embedder;
 
+use super::density::{self, dot};
 use super::on_rayon;
 use super::SectionHit;
 use crate::hash::{hash_key, HashKey};
@@ -71,7 +72,7 @@ pub async fn vector_search(
     filter: Option<&Filter>,
     k: usize,
 ) -> Result<Vec<SectionHit>> {
-    let nearest = nearest_texts(store, qv, filter, k).await?;
+    let nearest = ranked_texts(store, qv, filter, k).await?;
     let hashes: Vec<String> = nearest.iter().map(|(h, _)| h.clone()).collect();
     let mut sections: Vec<SectionHit> = store
         .sections_by_hash(&hashes, filter)
@@ -99,6 +100,40 @@ pub async fn vector_search(
     });
     sections.truncate(k);
     Ok(sections)
+}
+
+/// The vector side's `k` best texts under `filter` (hash, distance), best first: the
+/// [`density::POOL`] nearest (or `k`, if more), corrected for local hubs
+/// ([`density::rescore`]), so that a distance is the cosine distance plus the text's hub
+/// penalty for this query.
+pub async fn ranked_texts(
+    store: &Store,
+    qv: &[f32],
+    filter: Option<&Filter>,
+    k: usize,
+) -> Result<Vec<(String, f32)>> {
+    let pool = k.max(density::POOL);
+    let (mut nearest, vectors) = match filter {
+        None => store.search_vectors_read(qv, pool).await?,
+        Some(_) => {
+            let nearest = nearest_texts(store, qv, filter, pool).await?;
+            let keys: Vec<HashKey> = nearest.iter().map(|(h, _)| hash_key(h)).collect();
+            let mut read: HashMap<String, Vec<f32>> = HashMap::with_capacity(keys.len());
+            store
+                .visit_vectors_of(&keys, |h, v| {
+                    read.insert(h.to_string(), v.to_vec());
+                })
+                .await?;
+            // A text deleted since the search (a writer's commit in between) has no vector:
+            // then nothing is reordered.
+            let vectors = nearest.iter().map_while(|(h, _)| read.remove(h)).collect();
+            (nearest, vectors)
+        }
+    };
+    let vectors: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+    density::rescore(&mut nearest, &vectors);
+    nearest.truncate(k);
+    Ok(nearest)
 }
 
 /// The `k` texts nearest to `qv` that have a section under `filter` (hash, cosine distance),
@@ -173,13 +208,12 @@ async fn over_fetch(
 /// would order them; each vector is read and compared in place, never copied, so 20,000 of
 /// them cost no more memory than their distances.
 async fn nearest_of(store: &Store, qv: &[f32], keys: &[HashKey]) -> Result<Vec<(String, f32)>> {
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let norm = |v: &[f32]| dot(v, v).sqrt();
     let qn = norm(qv);
     let mut out = Vec::with_capacity(keys.len());
     store
         .visit_vectors_of(keys, |h, v| {
-            let dot: f32 = v.iter().zip(qv).map(|(a, b)| a * b).sum();
-            let cos = dot / (qn * norm(v)).max(f32::MIN_POSITIVE);
+            let cos = dot(v, qv) / (qn * norm(v)).max(f32::MIN_POSITIVE);
             out.push((h.to_string(), 1.0 - cos));
         })
         .await?;
