@@ -48,7 +48,8 @@ pub struct Fusion {
     /// How each side's scores are put on one scale before [`Method::Convex`] adds them.
     pub scores: Scores,
     /// Keyword candidates the vector side did not return get their own similarity (read for
-    /// them), and the vector side is normalised over all candidates of both sides.
+    /// them: plain cosine, without the local hub penalty of [`super::density`]), and the
+    /// vector side is normalised over all candidates of both sides.
     pub fill: bool,
     /// A section gets this share of the other side's best evidence for its page when that
     /// side did not return the section itself (0, the default: sections stand alone). With 1

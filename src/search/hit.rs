@@ -65,7 +65,8 @@ pub struct Explain {
     /// 1-based rank on the vector side (absent: not found by it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector_rank: Option<usize>,
-    /// Cosine distance of the section's text to the query.
+    /// Cosine distance of the section's text to the query, plus its local hub penalty for
+    /// this query ([`super::density`]): 1 − the vector side's score.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector_distance: Option<f32>,
     /// How much the keyword ranking counted in the fusion (hybrid): 1 when a section holds
