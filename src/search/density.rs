@@ -39,43 +39,35 @@ pub fn rescore(nearest: &mut Vec<(String, f32)>, vectors: &[&[f32]]) {
     if k == 0 || vectors.len() != n {
         return;
     }
-    let density = local_density(vectors, k);
+    // The first `k` texts' density says whether to correct at all; the rest is only needed
+    // then (most queries in the documents' language stop here: 30 rows of dot products,
+    // not 200).
+    let mut density = local_density(vectors, 0..k, k);
     let share =
         STRENGTH * ((outside(nearest, &density, k) - OUTSIDE_FROM) / OUTSIDE_RAMP).clamp(0.0, 1.0);
     if share == 0.0 {
         return;
     }
+    density.extend(local_density(vectors, k..n, k));
     for ((_, distance), r) in nearest.iter_mut().zip(&density) {
         *distance += share * r;
     }
     nearest.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
 }
 
-/// Each vector's mean cosine similarity to its `k` most similar others.
-fn local_density(vectors: &[&[f32]], k: usize) -> Vec<f32> {
-    let n = vectors.len();
-    let norms: Vec<f32> = vectors
-        .iter()
-        .map(|v| dot(v, v).sqrt().max(f32::MIN_POSITIVE))
-        .collect();
-    let mut sims = vec![0f32; n * n];
-    for i in 0..n {
-        for j in i + 1..n {
-            let s = dot(vectors[i], vectors[j]) / (norms[i] * norms[j]);
-            sims[i * n + j] = s;
-            sims[j * n + i] = s;
-        }
-    }
-    (0..n)
-        .map(|i| {
-            let mut row: Vec<f32> = (0..n)
-                .filter(|&j| j != i)
-                .map(|j| sims[i * n + j])
-                .collect();
-            row.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-            row[..k].iter().sum::<f32>() / k as f32
-        })
-        .collect()
+/// The mean cosine similarity of each vector in `rows` to its `k` most similar others.
+fn local_density(vectors: &[&[f32]], rows: std::ops::Range<usize>, k: usize) -> Vec<f32> {
+    let norm = |v: &[f32]| dot(v, v).sqrt().max(f32::MIN_POSITIVE);
+    let norms: Vec<f32> = vectors.iter().map(|v| norm(v)).collect();
+    rows.map(|i| {
+        let mut sims: Vec<f32> = (0..vectors.len())
+            .filter(|&j| j != i)
+            .map(|j| dot(vectors[i], vectors[j]) / (norms[i] * norms[j]))
+            .collect();
+        sims.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+        sims[..k].iter().sum::<f32>() / k as f32
+    })
+    .collect()
 }
 
 /// How far the query stands outside its first `k` candidates: their mean local density less
@@ -159,7 +151,7 @@ mod tests {
             .iter()
             .map(|(h, _)| vectors[h[1..].parse::<usize>().unwrap()].as_slice())
             .collect();
-        let density = local_density(&refs, NEIGHBOURS);
+        let density = local_density(&refs, 0..NEIGHBOURS, NEIGHBOURS);
         assert!(outside(&nearest, &density, NEIGHBOURS) > OUTSIDE_FROM + OUTSIDE_RAMP);
         rescore(&mut nearest, &refs);
         assert_eq!(nearest[0].0, "t40");
