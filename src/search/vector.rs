@@ -10,7 +10,7 @@ use super::density::{self, dot};
 use super::on_rayon;
 use super::SectionHit;
 use crate::hash::{hash_key, HashKey};
-use crate::store::vectors::Search;
+use crate::store::vectors::{NearText, Search};
 use crate::store::{Filter, Store};
 
 /// Under a filter, the vector search first asks for this many times the texts wanted. Fewer
@@ -116,17 +116,10 @@ pub async fn ranked_texts(
     let (mut nearest, vectors) = match filter {
         None => store.search_vectors_read(qv, pool).await?,
         Some(_) => {
-            let nearest = nearest_texts(store, qv, filter, pool).await?;
-            let keys: Vec<HashKey> = nearest.iter().map(|(h, _)| hash_key(h)).collect();
-            let mut read: HashMap<String, Vec<f32>> = HashMap::with_capacity(keys.len());
-            store
-                .visit_vectors_of(&keys, |h, v| {
-                    read.insert(h.to_string(), v.to_vec());
-                })
-                .await?;
-            // A text deleted since the search (a writer's commit in between) has no vector:
-            // then nothing is reordered.
-            let vectors = nearest.iter().map_while(|(h, _)| read.remove(h)).collect();
+            let found = nearest_texts(store, qv, filter, pool).await?;
+            let rows: Vec<u64> = found.iter().map(|t| t.row).collect();
+            let vectors = store.vectors_at(&rows).await?;
+            let nearest = found.into_iter().map(|t| (t.hash, t.distance)).collect();
             (nearest, vectors)
         }
     };
@@ -136,8 +129,7 @@ pub async fn ranked_texts(
     Ok(nearest)
 }
 
-/// The `k` texts nearest to `qv` that have a section under `filter` (hash, cosine distance),
-/// best first.
+/// The `k` texts nearest to `qv` that have a section under `filter`, best first.
 ///
 /// Under a filter it over-fetches ([`OVERFETCH`] × `k`) and keeps the texts that have a
 /// section under the filter (LanceDB tests it on their rows, found by the hash index): when
@@ -149,7 +141,7 @@ pub async fn nearest_texts(
     qv: &[f32],
     filter: Option<&Filter>,
     k: usize,
-) -> Result<Vec<(String, f32)>> {
+) -> Result<Vec<NearText>> {
     nearest_texts_with(store, qv, filter, k, DIRECT_MAX_HASHES).await
 }
 
@@ -160,9 +152,11 @@ pub(crate) async fn nearest_texts_with(
     filter: Option<&Filter>,
     k: usize,
     direct_max: usize,
-) -> Result<Vec<(String, f32)>> {
+) -> Result<Vec<NearText>> {
     let Some(f) = filter else {
-        return Ok(store.search_vectors(qv, k, None, Search::Indexed).await?);
+        return Ok(store
+            .search_vector_rows(qv, k, None, Search::Indexed)
+            .await?);
     };
     let mut nearest = over_fetch(store, qv, f, k * OVERFETCH).await?;
     if nearest.len() >= k {
@@ -177,9 +171,9 @@ pub(crate) async fn nearest_texts_with(
         nearest_of(store, qv, &keys).await?
     } else {
         let mut wide = store
-            .search_vectors(qv, k * LAST_OVERFETCH, None, Search::Indexed)
+            .search_vector_rows(qv, k * LAST_OVERFETCH, None, Search::Indexed)
             .await?;
-        wide.retain(|(h, _)| hashes.contains(&hash_key(h)));
+        wide.retain(|t| hashes.contains(&hash_key(&t.hash)));
         wide
     };
     nearest.truncate(k);
@@ -187,37 +181,42 @@ pub(crate) async fn nearest_texts_with(
 }
 
 /// The `n` texts nearest to `qv` less those without a section under `filter`, best first.
-async fn over_fetch(
-    store: &Store,
-    qv: &[f32],
-    filter: &Filter,
-    n: usize,
-) -> Result<Vec<(String, f32)>> {
-    let wide = store.search_vectors(qv, n, None, Search::Indexed).await?;
-    let keys: Vec<_> = wide.iter().map(|(h, _)| hash_key(h)).collect();
+async fn over_fetch(store: &Store, qv: &[f32], filter: &Filter, n: usize) -> Result<Vec<NearText>> {
+    let wide = store
+        .search_vector_rows(qv, n, None, Search::Indexed)
+        .await?;
+    let keys: Vec<_> = wide.iter().map(|t| hash_key(&t.hash)).collect();
     let under = store
         .section_hashes(Some(&Filter::TextHashes(keys).and(filter.clone())))
         .await?;
     Ok(wide
         .into_iter()
-        .filter(|(h, _)| under.contains(&hash_key(h)))
+        .filter(|t| under.contains(&hash_key(&t.hash)))
         .collect())
 }
 
 /// The texts `keys` ordered by cosine distance to `qv` (ties by hash), as LanceDB's search
 /// would order them; each vector is read and compared in place, never copied, so 20,000 of
 /// them cost no more memory than their distances.
-async fn nearest_of(store: &Store, qv: &[f32], keys: &[HashKey]) -> Result<Vec<(String, f32)>> {
+async fn nearest_of(store: &Store, qv: &[f32], keys: &[HashKey]) -> Result<Vec<NearText>> {
     let norm = |v: &[f32]| dot(v, v).sqrt();
     let qn = norm(qv);
     let mut out = Vec::with_capacity(keys.len());
     store
-        .visit_vectors_of(keys, |h, v| {
+        .visit_vectors_of(keys, |h, row, v| {
             let cos = dot(v, qv) / (qn * norm(v)).max(f32::MIN_POSITIVE);
-            out.push((h.to_string(), 1.0 - cos));
+            out.push(NearText {
+                hash: h.to_string(),
+                distance: 1.0 - cos,
+                row,
+            });
         })
         .await?;
-    out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    out.sort_by(|a, b| {
+        a.distance
+            .total_cmp(&b.distance)
+            .then_with(|| a.hash.cmp(&b.hash))
+    });
     Ok(out)
 }
 

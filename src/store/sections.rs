@@ -164,6 +164,50 @@ pub(super) async fn dataset_of(table: &Table, doing: &str) -> Result<Arc<Dataset
     wrapper.get().await.doing(doing)
 }
 
+/// `columns` of the given rows of `table`, in the order asked. Lance's take by row id reads
+/// just those rows (LanceDB's `take_row_ids` filters a scan).
+pub(super) async fn take_rows(
+    table: &Table,
+    row_ids: &[u64],
+    columns: &[&str],
+    doing: &str,
+) -> Result<RecordBatch> {
+    let dataset = dataset_of(table, doing).await?;
+    let projection = dataset.schema().project(columns).doing(doing)?;
+    // A long-lived handle may have moved to a newer version since the rows were found
+    // (a compaction since then removed their fragments): such rows vanished, and a
+    // fresh search finds them anew. Checked on the snapshot the take then reads; row
+    // ids are addresses (fragment << 32 | offset) in a table without stable row ids,
+    // which is how sagasu makes its tables.
+    let live: HashSet<u64> = dataset.fragments().iter().map(|f| f.id).collect();
+    let addresses = !dataset.manifest.uses_stable_row_ids();
+    if let Some(gone) = row_ids
+        .iter()
+        .find(|r| addresses && !live.contains(&(*r >> 32)))
+    {
+        return Err(StoreError::Vanished {
+            doing: doing.to_string(),
+            message: format!(
+                "fragment {} of a found row is gone (the index changed since the search)",
+                gone >> 32
+            ),
+        });
+    }
+    let batch = dataset.take_rows(row_ids, projection).await.doing(doing)?;
+    if batch.num_rows() != row_ids.len() {
+        // Rows compacted away since they were found: a fresh search finds them anew.
+        return Err(StoreError::Vanished {
+            doing: doing.to_string(),
+            message: format!(
+                "{} of {} rows are gone",
+                row_ids.len() - batch.num_rows(),
+                row_ids.len()
+            ),
+        });
+    }
+    Ok(batch)
+}
+
 impl Store {
     /// Every indexed file of `collection` with its size, mtime and hash, read from the first
     /// row of each file.
@@ -522,9 +566,13 @@ impl Store {
             return Ok(Some(Vec::new()));
         }
         let rows: Vec<u64> = kept.iter().map(|(_, r)| *r).collect();
-        let batch = self
-            .take(&rows, &CANDIDATE_COLUMNS, "reading the candidates")
-            .await?;
+        let batch = take_rows(
+            self.sections()?,
+            &rows,
+            &CANDIDATE_COLUMNS,
+            "reading the candidates",
+        )
+        .await?;
         let mut hits = hits_from_batch(&batch, Scored::No)?;
         for (hit, (score, row)) in hits.iter_mut().zip(&kept) {
             hit.score = *score;
@@ -566,50 +614,11 @@ impl Store {
             return Ok(Vec::new());
         }
         let doing = format!("reading the results' {column}");
-        let batch = self.take(row_ids, &[column], &doing).await?;
+        let batch = take_rows(self.sections()?, row_ids, &[column], &doing).await?;
         let values = string_col(&batch, column)?;
         Ok((0..batch.num_rows())
             .map(|i| values.value(i).to_string())
             .collect())
-    }
-
-    /// `columns` of the given rows, in the order asked. Lance's take by row id reads just
-    /// those rows (LanceDB's `take_row_ids` filters a scan).
-    async fn take(&self, row_ids: &[u64], columns: &[&str], doing: &str) -> Result<RecordBatch> {
-        let dataset = dataset_of(self.sections()?, doing).await?;
-        let projection = dataset.schema().project(columns).doing(doing)?;
-        // A long-lived handle may have moved to a newer version since the rows were found
-        // (a compaction since then removed their fragments): such rows vanished, and a
-        // fresh search finds them anew. Checked on the snapshot the take then reads; row
-        // ids are addresses (fragment << 32 | offset) in a table without stable row ids,
-        // which is how sagasu makes its tables.
-        let live: HashSet<u64> = dataset.fragments().iter().map(|f| f.id).collect();
-        let addresses = !dataset.manifest.uses_stable_row_ids();
-        if let Some(gone) = row_ids
-            .iter()
-            .find(|r| addresses && !live.contains(&(*r >> 32)))
-        {
-            return Err(StoreError::Vanished {
-                doing: doing.to_string(),
-                message: format!(
-                    "fragment {} of a found row is gone (the index changed since the search)",
-                    gone >> 32
-                ),
-            });
-        }
-        let batch = dataset.take_rows(row_ids, projection).await.doing(doing)?;
-        if batch.num_rows() != row_ids.len() {
-            // Rows compacted away since they were found: a fresh search finds them anew.
-            return Err(StoreError::Vanished {
-                doing: doing.to_string(),
-                message: format!(
-                    "{} of {} rows are gone",
-                    row_ids.len() - batch.num_rows(),
-                    row_ids.len()
-                ),
-            });
-        }
-        Ok(batch)
     }
 
     /// Sections whose text has one of these hashes (optionally under a filter).

@@ -307,16 +307,24 @@ fn the_vector_search_under_a_filter_finds_the_nearest_texts_that_pass() {
                 .block_on(nearest_texts(&store, &q, Some(&filter), k))
                 .expect("nearest");
             assert_eq!(
-                found.iter().map(|(h, _)| h).collect::<Vec<_>>(),
+                found.iter().map(|t| &t.hash).collect::<Vec<_>>(),
                 truth,
                 "{collection}"
             );
+            // Each found text's row holds its vector.
+            let rows: Vec<u64> = found.iter().map(|t| t.row).collect();
+            let read = rt.block_on(store.vectors_at(&rows)).expect("vectors");
+            let stored: Vec<&Vec<f32>> = found
+                .iter()
+                .map(|t| &vectors[hashes.iter().position(|h| *h == t.hash).expect("a hash")])
+                .collect();
+            assert_eq!(read.iter().collect::<Vec<_>>(), stored, "{collection}");
             // With no direct comparison, the deeper over-fetch (20 × 4 here: every text).
             let found = rt
                 .block_on(nearest_texts_with(&store, &q, Some(&filter), k, 0))
                 .expect("nearest");
             assert_eq!(
-                found.iter().map(|(h, _)| h).collect::<Vec<_>>(),
+                found.iter().map(|t| &t.hash).collect::<Vec<_>>(),
                 truth,
                 "{collection}, over-fetched"
             );
