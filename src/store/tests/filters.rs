@@ -7,7 +7,7 @@ use crate::search::conditions::parse_where;
 use crate::search::scope::{scope, Scope};
 use crate::search::SearchOptions;
 use crate::store::schema::{COLLECTION_INDEX, PAGE_INDEX, PAIRS_INDEX};
-use crate::store::{FileRows, Filter, Maintenance, Match, Store, StoreOptions};
+use crate::store::{FileRows, Filter, Maintenance, Match, Store, StoreError, StoreOptions};
 
 /// Writes `files` into `collection` in one commit.
 fn add(rt: &tokio::runtime::Runtime, store: &mut Store, collection: &str, files: &[FileRows]) {
@@ -319,6 +319,10 @@ fn the_vector_search_under_a_filter_finds_the_nearest_texts_that_pass() {
                 .map(|t| &vectors[hashes.iter().position(|h| *h == t.hash).expect("a hash")])
                 .collect();
             assert_eq!(read.iter().collect::<Vec<_>>(), stored, "{collection}");
+            // A row of a fragment that is gone (compacted since the search) is reported so,
+            // for the engine to search again.
+            let gone = rt.block_on(store.vectors_at(&[rows[0], 999 << 32]));
+            assert!(matches!(gone, Err(StoreError::Vanished { .. })), "{gone:?}");
             // With no direct comparison, the deeper over-fetch (20 × 4 here: every text).
             let found = rt
                 .block_on(nearest_texts_with(&store, &q, Some(&filter), k, 0))
