@@ -113,16 +113,10 @@ pub async fn ranked_texts(
     k: usize,
 ) -> Result<Vec<(String, f32)>> {
     let pool = k.max(density::POOL);
-    let (mut nearest, vectors) = match filter {
-        None => store.search_vectors_read(qv, pool).await?,
-        Some(_) => {
-            let found = nearest_texts(store, qv, filter, pool).await?;
-            let rows: Vec<u64> = found.iter().map(|t| t.row).collect();
-            let vectors = store.vectors_at(&rows).await?;
-            let nearest = found.into_iter().map(|t| (t.hash, t.distance)).collect();
-            (nearest, vectors)
-        }
-    };
+    let found = nearest_texts(store, qv, filter, pool).await?;
+    let rows: Vec<u64> = found.iter().map(|t| t.row).collect();
+    let vectors = store.vectors_at(&rows).await?;
+    let mut nearest: Vec<(String, f32)> = found.into_iter().map(|t| (t.hash, t.distance)).collect();
     let vectors: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
     density::rescore(&mut nearest, &vectors);
     nearest.truncate(k);

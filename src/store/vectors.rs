@@ -168,9 +168,23 @@ impl Store {
         search: Search,
     ) -> Result<Vec<NearText>> {
         let doing = "running the vector query";
-        let q = self
-            .vector_query(query, limit, filter, search, &[columns::TEXT_HASH])?
-            .with_row_id();
+        let mut q = self
+            .vectors()?
+            .query()
+            .nearest_to(query)
+            .doing(doing)?
+            .distance_type(lancedb::DistanceType::Cosine)
+            .nprobes(ANN_NPROBES)
+            .doing(doing)?
+            .select(Select::columns(&[columns::TEXT_HASH]))
+            .with_row_id()
+            .limit(limit);
+        if search == Search::Exact {
+            q = q.bypass_vector_index();
+        }
+        if let Some(f) = filter {
+            q = q.only_if_expr(f.expr());
+        }
         let mut out = Vec::new();
         for b in &collect(q, doing).await? {
             let h = string_col(b, columns::TEXT_HASH)?;
@@ -201,61 +215,6 @@ impl Store {
         (0..list.len())
             .map(|i| Ok(f32_row(&list.value(i), doing)?.to_vec()))
             .collect()
-    }
-
-    /// [`Store::search_vectors`] without a filter, with each text's vector: (text_hash,
-    /// distance) best first, and the vectors in that order. The search reads them with its
-    /// hits, where a lookup by hash afterwards would scan the hash column (18 ms more per
-    /// hybrid query on 102,970 vectors).
-    pub async fn search_vectors_read(
-        &self,
-        query: &[f32],
-        limit: usize,
-    ) -> Result<(Vec<(String, f32)>, Vec<Vec<f32>>)> {
-        let doing = "running the vector query";
-        let columns = [columns::TEXT_HASH, columns::VECTOR];
-        let q = self.vector_query(query, limit, None, Search::Indexed, &columns)?;
-        let mut hits = Vec::new();
-        for b in &collect(q, doing).await? {
-            let h = string_col(b, columns::TEXT_HASH)?;
-            let d = col::<Float32Array>(b, "_distance")?;
-            let list = col::<FixedSizeListArray>(b, columns::VECTOR)?;
-            for i in 0..b.num_rows() {
-                let v = f32_row(&list.value(i), doing)?.to_vec();
-                hits.push((h.value(i).to_string(), d.value(i), v));
-            }
-        }
-        hits.sort_by(|a, b| a.1.total_cmp(&b.1));
-        Ok(hits.into_iter().map(|(h, d, v)| ((h, d), v)).unzip())
-    }
-
-    /// The nearest-neighbour query both searches run, selecting `select`.
-    fn vector_query(
-        &self,
-        query: &[f32],
-        limit: usize,
-        filter: Option<&Filter>,
-        search: Search,
-        select: &[&str],
-    ) -> Result<lancedb::query::VectorQuery> {
-        let doing = "running the vector query";
-        let mut q = self
-            .vectors()?
-            .query()
-            .nearest_to(query)
-            .doing(doing)?
-            .distance_type(lancedb::DistanceType::Cosine)
-            .nprobes(ANN_NPROBES)
-            .doing(doing)?
-            .select(Select::columns(select))
-            .limit(limit);
-        if search == Search::Exact {
-            q = q.bypass_vector_index();
-        }
-        if let Some(f) = filter {
-            q = q.only_if_expr(f.expr());
-        }
-        Ok(q)
     }
 
     /// Takes the mean of the vectors again, into `meta`, when it has none, when more than
