@@ -31,8 +31,8 @@ pub const OUTSIDE_RAMP: f32 = 0.1;
 /// Reorders `nearest` (hash, cosine distance to the query, best first; `vectors[i]` is
 /// `nearest[i]`'s vector) by similarity less the share of local density the query's place
 /// calls for, and gives each text that score as its distance (1 − score). Unchanged when the
-/// query stands among its candidates, with fewer than two, or when `vectors` does not match
-/// `nearest` (a text deleted between the search and the read).
+/// query stands among its candidates, with fewer than two, or when `vectors` does not hold one
+/// vector per text (the store's read by row id fails rather than return fewer).
 pub fn rescore(nearest: &mut Vec<(String, f32)>, vectors: &[&[f32]]) {
     let n = nearest.len();
     let k = NEIGHBOURS.min(n.saturating_sub(1));
@@ -42,23 +42,31 @@ pub fn rescore(nearest: &mut Vec<(String, f32)>, vectors: &[&[f32]]) {
     // The first `k` texts' density says whether to correct at all; the rest is only needed
     // then (most queries in the documents' language stop here: 30 rows of dot products,
     // not 200).
-    let mut density = local_density(vectors, 0..k, k);
+    let norms: Vec<f32> = vectors
+        .iter()
+        .map(|v| dot(v, v).sqrt().max(f32::MIN_POSITIVE))
+        .collect();
+    let mut density = local_density(vectors, &norms, 0..k, k);
     let share =
         STRENGTH * ((outside(nearest, &density, k) - OUTSIDE_FROM) / OUTSIDE_RAMP).clamp(0.0, 1.0);
     if share == 0.0 {
         return;
     }
-    density.extend(local_density(vectors, k..n, k));
+    density.extend(local_density(vectors, &norms, k..n, k));
     for ((_, distance), r) in nearest.iter_mut().zip(&density) {
         *distance += share * r;
     }
     nearest.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
 }
 
-/// The mean cosine similarity of each vector in `rows` to its `k` most similar others.
-fn local_density(vectors: &[&[f32]], rows: std::ops::Range<usize>, k: usize) -> Vec<f32> {
-    let norm = |v: &[f32]| dot(v, v).sqrt().max(f32::MIN_POSITIVE);
-    let norms: Vec<f32> = vectors.iter().map(|v| norm(v)).collect();
+/// The mean cosine similarity of each vector in `rows` to its `k` most similar others
+/// (`norms[i]`: `vectors[i]`'s length).
+fn local_density(
+    vectors: &[&[f32]],
+    norms: &[f32],
+    rows: std::ops::Range<usize>,
+    k: usize,
+) -> Vec<f32> {
     rows.map(|i| {
         let mut sims: Vec<f32> = (0..vectors.len())
             .filter(|&j| j != i)
@@ -151,7 +159,8 @@ mod tests {
             .iter()
             .map(|(h, _)| vectors[h[1..].parse::<usize>().unwrap()].as_slice())
             .collect();
-        let density = local_density(&refs, 0..NEIGHBOURS, NEIGHBOURS);
+        let norms = vec![1.0; refs.len()];
+        let density = local_density(&refs, &norms, 0..NEIGHBOURS, NEIGHBOURS);
         assert!(outside(&nearest, &density, NEIGHBOURS) > OUTSIDE_FROM + OUTSIDE_RAMP);
         rescore(&mut nearest, &refs);
         assert_eq!(nearest[0].0, "t40");
