@@ -129,3 +129,74 @@ fn emptied_full_text_index() {
         }
     });
 }
+
+/// A file is found by the words of its path, which its text need not hold; an index made
+/// before the sections held them (format 5) gets them from its next `index`, and `optimize`
+/// in between does not mark it current.
+#[test]
+fn path_words_find_a_page_and_an_older_index_gets_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    tree(root);
+    write(
+        root,
+        "reference/set-errno.md",
+        "# グローバル変数の値を設定する\n\n値を設定します。\n",
+    );
+    ok(bin().arg("index").arg(root).arg("--no-embed").arg("-q"));
+    let found = |query: &str| paths(&search_json(root, query, &["--mode", "text"]));
+    assert_eq!(found("errno")[..1], ["reference/set-errno.md"]);
+    assert_eq!(found("set errno")[..1], ["reference/set-errno.md"]);
+    // A directory's word reaches the pages under it.
+    let under = found("d1 HEALWORD");
+    assert!(
+        under.len() == 10 && under.iter().all(|p| p.starts_with("d1/")),
+        "{under:?}"
+    );
+
+    let meta_file = root.join(".sagasu").join("sagasu.json");
+    let format = || -> u64 {
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&meta_file).expect("meta")).expect("json");
+        meta["format"].as_u64().expect("format")
+    };
+    let current = format();
+    assert!(current >= 6, "{current}");
+    // The same index as format 5 recorded it (its sections as they are: what counts is
+    // that the next run reads every file again).
+    let meta = std::fs::read_to_string(&meta_file).expect("meta");
+    std::fs::write(
+        &meta_file,
+        meta.replace(&format!("\"format\": {current}"), "\"format\": 5"),
+    )
+    .expect("write meta");
+    assert_eq!(format(), 5);
+    ok(bin().arg("optimize").arg("--db").arg(root.join(".sagasu")));
+    assert_eq!(
+        format(),
+        5,
+        "optimize leaves the sections' format as it found it"
+    );
+
+    let out = run(bin().arg("index").arg(root).arg("--no-embed").arg("--json"));
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("format 5"),
+        "says why it rebuilds: {stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        summary["files_unchanged"], 0,
+        "every file read again: {summary}"
+    );
+    assert!(
+        summary["repairs"].as_array().is_none_or(|r| r.is_empty()),
+        "an upgrade is no repair: {summary}"
+    );
+    assert_eq!(format(), current);
+    assert_eq!(found("errno")[..1], ["reference/set-errno.md"]);
+
+    let again = index_json(root, &["--no-embed"]);
+    assert_eq!(again["files_unchanged"], 31, "current now: {again}");
+}

@@ -27,6 +27,7 @@ use writer::SectionWriter;
 
 use crate::ingest::discover::{relative_display, WarningKind};
 use crate::progress::Progress;
+use crate::store::schema::FORMAT_VERSION;
 use crate::store::{
     read_meta, Access, Collection, FileState, Filter, Maintenance, Meta, Reads, RunSummary,
     SkippedFile, Store, StoreError, WriterLock,
@@ -195,11 +196,22 @@ fn open_for_run(
     let mut roots = collections_to_run(&opts.roots, &meta, &opts.db)?;
     let mut manifests = Vec::with_capacity(roots.len());
     let mut rebuilt = store.outdated_table_dropped();
+    // Same layout, older format: the sections' terms are made otherwise now (format 6 added
+    // the path's), so they are made again; the vectors stay, keyed by what the model reads.
+    if let Some(older) = meta.format.filter(|f| !rebuilt && *f < FORMAT_VERSION) {
+        progress.warn(&format!(
+            "note: {} was made by an older sagasu (format {older}); rebuilding its sections from the tree",
+            opts.db
+        ));
+        runtime.block_on(store.rebuild_sections(None))?;
+        rebuilt = true;
+    }
+    meta.format = Some(FORMAT_VERSION);
     for (root, _) in &roots {
         match runtime.block_on(store.manifest(&root.name)) {
             Ok(m) => manifests.push(m),
             Err(e) => {
-                runtime.block_on(store.rebuild_sections(&e))?;
+                runtime.block_on(store.rebuild_sections(Some(&e)))?;
                 rebuilt = true;
                 break;
             }

@@ -22,7 +22,7 @@ use crate::ingest::decode::SkipReason;
 use crate::ingest::discover::{walk, FoundFile, WalkOptions, WalkWarning};
 use crate::ingest::document::SplitOptions;
 use crate::ingest::format::Format;
-use crate::ingest::terms::document_terms;
+use crate::ingest::terms::{document_terms, path_terms};
 use crate::progress::Progress;
 use crate::store::RAW_ZSTD_LEVEL;
 
@@ -204,11 +204,16 @@ pub fn read_file(
             keep_old: false,
         };
     }
-    let terms = doc
+    let mut terms: Vec<String> = doc
         .sections
         .iter()
         .map(|s| document_terms(&s.text))
         .collect();
+    // The first section holds the page's name: its title (folded into its text) and its path.
+    let named = path_terms(&path);
+    if !named.is_empty() {
+        terms[0] = format!("{named} {}", terms[0]).trim_end().to_string();
+    }
     Outcome::Parsed {
         rows: FileRows::new(path, (file_hash, file.size, file.mtime_ns), raw, doc, terms),
         had_rows,

@@ -113,6 +113,30 @@ pub fn document_terms(text: &str) -> String {
     out
 }
 
+/// The terms of a file's path (relative to its collection's root, extension dropped), which
+/// the page's first section holds before its text's: the path names the page as its title
+/// does, often in other words (`reference/set-errno.md` over a page titled in Japanese, a
+/// note saved as `2024-03-standup.md`), and a query naming the file finds it. Directories
+/// count too: they name the topic (`mfc/`, `guide/`) and, shared by many pages, weigh little.
+pub fn path_terms(path: &str) -> String {
+    let stem = match path.rsplit_once('.') {
+        Some((stem, ext)) if !ext.contains('/') => stem,
+        _ => path,
+    };
+    // ICU keeps `set-errno` or `a_b` together in some cases: separators become spaces first.
+    let words: String = stem
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | '-' | '_' | '.') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    document_terms(&words)
+}
+
 /// The terms of a query: what the full-text query matches against `terms`. Empty when the
 /// query holds no word (only punctuation or stop words).
 pub fn query_terms(query: &str) -> String {
@@ -161,6 +185,25 @@ mod tests {
             .collect();
         assert_eq!(document_terms(&words), lancedb_terms(&words));
         assert_eq!(document_terms(SAMPLE), lancedb_terms(SAMPLE));
+    }
+
+    #[test]
+    fn a_path_gives_the_words_of_its_directories_and_name_not_its_extension() {
+        assert_eq!(
+            path_terms("docs/c-runtime-library/reference/set_errno.md"),
+            query_terms("docs c runtime library reference set errno")
+        );
+        assert_eq!(
+            path_terms("notes/例外処理.org"),
+            query_terms("notes 例外処理")
+        );
+        assert_eq!(path_terms("v1.2/README"), query_terms("v1 2 README"));
+        assert_eq!(
+            path_terms("a.d/b"),
+            query_terms("a d b"),
+            "a dot in a directory"
+        );
+        assert!(!path_terms("x.html").contains("html"));
     }
 
     #[test]

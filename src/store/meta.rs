@@ -203,11 +203,12 @@ pub async fn read_meta(at: &Location) -> Result<Meta> {
     Ok(meta)
 }
 
-/// Writes `sagasu.json` whole (a kill never leaves half of it), stamped with this sagasu's
-/// [`FORMAT_VERSION`].
+/// Writes `sagasu.json` whole (a kill never leaves half of it). Its format stays the one it
+/// records (the sections' format: `optimize` on an older index leaves it older, and the next
+/// `index` makes them again); a new one is stamped with this sagasu's [`FORMAT_VERSION`].
 pub async fn write_meta(at: &Location, meta: &Meta) -> Result<()> {
     let stamped = Meta {
-        format: Some(FORMAT_VERSION),
+        format: meta.format.or(Some(FORMAT_VERSION)),
         ..meta.clone()
     };
     let json = serde_json::to_vec_pretty(&stamped).map_err(|e| StoreError::File {

@@ -348,9 +348,10 @@ impl Store {
         }
     }
 
-    /// Sets a sections table that cannot be read aside and starts an empty one (a writer's
-    /// repair: every file is read again). `why`: what failed, for [`Store::repairs`].
-    pub async fn rebuild_sections(&mut self, why: &StoreError) -> Result<()> {
+    /// Sets the sections table aside and starts an empty one: every file is read again. `why`:
+    /// what failed, for [`Store::repairs`], or `None` for an index of an older format, which
+    /// is no repair.
+    pub async fn rebuild_sections(&mut self, why: Option<&StoreError>) -> Result<()> {
         self.sections = None;
         if self.conn.drop_table(SECTIONS_TABLE, &[]).await.is_err() {
             self.at
@@ -365,10 +366,12 @@ impl Store {
             .doing("creating the sections table")?;
         self.sections = Some(t);
         self.commits += 1;
-        self.repairs.push(format!(
-            "{}: the sections table was made again from the tree",
-            why.chain()
-        ));
+        if let Some(why) = why {
+            self.repairs.push(format!(
+                "{}: the sections table was made again from the tree",
+                why.chain()
+            ));
+        }
         Ok(())
     }
 

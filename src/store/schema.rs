@@ -14,8 +14,9 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 /// section, so that an index serves documents without the tree. 4: `sections.collection`
 /// (several roots in one index) and the front matter's typed properties (`fm_*`). 5:
 /// `text_hash` is of the model's input (the section's place, then its text), `body_hash` of
-/// the text alone.
-pub const FORMAT_VERSION: u32 = 5;
+/// the text alone. 6: the first section's `terms` start with its file path's
+/// ([`crate::ingest::terms::path_terms`]).
+pub const FORMAT_VERSION: u32 = 6;
 
 pub const SECTIONS_TABLE: &str = "sections";
 pub const VECTORS_TABLE: &str = "vectors";
