@@ -498,6 +498,56 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
     );
 }
 
+/// A re-run without `--model` embeds with the model the index records, not the default
+/// (which, offline, would leave the new file without a vector; online, would embed every
+/// section again); and sections made again by a run without a model (`--no-embed`, here
+/// after an upgrade from format 5) still get the index that joins vector hits to them.
+#[test]
+fn a_rerun_keeps_the_recorded_model_and_the_hash_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(root, "a.md", "# 一\n\n最初の文書です。\n");
+    let model = tiny_model("tiny-modernbert");
+    let first = index_json(root, &["--model", &model]);
+    assert_eq!(first["vectors_written"], 1, "{first}");
+
+    write(root, "b.md", "# 二\n\n二つ目の文書です。\n");
+    let out = run(bin().arg("index").arg(root).arg("--json"));
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("model"), "no model warning: {stderr}");
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        again["vectors_written"], 1,
+        "the new file embedded: {again}"
+    );
+    assert_eq!(stats(root)["model"]["model_type"], "modernbert");
+
+    let hash_index = || {
+        stats(root)["indexes"]
+            .as_array()
+            .expect("indexes")
+            .iter()
+            .any(|i| i["name"] == "text_hash_idx")
+    };
+    assert!(hash_index());
+    let meta_file = root.join(".sagasu").join("sagasu.json");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs::read(&meta_file).expect("meta")).expect("json");
+    let current = meta["format"].as_u64().expect("format");
+    let text = fs::read_to_string(&meta_file).expect("meta");
+    fs::write(
+        &meta_file,
+        text.replace(&format!("\"format\": {current}"), "\"format\": 5"),
+    )
+    .expect("write meta");
+    let rebuilt = index_json(root, &["--no-embed"]);
+    assert_eq!(rebuilt["files_indexed"], 2, "{rebuilt}");
+    assert!(hash_index(), "the hash index is made again");
+    let hits = search_json(root, "文書", &["--mode", "vector"]);
+    assert_eq!(hits.len(), 2, "{hits:?}");
+}
+
 /// The vector mean `sagasu.json` records for the index of `root`.
 fn vector_mean(root: &std::path::Path) -> serde_json::Value {
     let meta = fs::read(root.join(".sagasu").join("sagasu.json")).expect("sagasu.json");

@@ -241,8 +241,8 @@ pub struct IndexArgs {
     #[arg(long, default_value_t = DEFAULT_BATCH_ROWS, value_parser = at_least_one)]
     pub batch_rows: usize,
     /// Embedding model: a directory (config.json, tokenizer.json, model.safetensors) or a
-    /// Hugging Face hub id, looked up in the local cache, then downloaded. Default:
-    /// cl-nagoya/ruri-v3-30m; for a --shard run without ROOT, the model the index records.
+    /// Hugging Face hub id, looked up in the local cache, then downloaded. Default: the model
+    /// the index records (never downloaded), else cl-nagoya/ruri-v3-30m.
     #[arg(long)]
     pub model: Option<String>,
     /// Keyword index only: no embedding model is loaded.

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::embed::resolve::downloads_allowed;
-use crate::embed::{Embedder, LoadOptions, RerankOptions, Reranker, DEFAULT_MODEL};
+use crate::embed::{
+    Embedder, LoadOptions, RerankOptions, Reranker, DEFAULT_MAX_TOKENS, DEFAULT_MODEL,
+};
 use crate::engine::{load_reranker, Engine, RerankChoice};
 use crate::eval::{ann_recall, evaluate, read_queries, QuerySelection};
 use crate::index::options::recorded_roots;
@@ -17,8 +19,8 @@ use crate::mcp::serve_stdio;
 use crate::progress::Progress;
 use crate::search::{parse_since, parse_where, Mode, SearchOptions, Unit};
 use crate::store::{
-    default_refresh, read_meta, Access, Location, Maintenance, Reads, RerankerSetting, RunSettings,
-    Store, StoreOptions, WriterLock, DEFAULT_LEASE,
+    default_refresh, read_meta, Access, Location, Maintenance, Meta, Reads, RerankerSetting, Store,
+    StoreOptions, WriterLock, DEFAULT_LEASE,
 };
 use crate::watch::{watch_roots, IndexWorker, WorkerOptions};
 use anyhow::{bail, Context, Result};
@@ -441,7 +443,8 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
     // What is not given is what the index records: a re-run walks and splits as the last
     // one did (and as `watch` and `serve --watch` do), so it removes no file the flags of
     // the first run took in.
-    let recorded = recorded_settings(rt, &opts.db)?;
+    let recorded_meta = recorded_meta(rt, &opts.db)?;
+    let recorded = recorded_meta.as_ref().and_then(|m| m.settings.clone());
     opts.types = match args.types {
         Some(types) => types,
         None => Types::from_names(
@@ -474,35 +477,44 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
     if args.no_embed {
         return Ok(opts);
     }
-    let no_roots = opts.roots.is_empty();
-    opts.model = match (&args.model, no_roots) {
-        // A run without roots repeats what the index records: its model, or none when it
-        // has none (a shard must have one).
-        (None, true) => {
-            let meta = rt.block_on(read_meta(&opts.db))?;
-            match ModelChoice::recorded(&meta) {
-                Some(choice) => Some(choice),
-                None if args.shard.is_some() => return Err(no_model_recorded(&opts.db)),
-                None => None,
-            }
+    // No --model: the model the index records, as for every other setting (a re-run of
+    // `index ROOT` must not switch an index made with `--model X` to the default and embed
+    // every section again); a new index, or one without vectors, gets the default, or none
+    // when the run names no root (it repeats what the index records; a shard must have one).
+    let recorded_model = recorded_meta.as_ref().and_then(ModelChoice::recorded);
+    let (mut choice, recorded) = match (&args.model, recorded_model) {
+        (Some(model), _) => (ModelChoice::new(model), false),
+        (None, Some(mut recorded)) => {
+            // A writer may fetch it again (a cleared Hugging Face cache), as it fetched it first.
+            recorded.download = downloads_allowed();
+            (recorded, true)
         }
-        (model, _) => {
-            let mut choice = ModelChoice::new(model.as_deref().unwrap_or(DEFAULT_MODEL));
-            choice.load.query_prefix = args.query_prefix.clone();
-            choice.load.doc_prefix = args.doc_prefix.clone();
-            choice.load.max_tokens = args.max_tokens;
-            Some(choice)
+        (None, None) if opts.roots.is_empty() && args.shard.is_some() => {
+            return Err(no_model_recorded(&opts.db))
         }
+        (None, None) if opts.roots.is_empty() => return Ok(opts),
+        (None, None) => (ModelChoice::new(DEFAULT_MODEL), false),
     };
+    // Given flags override what the model (or the index) says.
+    if args.query_prefix.is_some() {
+        choice.load.query_prefix = args.query_prefix.clone();
+    }
+    if args.doc_prefix.is_some() {
+        choice.load.doc_prefix = args.doc_prefix.clone();
+    }
+    if !recorded || args.max_tokens != DEFAULT_MAX_TOKENS {
+        choice.load.max_tokens = args.max_tokens;
+    }
+    opts.model = Some(choice);
     Ok(opts)
 }
 
-/// The settings an existing index records; none for a new index, and for one whose
-/// `sagasu.json` is unreadable (the run repairs it). Any other failure to read it stops the
-/// run: guessing would drop the files of every other format from the index.
-fn recorded_settings(rt: &Runtime, db: &Location) -> Result<Option<RunSettings>> {
+/// What an existing index records (settings, model); empty for a new index, none for one
+/// whose `sagasu.json` is unreadable (the run repairs it). Any other failure to read it stops
+/// the run: guessing would drop the files of every other format from the index.
+fn recorded_meta(rt: &Runtime, db: &Location) -> Result<Option<Meta>> {
     match rt.block_on(read_meta(db)) {
-        Ok(meta) => Ok(meta.settings),
+        Ok(meta) => Ok(Some(meta)),
         Err(crate::store::StoreError::File { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
