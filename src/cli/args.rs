@@ -242,7 +242,7 @@ pub struct IndexArgs {
     pub batch_rows: usize,
     /// Embedding model: a directory (config.json, tokenizer.json, model.safetensors) or a
     /// Hugging Face hub id, looked up in the local cache, then downloaded. Default: the model
-    /// the index records (never downloaded), else cl-nagoya/ruri-v3-30m.
+    /// the index records, else cl-nagoya/ruri-v3-30m.
     #[arg(long)]
     pub model: Option<String>,
     /// Keyword index only: no embedding model is loaded.

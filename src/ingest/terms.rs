@@ -123,7 +123,8 @@ pub fn path_terms(path: &str) -> String {
         Some((stem, ext)) if !ext.contains('/') => stem,
         _ => path,
     };
-    // ICU keeps `set-errno` or `a_b` together in some cases: separators become spaces first.
+    // ICU keeps `set_errno` (an underscore joins words) and `v1.2` as one word each, which no
+    // query of `errno` would match: the separators become spaces first.
     let words: String = stem
         .chars()
         .map(|c| {
