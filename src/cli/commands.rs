@@ -482,7 +482,7 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
     // every section again); a new index, or one without vectors, gets the default, or none
     // when the run names no root (it repeats what the index records; a shard must have one).
     let recorded_model = recorded_meta.as_ref().and_then(ModelChoice::recorded);
-    let (mut choice, recorded) = match (&args.model, recorded_model) {
+    let (mut choice, from_index) = match (&args.model, recorded_model) {
         (Some(model), _) => (ModelChoice::new(model), false),
         (None, Some(mut recorded)) => {
             // A writer may fetch it again (a cleared Hugging Face cache), as it fetched it first.
@@ -502,7 +502,7 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
     if args.doc_prefix.is_some() {
         choice.load.doc_prefix = args.doc_prefix.clone();
     }
-    if !recorded || args.max_tokens != DEFAULT_MAX_TOKENS {
+    if !from_index || args.max_tokens != DEFAULT_MAX_TOKENS {
         choice.load.max_tokens = args.max_tokens;
     }
     opts.model = Some(choice);

@@ -186,25 +186,23 @@ fn open_for_run(
     progress: &Progress,
 ) -> Result<(Store, Meta, Vec<(Root, PathBuf, Manifest)>)> {
     let mut store = runtime.block_on(Store::open(&opts.db, Access::Write, opts.store))?;
-    if store.outdated_table_dropped() {
-        progress.warn(&format!(
-            "note: {} was made by an older sagasu; rebuilding its sections from the tree",
-            opts.db
-        ));
-    }
     let mut meta = runtime.block_on(store.read_meta_or_repair())?;
     let mut roots = collections_to_run(&opts.roots, &meta, &opts.db)?;
     let mut manifests = Vec::with_capacity(roots.len());
     let mut rebuilt = store.outdated_table_dropped();
     // Same layout, older format: the sections' terms are made otherwise now (format 6 added
     // the path's), so they are made again; the vectors stay, keyed by what the model reads.
-    if let Some(older) = meta.format.filter(|f| !rebuilt && *f < FORMAT_VERSION) {
-        progress.warn(&format!(
-            "note: {} was made by an older sagasu (format {older}); rebuilding its sections from the tree",
-            opts.db
-        ));
+    let older = meta.format.filter(|f| *f < FORMAT_VERSION);
+    if older.is_some() && !rebuilt {
         runtime.block_on(store.rebuild_sections(None))?;
         rebuilt = true;
+    }
+    if rebuilt {
+        let which = older.map(|f| format!(" (format {f})")).unwrap_or_default();
+        progress.warn(&format!(
+            "note: {} was made by an older sagasu{which}; rebuilding its sections from the tree",
+            opts.db
+        ));
     }
     meta.format = Some(FORMAT_VERSION);
     for (root, _) in &roots {
