@@ -57,36 +57,36 @@ pub async fn text_search(
     // second, slower query, run only when the sections holding every word are fewer than
     // asked for.
     let listed = filter.is_some_and(Filter::lists_pages);
-    let every = store.search_text(terms.clone(), Match::EveryWord, filter, want);
-    let (found, any_word) = if listed {
-        let any = store.search_text(terms.clone(), Match::AnyWord, filter, want);
+    let every = store.search_text_rows(terms.clone(), Match::EveryWord, filter, want);
+    let (mut ranked, any_word) = if listed {
+        let any = store.search_text_rows(terms.clone(), Match::AnyWord, filter, want);
         let (found, more) = futures::try_join!(every, any)?;
         (found, Some(more))
     } else {
         (every.await?, None)
     };
-    let mut hits: Vec<SectionHit> = found.into_iter().map(SectionHit::from).collect();
-    let every_word = hits.len();
-    if hits.len() < depth {
-        let seen: HashSet<String> = hits.iter().map(|h| h.id.clone()).collect();
+    let every_word = ranked.len();
+    if ranked.len() < depth {
         let more = match any_word {
             Some(more) => more,
             None => {
                 store
-                    .search_text(terms, Match::AnyWord, filter, want)
+                    .search_text_rows(terms, Match::AnyWord, filter, want)
                     .await?
             }
         };
-        hits.extend(
-            more.into_iter()
-                .filter(|h| !seen.contains(&h.id))
-                .take(want - hits.len())
-                .map(SectionHit::from),
-        );
+        let seen: HashSet<u64> = ranked.iter().map(|(_, row)| *row).collect();
+        let fill: Vec<(f32, u64)> = more
+            .into_iter()
+            .filter(|(_, row)| !seen.contains(row))
+            .take(want - ranked.len())
+            .collect();
+        ranked.extend(fill);
     }
     // Phrase proximity of the sections holding every word (the first `every_word`; it orders
-    // only those), from their stored terms: one take of their rows, only when it counts and
-    // the query has phrases, or of every candidate's when the caller wants their terms.
+    // only those), from their stored terms: read with the candidates' fields when every
+    // candidate's are wanted, else with a second take of just those rows, only when it
+    // counts and the query has phrases.
     let phrases = (proximity > 0.0 && every_word > 0)
         .then(|| Phrases::new(query))
         .filter(|p| !p.is_empty());
@@ -95,17 +95,11 @@ pub async fn text_search(
         TermsWanted::All => true,
         TermsWanted::AllWithoutEveryWord => every_word == 0,
     };
-    let read = if all {
-        hits.len()
-    } else if phrases.is_some() {
-        every_word
-    } else {
-        0
-    };
-    let mut terms: Vec<String> = Vec::new();
-    let ids: Vec<u64> = hits[..read].iter().filter_map(|h| h.row_id).collect();
-    if read > 0 && ids.len() == read {
-        match store.terms_of(&ids).await {
+    let (hits, mut terms) = store.candidates_at(&ranked, all).await?;
+    let mut hits: Vec<SectionHit> = hits.into_iter().map(SectionHit::from).collect();
+    if !all && phrases.is_some() {
+        let rows: Vec<u64> = ranked[..every_word].iter().map(|(_, row)| *row).collect();
+        match store.terms_of(&rows).await {
             Ok(read) => terms = read,
             // A long-lived reader's table moved on since the query (a writer compacted the
             // rows away): this one search ranks without proximity rather than fail.

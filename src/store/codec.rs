@@ -300,13 +300,6 @@ pub fn hit_columns() -> Vec<&'static str> {
     columns
 }
 
-/// Whether result rows carry a `_score` column (full-text results) or not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scored {
-    Yes,
-    No,
-}
-
 /// A column of a result batch, of the type the schema says: anything else is an error that
 /// names the column, never a silent default.
 pub fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
@@ -345,8 +338,9 @@ pub fn heading_paths(batch: &RecordBatch, doing: &str) -> Result<Vec<Vec<String>
 }
 
 /// The hits of a result batch holding [`hit_columns`] or [`CANDIDATE_COLUMNS`] (text left
-/// empty), and `_score` when `scored`; `_rowid` is read when there.
-pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<FoundSection>> {
+/// empty), score 0 (a full-text search's rows are ranked first, read after:
+/// `Store::candidates_at`); `_rowid` is read when there.
+pub fn hits_from_batch(batch: &RecordBatch) -> Result<Vec<FoundSection>> {
     let id = string_col(batch, columns::ID)?;
     let collection = string_col(batch, columns::COLLECTION)?;
     let path = string_col(batch, columns::PATH)?;
@@ -365,10 +359,6 @@ pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<FoundS
     };
     let text_hash = string_col(batch, columns::TEXT_HASH)?;
     let body_hash = string_col(batch, columns::BODY_HASH)?;
-    let score = match scored {
-        Scored::Yes => Some(col::<Float32Array>(batch, SCORE)?),
-        Scored::No => None,
-    };
     let mut out = Vec::with_capacity(batch.num_rows());
     for (i, heading_path) in headings.into_iter().enumerate() {
         out.push(FoundSection {
@@ -384,7 +374,7 @@ pub fn hits_from_batch(batch: &RecordBatch, scored: Scored) -> Result<Vec<FoundS
             row_id: row_id.map(|r| r.value(i)),
             text_hash: text_hash.value(i).to_string(),
             body_hash: body_hash.value(i).to_string(),
-            score: score.map_or(0.0, |s| s.value(i)),
+            score: 0.0,
         });
     }
     Ok(out)
@@ -412,7 +402,7 @@ mod tests {
         assert_eq!(batch.num_rows(), 3);
         let ids = string_col(&batch, columns::ID).expect(columns::ID);
         assert_eq!(ids.value(1), "docs:a.md#1");
-        let hits = hits_from_batch(&batch, Scored::No).expect("hits");
+        let hits = hits_from_batch(&batch).expect("hits");
         assert_eq!(hits[2].path, "b.md");
         // The hash is of what the model embeds: the second section's place, then its text.
         assert_eq!(hits[0].text_hash, content_hash(hits[0].text.as_bytes()));
@@ -420,15 +410,10 @@ mod tests {
         let placed = format!("A\n{}", hits[1].text);
         assert_eq!(hits[1].text_hash, content_hash(placed.as_bytes()));
         assert_eq!(hits[1].body_hash, content_hash(hits[1].text.as_bytes()));
-        // A full-text result without its score column is an error naming it, not a 0.0.
-        let err = hits_from_batch(&batch, Scored::Yes)
-            .expect_err("no _score")
-            .to_string();
-        assert!(err.contains("_score"), "{err}");
         let without_hash = batch
             .project(&[0, 1, 2, 5, 7, 8, 9, 10, 17])
             .expect("project");
-        let err = hits_from_batch(&without_hash, Scored::No)
+        let err = hits_from_batch(&without_hash)
             .expect_err("no hash")
             .to_string();
         assert!(err.contains(columns::TEXT_HASH), "{err}");

@@ -232,3 +232,66 @@ fn an_older_table_layout_is_rebuilt_by_index_and_refused_by_readers() {
         "the new table has the current layout"
     );
 }
+
+/// A search's ranked rows are read by one take, in their order: each candidate is the row it
+/// was ranked as (its terms hold the query's word, its score is the search's), best first,
+/// with the terms only when asked for.
+#[test]
+fn ranked_rows_are_read_in_their_order_with_their_terms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = crate::budget::runtime(2).expect("runtime");
+    let mut store = super::writer(&rt, dir.path(), StoreOptions::default());
+    // File n holds the word n + 1 times, so BM25 orders them by n, best last written.
+    let files: Vec<FileRows> = (0..6)
+        .map(|n| {
+            let text = format!("# 見出し{n}\n\n{} 本文 {n}。", "rankword ".repeat(n + 1));
+            let doc = Document {
+                front_matter: FrontMatter::default(),
+                title: None,
+                sections: vec![Section {
+                    heading_path: vec![format!("見出し{n}")],
+                    level: 1,
+                    start_line: 1,
+                    end_line: 3,
+                    text: text.clone(),
+                    link_share: 0.0,
+                }],
+            };
+            rows(format!("doc{n}.md"), content_hash(text.as_bytes()), 1, doc)
+        })
+        .collect();
+    let bytes = files.iter().map(FileRows::approx_bytes).sum();
+    let mut append = store.begin_append(rt.handle(), "docs").expect("append");
+    append.send(&files, bytes).expect("send");
+    rt.block_on(append.commit(&mut store, &[])).expect("commit");
+    assert!(rt
+        .block_on(store.refresh_text_index(TextIndexRefresh::FoldInAbove(0)))
+        .expect("build"));
+    let ranked = rt
+        .block_on(store.search_text_rows(query_terms("rankword"), Match::AnyWord, None, 10))
+        .expect("rows");
+    assert_eq!(ranked.len(), 6);
+    assert!(ranked.windows(2).all(|w| w[0].0 >= w[1].0), "best first");
+    // Read in another order than found: the take follows the order asked.
+    let mut asked = ranked.clone();
+    asked.reverse();
+    let (hits, terms) = rt
+        .block_on(store.candidates_at(&asked, true))
+        .expect("take");
+    assert_eq!(hits.len(), 6);
+    assert_eq!(terms.len(), 6);
+    for ((hit, terms), (score, row)) in hits.iter().zip(&terms).zip(&asked) {
+        assert_eq!(hit.row_id, Some(*row));
+        assert_eq!(hit.score, *score);
+        let n: usize = hit.path["doc".len()..hit.path.len() - ".md".len()]
+            .parse()
+            .expect("file number");
+        assert_eq!(terms.matches("rankword").count(), n + 1, "{}", hit.path);
+    }
+    assert_eq!(hits[5].path, "doc5.md", "the best, asked last, read last");
+    let (hits, terms) = rt
+        .block_on(store.candidates_at(&ranked[..2], false))
+        .expect("take");
+    assert_eq!(hits.len(), 2);
+    assert!(terms.is_empty(), "no terms unless asked");
+}
