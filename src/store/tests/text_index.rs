@@ -20,14 +20,13 @@ fn rows(path: String, hash: String, size: u64, doc: Document) -> FileRows {
     FileRows::new(path, (hash, size, 0), Vec::new(), doc, terms)
 }
 
-/// A file whose only section holds `word` (a made-up term found nowhere else) and filler.
-fn file(n: usize, word: &str) -> FileRows {
-    let text = format!("# 見出し{n}\n\n{word} は検索の確認に使う語です。本文 {n}。");
+/// File `doc{n}.md`, one section under `heading` holding `text`.
+fn one_section(n: usize, heading: &str, text: String) -> FileRows {
     let doc = Document {
         front_matter: FrontMatter::default(),
         title: None,
         sections: vec![Section {
-            heading_path: vec![format!("見出し{n}")],
+            heading_path: vec![heading.to_string()],
             level: 1,
             start_line: 1,
             end_line: 3,
@@ -41,6 +40,12 @@ fn file(n: usize, word: &str) -> FileRows {
         text.len() as u64,
         doc,
     )
+}
+
+/// A file whose only section holds `word` (a made-up term found nowhere else) and filler.
+fn file(n: usize, word: &str) -> FileRows {
+    let text = format!("# 見出し{n}\n\n{word} は検索の確認に使う語です。本文 {n}。");
+    one_section(n, &format!("見出し{n}"), text)
 }
 
 fn segments(rt: &tokio::runtime::Runtime, store: &Store) -> u64 {
@@ -245,19 +250,7 @@ fn ranked_rows_are_read_in_their_order_with_their_terms() {
     let files: Vec<FileRows> = (0..6)
         .map(|n| {
             let text = format!("# 見出し{n}\n\n{} 本文 {n}。", "rankword ".repeat(n + 1));
-            let doc = Document {
-                front_matter: FrontMatter::default(),
-                title: None,
-                sections: vec![Section {
-                    heading_path: vec![format!("見出し{n}")],
-                    level: 1,
-                    start_line: 1,
-                    end_line: 3,
-                    text: text.clone(),
-                    link_share: 0.0,
-                }],
-            };
-            rows(format!("doc{n}.md"), content_hash(text.as_bytes()), 1, doc)
+            one_section(n, &format!("見出し{n}"), text)
         })
         .collect();
     let bytes = files.iter().map(FileRows::approx_bytes).sum();
