@@ -477,9 +477,9 @@ impl Store {
     /// [`Self::search_text`]'s ranking alone: (BM25, row id) of each section found, best
     /// first. Its fields are read by [`Self::candidates_at`], so that a caller that runs two
     /// queries (every word, then any word) reads the rows of both in one take, and the
-    /// second's copies of the first's rows not at all: an any-word query at a depth of 200
-    /// took 3.7 ms p50 with its rows' fields and 1.0 without (cpp-docs-ja, 102,999 sections,
-    /// 200 description queries).
+    /// second's copies of the first's rows not at all: full-text queries asked for 200 took
+    /// 3.7 ms p50 with their rows' fields and 1.0 without (cpp-docs-ja, 102,999 sections, a
+    /// hybrid query's every-word and any-word queries, 200 description queries).
     pub async fn search_text_rows(
         &self,
         terms: String,
