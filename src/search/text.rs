@@ -52,7 +52,7 @@ pub async fn text_search(
     let terms = query_terms(query);
     let wanted = Wanted::new(&terms);
     // Under a page restriction each query pays for the list (a deeper search that tests it,
-    // or LanceDB's search of a short list: `Store::search_text`), so both run at once
+    // or LanceDB's search of a short list: `Store::search_text_rows`), so both run at once
     // (ARCHITECTURE.md, "Collections and filters"); otherwise the fill with any word is a
     // second, slower query, run only when the sections holding every word are fewer than
     // asked for.

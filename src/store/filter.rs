@@ -161,7 +161,7 @@ impl Filter {
     /// The filter without its page list (`page IN (…)` or `NOT page IN (…)`, one of the
     /// conditions that must all hold), and the list; `None` when no such list is there. A
     /// long list costs LanceDB a few ms per query to plan and to search its B-tree with, so
-    /// the full-text search may test it on its candidates instead (`Store::search_text`).
+    /// the full-text search may test it on its candidates instead (`Store::search_text_rows`).
     pub fn split_pages(&self) -> Option<(Option<Filter>, PageList)> {
         match self {
             Filter::Pages(pages) => Some((None, PageList::new(pages, true))),

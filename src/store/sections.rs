@@ -453,16 +453,8 @@ impl Store {
         Ok(batches.iter().any(|b| b.num_rows() > 0))
     }
 
-    /// Full-text search over the `terms` column. `terms`: the query's analysed terms
-    /// (space-separated, as [`crate::ingest::terms::query_terms`] makes them).
-    ///
-    /// A page list in `filter` that lets through enough of the pages (the search it needs is
-    /// at most [`POST_FILTER_MAX_DEPTH`] times as deep) is tested here, on a deeper search
-    /// without it, rather than by LanceDB: LanceDB plans and searches a list of thousands of pages for each query
-    /// (+4.9 ms p50 for 2,463 pages, cpp-docs-ja in three collections), while 350 candidates'
-    /// pages cost less than 50 candidates' fields (1.6 against 3.6 ms; ARCHITECTURE.md,
-    /// "Collections and filters"). BM25 does not depend on the filter, so the result is the
-    /// same, ties at the cut aside.
+    /// Full-text search over the `terms` column, the candidates read: [`Self::search_text_rows`]
+    /// then [`Self::candidates_at`].
     pub async fn search_text(
         &self,
         terms: String,
@@ -474,12 +466,23 @@ impl Store {
         Ok(self.candidates_at(&ranked, false).await?.0)
     }
 
-    /// [`Self::search_text`]'s ranking alone: (BM25, row id) of each section found, best
-    /// first. Its fields are read by [`Self::candidates_at`], so that a caller that runs two
-    /// queries (every word, then any word) reads the rows of both in one take, and the
-    /// second's copies of the first's rows not at all: full-text queries asked for 200 took
-    /// 3.7 ms p50 with their rows' fields and 1.0 without (cpp-docs-ja, 102,999 sections, a
-    /// hybrid query's every-word and any-word queries, 200 description queries).
+    /// Full-text search over the `terms` column: (BM25, row id) of each section found, best
+    /// first. `terms`: the query's analysed terms (space-separated, as
+    /// [`crate::ingest::terms::query_terms`] makes them).
+    ///
+    /// The fields are read by [`Self::candidates_at`], so that a caller that runs two queries
+    /// (every word, then any word) reads the rows of both in one take, and the second's copies
+    /// of the first's rows not at all: full-text queries asked for 200 took 3.7 ms p50 with
+    /// their rows' fields and 1.0 without (cpp-docs-ja, 102,999 sections, a hybrid query's
+    /// every-word and any-word queries, 200 description queries).
+    ///
+    /// A page list in `filter` that lets through enough of the pages (the search it needs is
+    /// at most [`POST_FILTER_MAX_DEPTH`] times as deep) is tested here, on a deeper search
+    /// without it, rather than by LanceDB: LanceDB plans and searches a list of thousands of
+    /// pages for each query (+4.9 ms p50 for 2,463 pages, cpp-docs-ja in three collections),
+    /// while 350 candidates' pages cost less than 50 candidates' fields (1.6 against 3.6 ms;
+    /// ARCHITECTURE.md, "Collections and filters"). BM25 does not depend on the filter, so the
+    /// result is the same, ties at the cut aside.
     pub async fn search_text_rows(
         &self,
         terms: String,
