@@ -500,7 +500,7 @@ fn vectors_are_made_once_and_hybrid_search_uses_them() {
 
 /// A re-run without `--model` embeds with the model the index records, not the default
 /// (which, offline, would leave the new file without a vector; online, would embed every
-/// section again); and sections made again by a run without a model (`--no-embed`, here
+/// section again), with its token limit unless one is given; and sections made again by a run without a model (`--no-embed`, here
 /// after an upgrade from format 5) still get the index that joins vector hits to them.
 #[test]
 fn a_rerun_keeps_the_recorded_model_and_the_hash_index() {
@@ -508,7 +508,7 @@ fn a_rerun_keeps_the_recorded_model_and_the_hash_index() {
     let root = dir.path();
     write(root, "a.md", "# 一\n\n最初の文書です。\n");
     let model = tiny_model("tiny-modernbert");
-    let first = index_json(root, &["--model", &model]);
+    let first = index_json(root, &["--model", &model, "--max-tokens", "16"]);
     assert_eq!(first["vectors_written"], 1, "{first}");
 
     write(root, "b.md", "# 二\n\n二つ目の文書です。\n");
@@ -522,6 +522,18 @@ fn a_rerun_keeps_the_recorded_model_and_the_hash_index() {
         "the new file embedded: {again}"
     );
     assert_eq!(stats(root)["model"]["model_type"], "modernbert");
+    assert_eq!(
+        stats(root)["model"]["max_tokens"],
+        16,
+        "the recorded limit kept"
+    );
+    // A limit given is applied, even the default's (512, capped at the model's 128).
+    index_json(root, &["--max-tokens", "512"]);
+    assert_eq!(
+        stats(root)["model"]["max_tokens"],
+        128,
+        "the given limit applied"
+    );
 
     let hash_index = || {
         stats(root)["indexes"]

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use crate::budget::MemoryBudget;
-use crate::embed::DEFAULT_MAX_TOKENS;
 use crate::index::options::DEFAULT_BATCH_ROWS;
 use crate::index::{Root, Shard};
 use crate::ingest::format::Types;
@@ -258,9 +257,10 @@ pub struct IndexArgs {
     /// Override the model's document prefix (Ruri: "検索文書: ").
     #[arg(long)]
     pub doc_prefix: Option<String>,
-    /// Truncate each section to this many tokens before embedding (at most the model's maximum).
-    #[arg(long, default_value_t = DEFAULT_MAX_TOKENS)]
-    pub max_tokens: usize,
+    /// Truncate each section to this many tokens before embedding (at most the model's
+    /// maximum). Default: what the index records, else 512 (`DEFAULT_MAX_TOKENS`).
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
     /// No progress bar and no warnings.
     #[arg(long, short)]
     pub quiet: bool,
@@ -382,6 +382,7 @@ fn at_least_one(s: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embed::DEFAULT_MAX_TOKENS;
     use crate::index::options::DEFAULT_MAX_FILE_BYTES;
     use crate::ingest::document::DEFAULT_MAX_SECTION_CHARS;
     use clap::CommandFactory;
@@ -396,6 +397,7 @@ mod tests {
         for default in [
             DEFAULT_MAX_FILE_BYTES.to_string(),
             DEFAULT_MAX_SECTION_CHARS.to_string(),
+            DEFAULT_MAX_TOKENS.to_string(),
         ] {
             assert!(help.contains(&default), "{default} not in: {help}");
         }

@@ -5,9 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::embed::resolve::downloads_allowed;
-use crate::embed::{
-    Embedder, LoadOptions, RerankOptions, Reranker, DEFAULT_MAX_TOKENS, DEFAULT_MODEL,
-};
+use crate::embed::{Embedder, LoadOptions, RerankOptions, Reranker, DEFAULT_MODEL};
 use crate::engine::{load_reranker, Engine, RerankChoice};
 use crate::eval::{ann_recall, evaluate, read_queries, QuerySelection};
 use crate::index::options::recorded_roots;
@@ -482,18 +480,18 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
     // every section again); a new index, or one without vectors, gets the default, or none
     // when the run names no root (it repeats what the index records; a shard must have one).
     let recorded_model = recorded_meta.as_ref().and_then(ModelChoice::recorded);
-    let (mut choice, from_index) = match (&args.model, recorded_model) {
-        (Some(model), _) => (ModelChoice::new(model), false),
+    let mut choice = match (&args.model, recorded_model) {
+        (Some(model), _) => ModelChoice::new(model),
         (None, Some(mut recorded)) => {
             // A writer may fetch it again (a cleared Hugging Face cache), as it fetched it first.
             recorded.download = downloads_allowed();
-            (recorded, true)
+            recorded
         }
         (None, None) if opts.roots.is_empty() && args.shard.is_some() => {
             return Err(no_model_recorded(&opts.db))
         }
         (None, None) if opts.roots.is_empty() => return Ok(opts),
-        (None, None) => (ModelChoice::new(DEFAULT_MODEL), false),
+        (None, None) => ModelChoice::new(DEFAULT_MODEL),
     };
     // Given flags override what the model (or the index) says.
     if args.query_prefix.is_some() {
@@ -502,8 +500,8 @@ fn index_options(rt: &Runtime, args: &IndexArgs, settings: Settings) -> Result<I
     if args.doc_prefix.is_some() {
         choice.load.doc_prefix = args.doc_prefix.clone();
     }
-    if !from_index || args.max_tokens != DEFAULT_MAX_TOKENS {
-        choice.load.max_tokens = args.max_tokens;
+    if let Some(max_tokens) = args.max_tokens {
+        choice.load.max_tokens = max_tokens;
     }
     opts.model = Some(choice);
     Ok(opts)
